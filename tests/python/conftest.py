@@ -112,3 +112,27 @@ def result_recorder(stub_broker):
     recorder = ResultRecorder()
     stub_broker.add_middleware(recorder)
     return recorder
+
+
+def _peek_queue(broker, queue_name):
+    """Decode the messages currently waiting on a StubBroker queue,
+    leaving them in place."""
+    import queue as _queue
+
+    q = broker.queues[queue_name]
+    raw = []
+    while True:
+        try:
+            raw.append(q.get_nowait())
+        except _queue.Empty:
+            break
+        q.task_done()
+    for item in raw:
+        q.put(item)
+    return [dramatiq.Message.decode(item) for item in raw]
+
+
+@pytest.fixture
+def peek_queue(stub_broker):
+    """``peek_queue("default")`` -> list of the Messages waiting there."""
+    return lambda queue_name: _peek_queue(stub_broker, queue_name)
