@@ -18,10 +18,17 @@ namespace dramatiq {
 
 // An object owned by a host language (Python). The engine never looks
 // inside; it only carries it and asks for its type name in error messages.
+class Value;
+using Array = std::vector<Value>;
 class ForeignObject {
  public:
   virtual ~ForeignObject() = default;
   virtual std::string type_name() const = 0;
+  // For host exceptions: whether this is an instance of `classes` (a host
+  // class or tuple of classes).
+  virtual bool is_instance_of(const ForeignObject& /*classes*/) const { return false; }
+  // For host callables: calls it with positional arguments.
+  virtual Value call(const Array& args) const;
 };
 
 // Integers that do not fit in 64 bits, kept as their decimal digits.
@@ -30,8 +37,6 @@ struct BigInt {
   bool operator==(const BigInt&) const = default;
 };
 
-class Value;
-using Array = std::vector<Value>;
 // Insertion-ordered, like a Python dict: JSON output keeps key order.
 using Object = std::vector<std::pair<std::string, Value>>;
 using ForeignPtr = std::shared_ptr<ForeignObject>;

@@ -1,0 +1,26 @@
+// Engine logging. Records go to a sink installed by the host (the Python
+// bindings forward them to `logging`); without a sink, to stderr.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace dramatiq::log {
+
+enum class Level { Debug = 10, Info = 20, Warning = 30, Error = 40, Critical = 50 };
+
+// logger: a dotted name as upstream uses, e.g. "dramatiq.worker.WorkerThread".
+// traceback: text appended like exc_info would (may be empty).
+using Sink = std::function<void(Level, std::string_view logger, std::string_view message,
+                                std::string_view traceback)>;
+
+void set_sink(Sink sink);
+// The lowest level worth formatting; the host keeps this in sync with its
+// logging configuration so disabled records cost nothing.
+void set_min_level(Level level);
+bool enabled(Level level);
+void write(Level level, std::string_view logger, std::string_view message,
+           std::string_view traceback = {});
+
+}  // namespace dramatiq::log

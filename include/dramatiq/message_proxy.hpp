@@ -1,0 +1,40 @@
+// A message delivered to a worker, with its processing state.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "dramatiq/failure.hpp"
+#include "dramatiq/message.hpp"
+
+namespace dramatiq {
+
+class MessageProxy {
+ public:
+  MessageProxy() = default;
+  explicit MessageProxy(Message m) : message(std::move(m)) {}
+
+  Message message;
+  bool failed = false;
+  std::optional<Failure> failure;  // the exception "stuffed" into the message
+  Value result;                    // the actor's return value, once it ran
+
+  // Set when the delivered bytes could not be decoded: `raw` holds them and
+  // `message` only has queue_name filled in.
+  std::optional<std::string> decode_error;
+  std::string raw;
+
+  // Broker bookkeeping for ack/nack (e.g. a Redis id or AMQP delivery tag).
+  std::string receipt;
+  std::uint64_t delivery_tag = 0;
+
+  // The host-language view of this proxy, built on first request and reused
+  // for every hook of this delivery.
+  ForeignPtr host_view;
+
+  void fail() { failed = true; }
+};
+
+}  // namespace dramatiq

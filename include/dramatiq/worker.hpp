@@ -1,0 +1,58 @@
+// The worker: consumer threads pull messages off every queue into a
+// priority work queue; worker threads run them through the middleware and
+// the actor, then ack or nack.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "dramatiq/broker.hpp"
+
+namespace dramatiq {
+
+struct WorkerOptions {
+  std::optional<std::set<std::string>> queues;  // default: every declared queue
+  int worker_timeout_ms = 1000;
+  int worker_threads = 8;
+};
+
+// Hooks the host runs on every engine thread it starts (the Python bindings
+// attach a thread state so the thread can take the GIL cheaply).
+struct ThreadHooks {
+  std::function<void()> on_start;
+  std::function<void()> on_stop;
+};
+
+class Worker {
+ public:
+  Worker(std::shared_ptr<Broker> broker, WorkerOptions options, ThreadHooks hooks = {});
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void pause();
+  void resume();
+  // Waits until the work queue and delay queues are drained.
+  void join();
+  // In-flight work finishes (up to timeout); prefetched messages are requeued.
+  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(600000));
+
+  Broker& broker() { return *broker_; }
+  int worker_threads() const;
+  // The host-language Worker object passed to worker hooks, if any.
+  ForeignPtr host_worker;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Broker> broker_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dramatiq

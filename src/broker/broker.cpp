@@ -1,0 +1,157 @@
+#include "dramatiq/broker.hpp"
+
+#include <algorithm>
+
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq {
+
+static constexpr const char* kLogger = "dramatiq.broker.Broker";
+
+void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
+                            std::optional<std::size_t> index) {
+  std::vector<std::shared_ptr<Actor>> actors;
+  std::set<std::string> queues, delay_queues;
+  {
+    std::unique_lock lock(mutex_);
+    if (index && *index <= middleware_.size()) {
+      middleware_.insert(middleware_.begin() + static_cast<std::ptrdiff_t>(*index), middleware);
+    } else {
+      middleware_.push_back(middleware);
+    }
+    for (auto& [name, actor] : actors_) actors.push_back(actor);
+    queues = queues_;
+    delay_queues = delay_queues_;
+  }
+  // Replay what was declared before this middleware arrived.
+  for (auto& actor : actors) middleware->after_declare_actor(*this, *actor);
+  for (auto& q : queues) middleware->after_declare_queue(*this, q);
+  for (auto& q : delay_queues) middleware->after_declare_delay_queue(*this, q);
+}
+
+std::set<std::string> Broker::actor_options() const {
+  std::set<std::string> options;
+  for (auto& m : middleware_) {
+    for (auto& option : m->actor_options()) options.insert(option);
+  }
+  return options;
+}
+
+void Broker::declare_actor(std::shared_ptr<Actor> actor) {
+  emit_before("before_declare_actor", [&](Middleware& m) { m.before_declare_actor(*this, *actor); });
+  declare_queue(actor->queue_name);
+  {
+    std::unique_lock lock(mutex_);
+    actors_[actor->actor_name] = actor;
+  }
+  emit_after("after_declare_actor", [&](Middleware& m) { m.after_declare_actor(*this, *actor); });
+}
+
+std::shared_ptr<Actor> Broker::find_actor(const std::string& actor_name) const {
+  std::shared_lock lock(mutex_);
+  auto it = actors_.find(actor_name);
+  return it == actors_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Actor> Broker::get_actor(const std::string& actor_name) const {
+  auto actor = find_actor(actor_name);
+  if (!actor) throw ActorNotFound(actor_name);
+  return actor;
+}
+
+std::vector<std::string> Broker::get_declared_actors() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> names;
+  for (auto& [name, actor] : actors_) names.push_back(name);
+  return names;
+}
+
+void Broker::declare_queue(const std::string& queue_name) {
+  {
+    std::shared_lock lock(mutex_);
+    if (queues_.count(queue_name)) return;
+  }
+  emit_before("before_declare_queue", [&](Middleware& m) { m.before_declare_queue(*this, queue_name); });
+  std::string delay_name = delay_queue_name(queue_name);
+  {
+    std::unique_lock lock(mutex_);
+    if (queues_.count(queue_name)) return;  // declared concurrently
+    do_declare_queue(queue_name);
+    do_declare_queue(delay_name);
+    queues_.insert(queue_name);
+    delay_queues_.insert(delay_name);
+  }
+  emit_after("after_declare_queue", [&](Middleware& m) { m.after_declare_queue(*this, queue_name); });
+  emit_after("after_declare_delay_queue",
+             [&](Middleware& m) { m.after_declare_delay_queue(*this, delay_name); });
+  std::vector<QueueListener> listeners;
+  {
+    std::shared_lock lock(mutex_);
+    for (auto& [id, listener] : queue_listeners_) listeners.push_back(listener);
+  }
+  for (auto& listener : listeners) listener(queue_name);
+}
+
+std::set<std::string> Broker::get_declared_queues() const {
+  std::shared_lock lock(mutex_);
+  return queues_;
+}
+
+std::set<std::string> Broker::get_declared_delay_queues() const {
+  std::shared_lock lock(mutex_);
+  return delay_queues_;
+}
+
+Message Broker::enqueue(Message message, Delay delay) {
+  if (!delay) {
+    // A "delay" option (set by message_with_options, copy or batch helpers)
+    // delays the message once: it is consumed here so that moving the
+    // message back from the delay queue, or retrying it, never re-applies it.
+    if (const Value* option = message.options.find("delay"); option && option->is_number()) {
+      delay = static_cast<std::int64_t>(option->as_number());
+      message.options.erase("delay");
+    }
+  }
+  std::string queue_name = canonical_queue_name(message.queue_name);
+  bool declared;
+  {
+    std::shared_lock lock(mutex_);
+    declared = queues_.count(queue_name) > 0;
+  }
+  if (!declared) {
+    if (!is_valid_queue_name(queue_name)) throw QueueNotFound(queue_name);
+    declare_queue(queue_name);
+  }
+  if (delay) {
+    message.queue_name = delay_queue_name(queue_name);
+    message.options.set("eta", current_millis() + *delay);
+  }
+  emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
+  do_enqueue(message.queue_name, message);
+  emit_after("after_enqueue", [&](Middleware& m) { m.after_enqueue(*this, message, delay); });
+  return message;
+}
+
+std::size_t Broker::add_queue_listener(QueueListener listener) {
+  std::unique_lock lock(mutex_);
+  std::size_t id = next_listener_id_++;
+  queue_listeners_[id] = std::move(listener);
+  return id;
+}
+
+void Broker::remove_queue_listener(std::size_t id) {
+  std::unique_lock lock(mutex_);
+  queue_listeners_.erase(id);
+}
+
+void Broker::log_hook_failure(const char* signal, const Middleware& m,
+                              std::exception_ptr error) const {
+  Failure failure = Failure::from_exception(error);
+  log::write(log::Level::Critical, kLogger,
+             std::string("Unexpected failure in ") + signal + " of " + m.name() + ".",
+             failure.traceback.empty() ? failure.type_name + ": " + failure.message
+                                       : failure.traceback);
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,169 @@
+#include "dramatiq/stub_broker.hpp"
+
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+
+namespace dramatiq {
+
+class StubConsumer : public Consumer {
+ public:
+  StubConsumer(StubBroker& broker, std::string queue_name)
+      : broker_(broker), queue_name_(std::move(queue_name)) {}
+
+  std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override {
+    std::string data;
+    {
+      std::unique_lock lock(broker_.mutex_);
+      auto it = broker_.queues_.find(queue_name_);
+      if (it == broker_.queues_.end()) throw QueueNotFound(queue_name_);
+      auto& queue = it->second;
+      if (!broker_.changed_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) {
+        return nullptr;
+      }
+      data = std::move(queue.items.front());
+      queue.items.pop_front();
+    }
+    auto proxy = std::make_shared<MessageProxy>();
+    try {
+      proxy->message = get_encoder()->decode(data);
+    } catch (const std::exception& e) {
+      proxy->decode_error = e.what();
+      proxy->message.queue_name = queue_name_;
+      proxy->raw = std::move(data);
+    }
+    return proxy;
+  }
+
+  void ack(MessageProxy&) override { broker_.task_done(queue_name_); }
+
+  void nack(MessageProxy& message) override {
+    // The proxy is copied: the worker clears its own after processing.
+    broker_.dead_letter(queue_name_, std::make_shared<MessageProxy>(message));
+    broker_.task_done(queue_name_);
+  }
+
+  void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) override {
+    auto encoder = get_encoder();
+    std::lock_guard lock(broker_.mutex_);
+    auto& queue = broker_.queues_[queue_name_];
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+      const auto& m = **it;
+      queue.items.push_front(m.decode_error ? m.raw : encoder->encode(m.message));
+    }
+    broker_.changed_.notify_all();
+  }
+
+ private:
+  StubBroker& broker_;
+  std::string queue_name_;
+};
+
+std::unique_ptr<Consumer> StubBroker::consume(const std::string& queue_name, int /*prefetch*/,
+                                              std::chrono::milliseconds /*timeout*/) {
+  std::lock_guard lock(mutex_);
+  if (!queues_.count(queue_name)) throw QueueNotFound(queue_name);
+  return std::make_unique<StubConsumer>(*this, queue_name);
+}
+
+void StubBroker::do_declare_queue(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  queues_.try_emplace(queue_name);
+}
+
+void StubBroker::do_enqueue(const std::string& queue_name, const Message& message) {
+  std::string data = get_encoder()->encode(message);
+  put_raw(queue_name, std::move(data));
+}
+
+void StubBroker::put_raw(const std::string& queue_name, std::string data) {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_name);
+  if (it == queues_.end()) throw QueueNotFound(queue_name);
+  it->second.items.push_back(std::move(data));
+  it->second.unfinished += 1;
+  changed_.notify_all();
+}
+
+void StubBroker::task_done(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  auto& queue = queues_[queue_name];
+  if (queue.unfinished > 0) queue.unfinished -= 1;
+  changed_.notify_all();
+}
+
+void StubBroker::dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message) {
+  std::lock_guard lock(mutex_);
+  dead_letters_.push_back(DeadLetter{canonical_queue_name(queue_name), std::move(message)});
+}
+
+void StubBroker::flush(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  for (const auto& name : {queue_name, delay_queue_name(queue_name)}) {
+    auto it = queues_.find(name);
+    if (it == queues_.end()) continue;
+    it->second.unfinished -= std::min(it->second.unfinished, it->second.items.size());
+    it->second.items.clear();
+  }
+  changed_.notify_all();
+}
+
+void StubBroker::flush_all() {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, queue] : queues_) {
+      queue.items.clear();
+      queue.unfinished = 0;
+    }
+    dead_letters_.clear();
+  }
+  changed_.notify_all();
+}
+
+bool StubBroker::join(const std::string& queue_name,
+                      std::optional<std::chrono::milliseconds> timeout, bool fail_fast,
+                      std::shared_ptr<MessageProxy>* first_dead_letter) {
+  std::string base = canonical_queue_name(queue_name);
+  std::string delayed = delay_queue_name(base);
+  std::unique_lock lock(mutex_);
+  if (!queues_.count(base)) throw QueueNotFound(queue_name);
+  auto finished = [&] {
+    auto& q = queues_[base];
+    auto& dq = queues_[delayed];
+    return q.items.empty() && q.unfinished == 0 && dq.items.empty() && dq.unfinished == 0;
+  };
+  if (timeout) {
+    if (!changed_.wait_for(lock, *timeout, finished)) return false;
+  } else {
+    changed_.wait(lock, finished);
+  }
+  if (fail_fast && first_dead_letter) {
+    for (auto& letter : dead_letters_) {
+      if (letter.queue_name == base) {
+        *first_dead_letter = letter.message;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+std::size_t StubBroker::queue_size(const std::string& queue_name) const {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_name);
+  if (it == queues_.end()) throw QueueNotFound(queue_name);
+  return it->second.items.size();
+}
+
+std::vector<std::string> StubBroker::queue_contents(const std::string& queue_name) const {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_name);
+  if (it == queues_.end()) throw QueueNotFound(queue_name);
+  return {it->second.items.begin(), it->second.items.end()};
+}
+
+std::vector<DeadLetter> StubBroker::dead_letters() const {
+  std::lock_guard lock(mutex_);
+  return dead_letters_;
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,19 @@
+#include "dramatiq/broker.hpp"
+#include "dramatiq/builtin_middleware.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq {
+
+void AgeLimit::before_process_message(Broker& broker, MessageProxy& message) {
+  auto actor = broker.get_actor(message.message.actor_name);
+  Value limit = message_or_actor_option(message, *actor, "max_age", max_age);
+  if (!limit.is_number() || limit.as_number() <= 0) return;
+  if (static_cast<double>(current_millis() - message.message.message_timestamp) >= limit.as_number()) {
+    log::write(log::Level::Warning, "dramatiq.middleware.age_limit.AgeLimit",
+               "Message '" + message.message.message_id + "' has exceeded its age limit.");
+    message.fail();
+    throw SkipMessage("Message age limit exceeded");
+  }
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,633 @@
+#include "dramatiq/worker.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <thread>
+
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq {
+
+namespace {
+constexpr const char* kWorkerLogger = "dramatiq.worker.Worker";
+constexpr const char* kConsumerLogger = "dramatiq.worker.ConsumerThread";
+constexpr const char* kWorkerThreadLogger = "dramatiq.worker.WorkerThread";
+constexpr auto kConsumerRestartDelay = std::chrono::seconds(3);
+constexpr auto kPostProcessRetryDelay = std::chrono::seconds(5);
+
+std::string describe(const MessageProxy& proxy) { return proxy.message.describe(); }
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+}  // namespace
+
+class ConsumerThread;
+
+// A message waiting for a worker thread, ordered by actor priority, then
+// arrival.
+struct WorkItem {
+  int priority;
+  std::uint64_t sequence;
+  std::shared_ptr<MessageProxy> message;
+  ConsumerThread* consumer;
+  bool operator>(const WorkItem& other) const {
+    return priority != other.priority ? priority > other.priority : sequence > other.sequence;
+  }
+};
+
+// A delayed message held by a delay-queue consumer until its eta.
+struct DelayedItem {
+  std::int64_t eta;
+  std::uint64_t sequence;
+  std::shared_ptr<MessageProxy> message;
+  bool operator>(const DelayedItem& other) const {
+    return eta != other.eta ? eta > other.eta : sequence > other.sequence;
+  }
+};
+
+class ConsumerThread {
+ public:
+  ConsumerThread(Worker::Impl& worker, std::string queue_name, int prefetch)
+      : worker_(worker), queue_name_(std::move(queue_name)), prefetch_(prefetch),
+        info_{ThreadInfo::Kind::Consumer, queue_name_} {}
+
+  void start() {
+    running_ = true;
+    thread_ = std::thread([this] { run(); });
+  }
+  void stop() { running_ = false; wake_.notify_all(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void set_paused(bool paused) { paused_ = paused; wake_.notify_all(); }
+  bool is_paused_acknowledged() const { return paused_ack_; }
+
+  const std::string& queue_name() const { return queue_name_; }
+  // Acks or nacks a processed message (called from worker threads).
+  void post_process(MessageProxy& message);
+  // Puts messages that were never processed back on the broker.
+  void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages);
+  std::size_t delayed_count() {
+    std::lock_guard lock(mutex_);
+    return delayed_.size();
+  }
+  void close();
+
+ private:
+  void run();
+  void consume_loop();
+  void handle_message(std::shared_ptr<MessageProxy> message);
+  void handle_delayed_messages();
+  std::chrono::milliseconds next_wait();
+  void reject_undeliverable(MessageProxy& message, const std::string& type_name,
+                            const std::string& reason);
+
+  Worker::Impl& worker_;
+  std::string queue_name_;
+  int prefetch_;
+  ThreadInfo info_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> paused_ack_{false};
+
+  std::mutex mutex_;  // guards consumer_, delayed_, in_flight_
+  std::condition_variable wake_;
+  std::shared_ptr<Consumer> consumer_;
+  std::priority_queue<DelayedItem, std::vector<DelayedItem>, std::greater<>> delayed_;
+  std::uint64_t delayed_sequence_ = 0;
+  int in_flight_ = 0;  // fetched and not yet acked/nacked (the prefetch window)
+};
+
+class Worker::Impl {
+ public:
+  Impl(Worker& owner, Broker& broker, WorkerOptions options, ThreadHooks hooks)
+      : owner_(owner), broker_(broker), options_(std::move(options)), hooks_(std::move(hooks)) {
+    int threads = std::max(1, options_.worker_threads);
+    queue_prefetch_ = std::min(threads * 2, 65535);
+    delay_prefetch_ = std::min(threads * 1000, 65535);
+  }
+
+  void start();
+  void stop(std::chrono::milliseconds timeout);
+  void join();
+  void pause();
+  void resume();
+
+  void push_work(std::shared_ptr<MessageProxy> message, int priority, ConsumerThread* consumer) {
+    {
+      std::lock_guard lock(work_mutex_);
+      work_.push(WorkItem{priority, work_sequence_++, std::move(message), consumer});
+      unfinished_work_ += 1;
+    }
+    work_ready_.notify_one();
+  }
+
+  Broker& broker() { return broker_; }
+  Worker& owner() { return owner_; }
+  const ThreadHooks& hooks() const { return hooks_; }
+  std::chrono::milliseconds timeout() const {
+    return std::chrono::milliseconds(std::max(1, options_.worker_timeout_ms));
+  }
+  bool running() const { return running_; }
+  int worker_threads() const { return std::max(1, options_.worker_threads); }
+  void notify_delayed_done() { work_done_.notify_all(); }
+
+ private:
+  void add_consumer(const std::string& queue_name, bool delay);
+  void worker_loop();
+  void process_message(WorkItem& item);
+
+  Worker& owner_;
+  Broker& broker_;
+  WorkerOptions options_;
+  ThreadHooks hooks_;
+  int queue_prefetch_;
+  int delay_prefetch_;
+
+  std::atomic<bool> running_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<int> paused_workers_{0};
+  std::optional<std::size_t> listener_id_;
+
+  std::mutex consumers_mutex_;
+  std::map<std::string, std::unique_ptr<ConsumerThread>> consumers_;
+  std::vector<std::thread> worker_threads_;
+
+  std::mutex work_mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable work_done_;
+  std::priority_queue<WorkItem, std::vector<WorkItem>, std::greater<>> work_;
+  std::uint64_t work_sequence_ = 0;
+  std::size_t unfinished_work_ = 0;  // queued plus being processed
+};
+
+// ---------------------------------------------------------------- consumer
+
+void ConsumerThread::run() {
+  if (worker_.hooks().on_start) worker_.hooks().on_start();
+  Broker& broker = worker_.broker();
+  broker.emit_after("after_consumer_thread_boot",
+                    [&](Middleware& m) { m.after_consumer_thread_boot(broker, info_); });
+  while (running_) {
+    if (paused_) {
+      paused_ack_ = true;
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, worker_.timeout(), [&] { return !paused_ || !running_; });
+      continue;
+    }
+    paused_ack_ = false;
+    try {
+      consume_loop();
+    } catch (const BrokerConnectionError& e) {
+      log::write(log::Level::Critical, kConsumerLogger,
+                 std::string("Consumer encountered a connection error: ") + e.what());
+    } catch (const std::exception& e) {
+      log::write(log::Level::Critical, kConsumerLogger,
+                 std::string("Consumer encountered an unexpected error: ") + e.what());
+    }
+    if (running_) {
+      log::write(log::Level::Info, kConsumerLogger, "Restarting consumer in 3.00 seconds.");
+      close();
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, kConsumerRestartDelay, [&] { return !running_.load(); });
+    }
+  }
+  broker.emit_before("before_consumer_thread_shutdown",
+                     [&](Middleware& m) { m.before_consumer_thread_shutdown(broker, info_); });
+  if (worker_.hooks().on_stop) worker_.hooks().on_stop();
+}
+
+void ConsumerThread::consume_loop() {
+  auto consumer = std::shared_ptr<Consumer>(
+      worker_.broker().consume(queue_name_, prefetch_, worker_.timeout()));
+  {
+    std::lock_guard lock(mutex_);
+    consumer_ = consumer;
+  }
+  while (running_ && !paused_) {
+    bool window_full;
+    {
+      std::unique_lock lock(mutex_);
+      window_full = in_flight_ >= prefetch_;
+      if (window_full) {
+        // The prefetch window is full: wait for an ack (or a delayed
+        // message coming due) instead of fetching more.
+        auto wait = next_wait();
+        wake_.wait_for(lock, wait, [&] { return in_flight_ < prefetch_ || !running_; });
+      }
+    }
+    if (!window_full) {
+      auto message = consumer->next(next_wait());
+      if (message) handle_message(std::move(message));
+    }
+    handle_delayed_messages();
+  }
+}
+
+std::chrono::milliseconds ConsumerThread::next_wait() {
+  // Caller may or may not hold mutex_; reading the heap top is guarded by
+  // taking a copy of the eta under the lock when not held.
+  auto wait = worker_.timeout();
+  std::int64_t eta = -1;
+  if (mutex_.try_lock()) {
+    if (!delayed_.empty()) eta = delayed_.top().eta;
+    mutex_.unlock();
+  } else if (!delayed_.empty()) {
+    eta = delayed_.top().eta;
+  }
+  if (eta >= 0) {
+    auto until_due = std::chrono::milliseconds(std::max<std::int64_t>(1, eta - current_millis()));
+    wait = std::min(wait, until_due);
+  }
+  return wait;
+}
+
+void ConsumerThread::reject_undeliverable(MessageProxy& message, const std::string& type_name,
+                                          const std::string& reason) {
+  message.fail();
+  message.failure = Failure{type_name, reason, {}, nullptr, false, std::nullopt, false};
+  post_process(message);
+}
+
+void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message) {
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_ += 1;
+  }
+  Broker& broker = worker_.broker();
+  if (message->decode_error) {
+    log::write(log::Level::Error, kConsumerLogger,
+               "Received an undecodable message on queue " + quoted(queue_name_) +
+                   ". Moving it to the DLQ. Reason: " + *message->decode_error);
+    reject_undeliverable(*message, "DecodeError", *message->decode_error);
+    return;
+  }
+  Value& options = message->message.options;
+  if (Value* eta = options.find("eta")) {
+    if (eta->is_null()) {
+      options.erase("eta");
+    } else if (!eta->is_int() && !eta->is_float()) {
+      log::write(log::Level::Warning, kConsumerLogger,
+                 "Invalid eta value for message " + quoted(message->message.message_id) +
+                     ". Setting eta to current_millis().");
+      *eta = Value(current_millis());
+    }
+  }
+  if (const Value* eta = options.find("eta")) {
+    std::int64_t due = static_cast<std::int64_t>(eta->as_number());
+    try {
+      broker.emit_before("before_delay_message",
+                         [&](Middleware& m) { m.before_delay_message(broker, *message); });
+    } catch (const std::exception& e) {
+      log::write(log::Level::Error, kConsumerLogger,
+                 std::string("A delay_message hook rejected the message: ") + e.what());
+    }
+    std::lock_guard lock(mutex_);
+    delayed_.push(DelayedItem{due, delayed_sequence_++, std::move(message)});
+    return;
+  }
+  auto actor = broker.find_actor(message->message.actor_name);
+  if (!actor) {
+    log::write(log::Level::Error, kConsumerLogger,
+               "Received message for undefined actor " + quoted(message->message.actor_name) +
+                   ". Moving it to the DLQ.");
+    reject_undeliverable(*message, "ActorNotFound", message->message.actor_name);
+    return;
+  }
+  worker_.push_work(std::move(message), actor->priority, this);
+}
+
+void ConsumerThread::handle_delayed_messages() {
+  while (true) {
+    std::shared_ptr<MessageProxy> due;
+    {
+      std::lock_guard lock(mutex_);
+      if (delayed_.empty() || delayed_.top().eta > current_millis()) return;
+      due = delayed_.top().message;
+      delayed_.pop();
+    }
+    Message ready = due->message;
+    ready.queue_name = canonical_queue_name(ready.queue_name);
+    ready.options.erase("eta");
+    try {
+      worker_.broker().enqueue(std::move(ready));
+    } catch (const std::exception& e) {
+      // Keep it and try again shortly rather than losing it.
+      log::write(log::Level::Error, kConsumerLogger,
+                 std::string("Failed to move a delayed message to its queue: ") + e.what());
+      std::lock_guard lock(mutex_);
+      delayed_.push(DelayedItem{current_millis() + 1000, delayed_sequence_++, due});
+      return;
+    }
+    post_process(*due);
+  }
+}
+
+void ConsumerThread::post_process(MessageProxy& message) {
+  std::shared_ptr<Consumer> consumer;
+  {
+    std::lock_guard lock(mutex_);
+    consumer = consumer_;
+  }
+  Broker& broker = worker_.broker();
+  while (consumer) {
+    try {
+      if (message.failed) {
+        broker.emit_before("before_nack", [&](Middleware& m) { m.before_nack(broker, message); });
+        consumer->nack(message);
+        broker.emit_after("after_nack", [&](Middleware& m) { m.after_nack(broker, message); });
+      } else {
+        broker.emit_before("before_ack", [&](Middleware& m) { m.before_ack(broker, message); });
+        consumer->ack(message);
+        broker.emit_after("after_ack", [&](Middleware& m) { m.after_ack(broker, message); });
+      }
+      break;
+    } catch (const BrokerConnectionError& e) {
+      log::write(log::Level::Warning, kConsumerLogger,
+                 "Failed to post_process_message(" + describe(message) +
+                     ") due to a connection error: " + e.what() + ". Retrying in 5 seconds.");
+      std::this_thread::sleep_for(kPostProcessRetryDelay);
+    } catch (const std::exception& e) {
+      log::write(log::Level::Error, kConsumerLogger,
+                 "Unhandled error during post_process_message(" + describe(message) +
+                     "): " + e.what());
+      break;
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_ -= 1;
+  }
+  wake_.notify_all();
+  worker_.notify_delayed_done();
+}
+
+void ConsumerThread::requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) {
+  std::shared_ptr<Consumer> consumer;
+  {
+    std::lock_guard lock(mutex_);
+    consumer = consumer_;
+    in_flight_ -= static_cast<int>(messages.size());
+  }
+  if (consumer && !messages.empty()) consumer->requeue(messages);
+}
+
+void ConsumerThread::close() {
+  std::vector<std::shared_ptr<MessageProxy>> held;
+  std::shared_ptr<Consumer> consumer;
+  {
+    std::lock_guard lock(mutex_);
+    while (!delayed_.empty()) {
+      held.push_back(delayed_.top().message);
+      delayed_.pop();
+    }
+    consumer = consumer_;
+  }
+  try {
+    requeue(held);
+    if (consumer) consumer->close();
+  } catch (const std::exception& e) {
+    log::write(log::Level::Warning, kConsumerLogger,
+               std::string("Failed to requeue delayed messages: ") + e.what());
+  }
+}
+
+// ------------------------------------------------------------------ worker
+
+void Worker::Impl::start() {
+  broker_.emit_before("before_worker_boot",
+                      [&](Middleware& m) { m.before_worker_boot(broker_, owner_); });
+  running_ = true;
+  for (int i = 0; i < worker_threads(); ++i) {
+    worker_threads_.emplace_back([this] { worker_loop(); });
+  }
+  // Consume every declared queue now, and any queue declared later.
+  listener_id_ = broker_.add_queue_listener([this](const std::string& queue_name) {
+    add_consumer(queue_name, false);
+    add_consumer(delay_queue_name(queue_name), true);
+  });
+  for (const auto& queue_name : broker_.get_declared_queues()) add_consumer(queue_name, false);
+  for (const auto& queue_name : broker_.get_declared_delay_queues()) add_consumer(queue_name, true);
+  broker_.emit_after("after_worker_boot",
+                     [&](Middleware& m) { m.after_worker_boot(broker_, owner_); });
+}
+
+void Worker::Impl::add_consumer(const std::string& queue_name, bool delay) {
+  if (!running_) return;
+  if (options_.queues && !options_.queues->count(canonical_queue_name(queue_name))) return;
+  std::lock_guard lock(consumers_mutex_);
+  if (consumers_.count(queue_name)) return;
+  auto consumer = std::make_unique<ConsumerThread>(*this, queue_name,
+                                                   delay ? delay_prefetch_ : queue_prefetch_);
+  if (paused_) consumer->set_paused(true);
+  consumer->start();
+  consumers_[queue_name] = std::move(consumer);
+}
+
+void Worker::Impl::worker_loop() {
+  if (hooks_.on_start) hooks_.on_start();
+  ThreadInfo info{ThreadInfo::Kind::Worker, {}};
+  broker_.emit_after("after_worker_thread_boot",
+                     [&](Middleware& m) { m.after_worker_thread_boot(broker_, info); });
+  bool counted_paused = false;
+  while (running_) {
+    std::unique_lock lock(work_mutex_);
+    if (paused_) {
+      if (!counted_paused) {
+        counted_paused = true;
+        paused_workers_ += 1;
+        work_done_.notify_all();
+      }
+      work_ready_.wait_for(lock, timeout(), [&] { return !paused_ || !running_; });
+      continue;
+    }
+    if (counted_paused) {
+      counted_paused = false;
+      paused_workers_ -= 1;
+    }
+    if (!work_ready_.wait_for(lock, timeout(),
+                              [&] { return !work_.empty() || !running_ || paused_; })) {
+      continue;
+    }
+    if (work_.empty() || paused_ || !running_) continue;
+    WorkItem item = work_.top();
+    work_.pop();
+    lock.unlock();
+    process_message(item);
+    lock.lock();
+    unfinished_work_ -= 1;
+    lock.unlock();
+    work_done_.notify_all();
+  }
+  if (counted_paused) paused_workers_ -= 1;
+  broker_.emit_before("before_worker_thread_shutdown",
+                      [&](Middleware& m) { m.before_worker_thread_shutdown(broker_, info); });
+  if (hooks_.on_stop) hooks_.on_stop();
+}
+
+void Worker::Impl::process_message(WorkItem& item) {
+  MessageProxy& message = *item.message;
+  std::shared_ptr<Actor> actor;
+  try {
+    broker_.emit_before("before_process_message",
+                        [&](Middleware& m) { m.before_process_message(broker_, message); });
+    Value result;
+    if (!message.failed) {
+      actor = broker_.get_actor(message.message.actor_name);
+      result = actor->body->run(message);
+    }
+    message.result = std::move(result);
+    broker_.emit_after("after_process_message", [&](Middleware& m) {
+      m.after_process_message(broker_, message, &message.result, nullptr);
+    });
+  } catch (const SkipMessage& e) {
+    if (message.failed) message.failure = Failure::from_exception(std::current_exception());
+    log::write(log::Level::Warning, kWorkerThreadLogger,
+               "Message " + describe(message) + " was skipped.");
+    broker_.emit_after("after_skip_message",
+                       [&](Middleware& m) { m.after_skip_message(broker_, message); });
+  } catch (...) {
+    message.failure = Failure::from_exception(std::current_exception());
+    const Failure& failure = *message.failure;
+    const Value* throws = message.message.options.find("throws");
+    if ((!throws || throws->is_null()) && actor) throws = actor->options.find("throws");
+    if (failure.is_rate_limit_exceeded) {
+      log::write(log::Level::Debug, kWorkerThreadLogger,
+                 "Rate limit exceeded in message " + describe(message) + ": " + failure.message);
+    } else if (throws && !throws->is_null() && failure.matches(*throws)) {
+      log::write(log::Level::Info, kWorkerThreadLogger,
+                 "Failed to process message " + describe(message) + " with expected exception " +
+                     failure.type_name + ".");
+    } else if (!failure.is_retry) {
+      log::write(log::Level::Error, kWorkerThreadLogger,
+                 "Failed to process message " + describe(message) + " with unhandled exception.",
+                 failure.traceback.empty() ? failure.type_name + ": " + failure.message
+                                           : failure.traceback);
+    }
+    broker_.emit_after("after_process_message", [&](Middleware& m) {
+      m.after_process_message(broker_, message, nullptr, &failure);
+    });
+  }
+  item.consumer->post_process(message);
+  // Let go of what this delivery kept alive (exceptions hold tracebacks).
+  message.failure.reset();
+  message.result = Value();
+  message.host_view.reset();
+}
+
+void Worker::Impl::pause() {
+  paused_ = true;
+  {
+    std::lock_guard lock(consumers_mutex_);
+    for (auto& [name, consumer] : consumers_) consumer->set_paused(true);
+  }
+  work_ready_.notify_all();
+  std::unique_lock lock(work_mutex_);
+  work_done_.wait(lock, [&] { return paused_workers_ >= worker_threads() || !running_; });
+}
+
+void Worker::Impl::resume() {
+  paused_ = false;
+  {
+    std::lock_guard lock(consumers_mutex_);
+    for (auto& [name, consumer] : consumers_) consumer->set_paused(false);
+  }
+  work_ready_.notify_all();
+}
+
+void Worker::Impl::join() {
+  while (true) {
+    {
+      std::unique_lock lock(work_mutex_);
+      work_done_.wait(lock, [&] { return unfinished_work_ == 0; });
+    }
+    bool delayed_pending = false;
+    {
+      std::lock_guard lock(consumers_mutex_);
+      for (auto& [name, consumer] : consumers_) {
+        if (consumer->delayed_count() > 0) delayed_pending = true;
+      }
+    }
+    if (!delayed_pending) {
+      std::lock_guard lock(work_mutex_);
+      if (unfinished_work_ == 0) return;
+      continue;
+    }
+    std::unique_lock lock(work_mutex_);
+    work_done_.wait_for(lock, std::chrono::milliseconds(10));
+  }
+}
+
+void Worker::Impl::stop(std::chrono::milliseconds timeout) {
+  broker_.emit_before("before_worker_shutdown",
+                      [&](Middleware& m) { m.before_worker_shutdown(broker_, owner_); });
+  log::write(log::Level::Info, kWorkerLogger, "Shutting down...");
+  if (listener_id_) broker_.remove_queue_listener(*listener_id_);
+  // Worker threads stop first; consumers stay up meanwhile so brokers keep
+  // their heartbeats while in-flight messages finish.
+  running_ = false;
+  work_ready_.notify_all();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& t : worker_threads_) {
+    // std::thread cannot be joined with a timeout; worker threads end as soon
+    // as their current message is done.
+    (void)deadline;
+    if (t.joinable()) t.join();
+  }
+  worker_threads_.clear();
+  std::map<std::string, std::unique_ptr<ConsumerThread>> consumers;
+  {
+    std::lock_guard lock(consumers_mutex_);
+    consumers.swap(consumers_);
+  }
+  for (auto& [name, consumer] : consumers) consumer->stop();
+  for (auto& [name, consumer] : consumers) consumer->join();
+
+  // Requeue what was prefetched but never started.
+  std::map<ConsumerThread*, std::vector<std::shared_ptr<MessageProxy>>> leftovers;
+  {
+    std::lock_guard lock(work_mutex_);
+    while (!work_.empty()) {
+      leftovers[work_.top().consumer].push_back(work_.top().message);
+      work_.pop();
+    }
+    unfinished_work_ = 0;
+  }
+  for (auto& [consumer, messages] : leftovers) {
+    try {
+      consumer->requeue(messages);
+    } catch (const std::exception& e) {
+      log::write(log::Level::Warning, kWorkerLogger,
+                 "Failed to requeue messages on queue " + quoted(consumer->queue_name()) + ": " +
+                     e.what());
+    }
+  }
+  for (auto& [name, consumer] : consumers) consumer->close();
+  work_done_.notify_all();
+  broker_.emit_after("after_worker_shutdown",
+                     [&](Middleware& m) { m.after_worker_shutdown(broker_, owner_); });
+  log::write(log::Level::Info, kWorkerLogger, "Worker has been shut down.");
+}
+
+// ------------------------------------------------------------ public facade
+
+Worker::Worker(std::shared_ptr<Broker> broker, WorkerOptions options, ThreadHooks hooks)
+    : broker_(std::move(broker)),
+      impl_(std::make_unique<Impl>(*this, *broker_, std::move(options), std::move(hooks))) {}
+
+Worker::~Worker() {
+  if (impl_->running()) stop(std::chrono::milliseconds(10000));
+}
+
+void Worker::start() { impl_->start(); }
+void Worker::pause() { impl_->pause(); }
+void Worker::resume() { impl_->resume(); }
+void Worker::join() { impl_->join(); }
+void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout); }
+int Worker::worker_threads() const { return impl_->worker_threads(); }
+
+}  // namespace dramatiq
