@@ -1,0 +1,429 @@
+"""Workers: lifecycle, concurrency, priorities, delays and shutdown."""
+
+import threading
+import time
+
+import pytest
+
+import dramatiq
+
+
+def wait_for(predicate, timeout=5.0, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+# -- lifecycle ----------------------------------------------------------------------
+
+
+def test_worker_processes_messages_sent_before_start(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    for i in range(5):
+        record.send(i)
+    assert seen == []
+
+    worker = make_worker()
+    stub_broker.join("default")
+    worker.join()
+    assert sorted(seen) == list(range(5))
+
+
+def test_worker_consumes_queues_declared_after_start(stub_broker, stub_worker):
+    seen = []
+
+    @dramatiq.actor(queue_name="late")
+    def record(i):
+        seen.append(i)
+
+    record.send(1)
+    stub_broker.join("late")
+    stub_worker.join()
+    assert seen == [1]
+
+
+def test_stopped_worker_processes_nothing(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    worker = make_worker()
+    record.send(1)
+    stub_broker.join("default")
+    worker.join()
+    make_worker.stop(worker)
+
+    record.send(2)
+    time.sleep(0.3)
+    assert seen == [1]
+    assert stub_broker.queues["default"].qsize() == 1
+
+
+def test_worker_can_be_restarted_with_a_new_worker(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    first = make_worker(worker_threads=1)
+    record.send(1)
+    stub_broker.join("default")
+    first.join()
+    make_worker.stop(first)
+
+    second = make_worker(worker_threads=1)
+    record.send(2)
+    stub_broker.join("default")
+    second.join()
+    assert seen == [1, 2]
+
+
+def test_pause_and_resume(stub_broker, stub_worker):
+    seen = []
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    stub_worker.pause()
+    record.send(1)
+    time.sleep(0.3)
+    assert seen == []
+    assert stub_broker.queues["default"].qsize() == 1
+
+    stub_worker.resume()
+    stub_broker.join("default")
+    stub_worker.join()
+    assert seen == [1]
+
+
+def test_join_waits_for_delayed_messages(stub_broker, stub_worker):
+    seen = []
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    record.send_with_options(args=(1,), delay=200)
+    stub_broker.join("default")
+    stub_worker.join()
+    assert seen == [1]
+
+
+def test_worker_threads_run_concurrently(stub_broker, make_worker):
+    barrier = threading.Barrier(4, timeout=5)
+    passed = []
+
+    @dramatiq.actor
+    def rendezvous():
+        barrier.wait()
+        passed.append(True)
+
+    worker = make_worker(worker_threads=4)
+    for _ in range(4):
+        rendezvous.send()
+    stub_broker.join("default")
+    worker.join()
+    assert len(passed) == 4
+
+
+def test_worker_queue_whitelist(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor(queue_name="wanted")
+    def wanted():
+        seen.append("wanted")
+
+    @dramatiq.actor(queue_name="ignored")
+    def ignored():
+        seen.append("ignored")
+
+    worker = make_worker(queues={"wanted"})
+    wanted.send()
+    ignored.send()
+    stub_broker.join("wanted")
+    worker.join()
+    time.sleep(0.2)
+    assert seen == ["wanted"]
+    assert stub_broker.queues["ignored"].qsize() == 1
+
+
+def test_worker_queue_whitelist_includes_delay_queue(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor(queue_name="wanted")
+    def wanted():
+        seen.append("wanted")
+
+    worker = make_worker(queues={"wanted"})
+    wanted.send_with_options(delay=100)
+    stub_broker.join("wanted")
+    worker.join()
+    assert seen == ["wanted"]
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+def test_worker_keeps_going_after_actor_raises(stub_broker, make_worker):
+    seen = []
+
+    @dramatiq.actor(max_retries=0)
+    def explode(i):
+        raise RuntimeError("boom %d" % i)
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    worker = make_worker(worker_threads=1)
+    for i in range(3):
+        explode.send(i)
+        record.send(i)
+    stub_broker.join("default", fail_fast=False)
+    worker.join()
+    assert sorted(seen) == [0, 1, 2]
+    assert len(stub_broker.dead_letters) == 3
+
+
+def test_worker_keeps_going_after_base_exception(stub_broker, make_worker):
+    seen = []
+
+    class Fatal(BaseException):
+        pass
+
+    @dramatiq.actor(max_retries=0)
+    def explode():
+        raise Fatal()
+
+    @dramatiq.actor
+    def record(i):
+        seen.append(i)
+
+    worker = make_worker(worker_threads=1)
+    explode.send()
+    record.send(1)
+    stub_broker.join("default", fail_fast=False)
+    worker.join()
+    assert seen == [1]
+    assert len(stub_broker.dead_letters) == 1
+
+
+# -- ordering ------------------------------------------------------------------------
+
+
+def test_priority_ordering_with_one_thread(stub_broker, make_worker):
+    started = threading.Event()
+    release = threading.Event()
+    order = []
+
+    @dramatiq.actor(queue_name="blocking")
+    def blocker():
+        started.set()
+        release.wait(5)
+
+    @dramatiq.actor(queue_name="low", priority=100)
+    def low(i):
+        order.append(("low", i))
+
+    @dramatiq.actor(queue_name="high", priority=0)
+    def high(i):
+        order.append(("high", i))
+
+    @dramatiq.actor(queue_name="mid", priority=50)
+    def mid(i):
+        order.append(("mid", i))
+
+    worker = make_worker(worker_threads=1)
+    blocker.send()
+    assert started.wait(5)
+
+    # With one worker thread each consumer prefetches up to two messages.
+    for i in range(2):
+        low.send(i)
+    for i in range(2):
+        mid.send(i)
+    for i in range(2):
+        high.send(i)
+    assert wait_for(lambda: all(stub_broker.queues[q].qsize() == 0 for q in ("low", "mid", "high")))
+    time.sleep(0.1)
+
+    release.set()
+    for queue_name in ("blocking", "low", "mid", "high"):
+        stub_broker.join(queue_name)
+    worker.join()
+    assert [name for name, _ in order] == ["high", "high", "mid", "mid", "low", "low"]
+
+
+def test_equal_priority_is_roughly_fifo(stub_broker, make_worker):
+    order = []
+
+    @dramatiq.actor
+    def record(i):
+        order.append(i)
+
+    for i in range(10):
+        record.send(i)
+    worker = make_worker(worker_threads=1)
+    stub_broker.join("default")
+    worker.join()
+    assert order == list(range(10))
+
+
+def test_delayed_message_runs_after_delay(stub_broker, stub_worker):
+    ran_at = []
+
+    @dramatiq.actor
+    def record():
+        ran_at.append(time.time() * 1000)
+
+    sent_at = time.time() * 1000
+    message = record.send_with_options(delay=300)
+    stub_broker.join("default")
+    stub_worker.join()
+    assert len(ran_at) == 1
+    assert ran_at[0] >= message.options["eta"]
+    assert ran_at[0] - sent_at >= 299
+
+
+def test_delayed_messages_run_in_eta_order(stub_broker, make_worker):
+    order = []
+
+    @dramatiq.actor
+    def record(i):
+        order.append(i)
+
+    record.send_with_options(args=(3,), delay=450)
+    record.send_with_options(args=(1,), delay=50)
+    record.send_with_options(args=(2,), delay=250)
+    worker = make_worker(worker_threads=1)
+    stub_broker.join("default")
+    worker.join()
+    assert order == [1, 2, 3]
+
+
+def test_undelayed_message_overtakes_delayed_one(stub_broker, stub_worker):
+    order = []
+
+    @dramatiq.actor
+    def record(i):
+        order.append(i)
+
+    record.send_with_options(args=("late",), delay=300)
+    record.send("now")
+    stub_broker.join("default")
+    stub_worker.join()
+    assert order == ["now", "late"]
+
+
+# -- prefetch and shutdown -------------------------------------------------------------
+
+
+def test_prefetch_is_twice_the_worker_threads(stub_broker, make_worker):
+    started = threading.Event()
+    release = threading.Event()
+
+    @dramatiq.actor
+    def slow(i):
+        started.set()
+        release.wait(5)
+
+    for i in range(10):
+        slow.send(i)
+    worker = make_worker(worker_threads=1)
+    try:
+        assert started.wait(5)
+        # One message is being processed and one more is prefetched.
+        assert wait_for(lambda: stub_broker.queues["default"].qsize() <= 8)
+        time.sleep(0.3)
+        assert stub_broker.queues["default"].qsize() == 8
+    finally:
+        release.set()
+    stub_broker.join("default")
+    worker.join()
+
+
+def test_stop_waits_for_running_message(stub_broker, make_worker):
+    started = threading.Event()
+    finished = []
+
+    @dramatiq.actor
+    def slow():
+        started.set()
+        for _ in range(10):
+            time.sleep(0.02)
+        finished.append(True)
+
+    worker = make_worker(worker_threads=1)
+    slow.send()
+    assert started.wait(5)
+    make_worker.stop(worker)
+    assert finished == [True]
+
+
+def test_stop_leaves_unfetched_messages_on_queue(stub_broker, make_worker):
+    started = threading.Event()
+    release = threading.Event()
+    ran = []
+
+    @dramatiq.actor
+    def slow(i):
+        ran.append(i)
+        started.set()
+        release.wait(5)
+
+    for i in range(10):
+        slow.send(i)
+    worker = make_worker(worker_threads=1)
+    assert started.wait(5)
+    time.sleep(0.2)
+    release.set()
+    make_worker.stop(worker)
+
+    # Messages that the worker never fetched stay on the queue.
+    remaining = stub_broker.queues["default"].qsize()
+    assert 10 - len(ran) - 2 <= remaining <= 10 - len(ran)
+    assert remaining >= 5
+
+
+@pytest.mark.superset
+def test_stop_requeues_prefetched_messages(stub_broker, make_worker, peek_queue):
+    started = threading.Event()
+    release = threading.Event()
+    ran = []
+
+    @dramatiq.actor
+    def slow(i):
+        ran.append(i)
+        started.set()
+        release.wait(5)
+
+    messages = [slow.send(i) for i in range(10)]
+    worker = make_worker(worker_threads=1)
+    assert started.wait(5)
+    time.sleep(0.2)
+    release.set()
+    make_worker.stop(worker)
+
+    # Every message that did not run is back on the queue, exactly once.
+    queued = peek_queue("default")
+    queued_args = sorted(m.args[0] for m in queued)
+    assert sorted(ran + queued_args) == list(range(10))
+    assert {m.message_id for m in queued} <= {m.message_id for m in messages}
+
+    # ...and a new worker processes them.
+    new_worker = make_worker(worker_threads=4)
+    stub_broker.join("default")
+    new_worker.join()
+    assert sorted(ran) == list(range(10))
