@@ -1,0 +1,336 @@
+// The dramatiq._engine extension module: the engine's classes as the
+// Python package needs them. Conversions and adapters only; no engine logic.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/set.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "dramatiq/builtin_middleware.hpp"
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "dramatiq/json.hpp"
+#include "dramatiq/log.hpp"
+#include "dramatiq/stub_broker.hpp"
+#include "dramatiq/worker.hpp"
+#include "py_actor.hpp"
+#include "py_common.hpp"
+#include "py_encoder.hpp"
+#include "py_middleware.hpp"
+#include "runtime.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using namespace dramatiq;
+using namespace dramatiq::python;
+
+namespace {
+
+nb::dict& error_classes() {
+  static nb::dict* classes = new nb::dict();
+  return *classes;
+}
+
+[[noreturn]] void raise_as(const char* name, const char* message) {
+  nb::dict& classes = error_classes();
+  if (classes.contains(name)) {
+    PyErr_SetString(classes[name].ptr(), message);
+  } else {
+    PyErr_SetString(PyExc_RuntimeError, message);
+  }
+  throw nb::python_error();
+}
+
+void translate_exceptions(const std::exception_ptr& error, void*) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const HostException& e) {
+    auto* ref = dynamic_cast<const PyObjectRef*>(e.failure().host_exception.get());
+    if (ref) {
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(ref->object().ptr())), ref->object().ptr());
+    } else {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  } catch (const JsonEncodeError& e) {
+    PyErr_SetString(PyExc_TypeError, e.what());
+  } catch (const MiddlewareError& e) {
+    auto* ref = dynamic_cast<const PyObjectRef*>(e.host_exception.get());
+    if (ref) {
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(ref->object().ptr())), ref->object().ptr());
+    } else {
+      PyErr_SetString(error_classes().contains("MiddlewareError")
+                          ? error_classes()["MiddlewareError"].ptr() : PyExc_RuntimeError,
+                      e.what());
+    }
+  } catch (const ActorNotFound& e) {
+    raise_as("ActorNotFound", e.what());
+  } catch (const QueueNotFound& e) {
+    raise_as("QueueNotFound", e.what());
+  } catch (const QueueJoinTimeout& e) {
+    raise_as("QueueJoinTimeout", e.what());
+  } catch (const ConnectionFailed& e) {
+    raise_as("ConnectionFailed", e.what());
+  } catch (const ConnectionClosed& e) {
+    raise_as("ConnectionClosed", e.what());
+  } catch (const BrokerConnectionError& e) {
+    raise_as("ConnectionError", e.what());
+  } catch (const DecodeError& e) {
+    raise_as("DecodeError", e.what());
+  } catch (const DramatiqError& e) {
+    raise_as("DramatiqError", e.what());
+  }
+}
+
+std::optional<std::int64_t> optional_delay(nb::handle delay) {
+  if (delay.is_none()) return std::nullopt;
+  return nb::cast<std::int64_t>(delay);
+}
+
+// The Python object of a dead letter: its message view (or raw bytes when
+// it could not be decoded).
+nb::object dead_letter_message(const DeadLetter& letter) {
+  if (letter.message->decode_error) return nb::bytes(letter.message->raw.data(), letter.message->raw.size());
+  return proxy_view(letter.message);
+}
+
+nb::object host_exception(const MessageProxy& proxy) {
+  if (!proxy.failure) return nb::none();
+  if (auto* ref = dynamic_cast<const PyObjectRef*>(proxy.failure->host_exception.get())) return ref->object();
+  const char* name = proxy.failure->type_name == "ActorNotFound" ? "ActorNotFound"
+                     : proxy.failure->type_name == "DecodeError" ? "DecodeError"
+                                                                 : "DramatiqError";
+  nb::dict& classes = error_classes();
+  nb::object cls = classes.contains(name) ? nb::borrow(classes[name]) : nb::borrow(PyExc_RuntimeError);
+  return cls(nb::str(proxy.failure->message.c_str()));
+}
+
+}  // namespace
+
+NB_MODULE(_engine, m) {
+  m.doc() = "The dramatiq-cpp engine (C++).";
+  nb::register_exception_translator(translate_exceptions);
+
+  m.def("register_python", [](nb::kwargs classes) {
+    Registry& r = registry();
+    auto take = [&](const char* name) -> nb::object {
+      return classes.contains(name) ? nb::borrow(classes[name]) : nb::object();
+    };
+    r.message_factory = take("message_factory");
+    r.proxy_class = take("proxy_class");
+    r.retry = take("Retry");
+    r.rate_limit_exceeded = take("RateLimitExceeded");
+    r.middleware_error = take("MiddlewareError");
+    r.skip_message = take("SkipMessage");
+    r.time_limit_exceeded = take("TimeLimitExceeded");
+    r.shutdown = take("Shutdown");
+    r.format_exception = nb::module_::import_("traceback").attr("format_exception");
+    r.get_logger = nb::module_::import_("logging").attr("getLogger");
+    for (auto [key, value] : classes) error_classes()[key] = value;
+    install_runtime();
+  });
+  m.def("set_log_level", [](int level) { log::set_min_level(static_cast<log::Level>(level)); });
+
+  m.def("json_dumps", [](nb::handle obj) {
+    std::string out = to_json(to_value(obj));
+    return nb::bytes(out.data(), out.size());
+  }, "Serializes like json.dumps(obj, separators=(',', ':')) to UTF-8 bytes.");
+  m.def("json_loads", [](nb::handle data) {
+    std::string_view text;
+    std::string holder;
+    if (PyBytes_Check(data.ptr())) {
+      text = std::string_view(PyBytes_AS_STRING(data.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
+    } else if (PyByteArray_Check(data.ptr()) || PyMemoryView_Check(data.ptr())) {
+      holder = nb::cast<std::string>(nb::str(nb::bytes(data)));
+      text = holder;
+    } else {
+      holder = nb::cast<std::string>(data);
+      text = holder;
+    }
+    Value value;
+    try {
+      value = read_json(text);
+    } catch (const JsonDecodeError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+      throw nb::python_error();
+    }
+    return from_value(value);
+  });
+  m.def("set_python_encoder", [](nb::object encoder) {
+    if (encoder.is_none()) {
+      set_encoder(std::make_shared<JsonEncoder>());
+    } else {
+      set_encoder(std::make_shared<PyEncoder>(std::move(encoder)));
+    }
+  }, "encoder"_a.none());
+  m.def("current_message", []() -> nb::object {
+    MessageProxy* proxy = CurrentMessage::current();
+    return proxy ? proxy_view(*proxy) : nb::none();
+  });
+  m.def("compute_backoff", &compute_backoff, "attempts"_a, "factor"_a, "max_backoff"_a);
+
+  // ---- deliveries (the engine side of a Python MessageProxy)
+  nb::class_<MessageProxy>(m, "Delivery")
+      .def("fail", &MessageProxy::fail)
+      .def_prop_ro("failed", [](const MessageProxy& p) { return p.failed; })
+      .def_prop_ro("exception", [](const MessageProxy& p) { return host_exception(p); })
+      .def_prop_ro("decode_error", [](const MessageProxy& p) { return p.decode_error; });
+
+  // ---- middleware
+  nb::class_<Middleware>(m, "Middleware")
+      .def_prop_ro("name", &Middleware::name)
+      .def_prop_ro("actor_options", &Middleware::actor_options);
+  nb::class_<PyMiddleware, Middleware>(m, "PythonMiddleware")
+      .def(nb::init<nb::object, const std::vector<std::string>&, nb::object>(), "middleware"_a,
+           "hooks"_a, "broker"_a);
+  nb::class_<AgeLimit, Middleware>(m, "AgeLimit")
+      .def("__init__", [](AgeLimit* self, nb::handle max_age) { new (self) AgeLimit(to_value(max_age)); },
+           "max_age"_a.none())
+      .def_prop_rw("max_age", [](const AgeLimit& s) { return from_value(s.max_age); },
+                   [](AgeLimit& s, nb::handle v) { s.max_age = to_value(v); });
+  nb::class_<TimeLimit, Middleware>(m, "TimeLimit")
+      .def("__init__", [](TimeLimit* self, nb::handle limit, std::int64_t interval) {
+             new (self) TimeLimit(to_value(limit), interval);
+           }, "time_limit"_a, "interval"_a)
+      .def_prop_rw("time_limit", [](const TimeLimit& s) { return from_value(s.time_limit); },
+                   [](TimeLimit& s, nb::handle v) { s.time_limit = to_value(v); })
+      .def_ro("interval", &TimeLimit::interval);
+  nb::class_<ShutdownNotifications, Middleware>(m, "ShutdownNotifications")
+      .def(nb::init<bool>(), "notify_shutdown"_a)
+      .def_rw("notify_shutdown", &ShutdownNotifications::notify_shutdown);
+  nb::class_<Callbacks, Middleware>(m, "Callbacks").def(nb::init<>());
+  nb::class_<Pipelines, Middleware>(m, "Pipelines").def(nb::init<>());
+  nb::class_<CurrentMessage, Middleware>(m, "CurrentMessage").def(nb::init<>());
+  nb::class_<Retries, Middleware>(m, "Retries")
+      .def("__init__", [](Retries* self, nb::handle max_retries, std::int64_t min_backoff,
+                          std::int64_t max_backoff, nb::handle retry_when) {
+             new (self) Retries(to_value(max_retries), min_backoff, max_backoff,
+                                retry_when.is_none() ? Value() : Value(wrap(retry_when)));
+           }, "max_retries"_a.none(), "min_backoff"_a, "max_backoff"_a, "retry_when"_a.none())
+      .def_prop_rw("max_retries", [](const Retries& s) { return from_value(s.max_retries); },
+                   [](Retries& s, nb::handle v) { s.max_retries = to_value(v); })
+      .def_rw("min_backoff", &Retries::min_backoff)
+      .def_rw("max_backoff", &Retries::max_backoff)
+      .def_prop_rw("retry_when", [](const Retries& s) { return from_value(s.retry_when); },
+                   [](Retries& s, nb::handle v) { s.retry_when = v.is_none() ? Value() : Value(wrap(v)); });
+
+  // ---- brokers
+  nb::class_<Broker>(m, "Broker")
+      .def("add_middleware", [](Broker& b, std::shared_ptr<Middleware> mw, std::optional<std::size_t> index) {
+             nb::gil_scoped_release release;
+             b.add_middleware(std::move(mw), index);
+           }, "middleware"_a, "index"_a.none())
+      .def("actor_options", [](Broker& b) {
+             nb::gil_scoped_release release;
+             return b.actor_options();
+           })
+      .def("declare_actor", [](Broker& b, const std::string& name, const std::string& queue, int priority,
+                               nb::handle options, nb::object function, nb::handle host_actor) {
+             auto actor = std::make_shared<Actor>();
+             actor->actor_name = name;
+             actor->queue_name = queue;
+             actor->priority = priority;
+             actor->options = to_value(options);
+             actor->body = std::make_shared<PyActorBody>(std::move(function));
+             actor->host_actor = wrap(host_actor);
+             nb::gil_scoped_release release;
+             b.declare_actor(std::move(actor));
+           }, "actor_name"_a, "queue_name"_a, "priority"_a, "options"_a, "function"_a, "host_actor"_a)
+      .def("declare_queue", [](Broker& b, const std::string& q) {
+             nb::gil_scoped_release release;
+             b.declare_queue(q);
+           })
+      .def("get_declared_queues", &Broker::get_declared_queues)
+      .def("get_declared_delay_queues", &Broker::get_declared_delay_queues)
+      .def("get_declared_actors", &Broker::get_declared_actors)
+      .def("enqueue", [](Broker& b, nb::handle message, nb::handle delay) {
+             Message native = message_from_python(message);
+             auto wait = optional_delay(delay);
+             Message stored;
+             {
+               nb::gil_scoped_release release;
+               stored = b.enqueue(std::move(native), wait);
+             }
+             // args and kwargs cannot change on the way: reuse the caller's.
+             return registry().message_factory(nb::str(stored.queue_name.c_str()),
+                                                nb::str(stored.actor_name.c_str()),
+                                                nb::getattr(message, "args"), nb::getattr(message, "kwargs"),
+                                                from_value(stored.options), nb::str(stored.message_id.c_str()),
+                                                nb::int_(stored.message_timestamp));
+           }, "message"_a, "delay"_a.none())
+      .def("emit", [](Broker& b, const std::string& signal) {
+             nb::gil_scoped_release release;
+             if (signal == "after_process_boot") {
+               b.emit_after(signal.c_str(), [&](Middleware& mw) { mw.after_process_boot(b); });
+             } else if (signal == "before_process_stop") {
+               b.emit_before(signal.c_str(), [&](Middleware& mw) { mw.before_process_stop(b); });
+             } else if (signal == "after_process_stop") {
+               b.emit_after(signal.c_str(), [&](Middleware& mw) { mw.after_process_stop(b); });
+             } else {
+               throw std::invalid_argument("unsupported signal: " + signal);
+             }
+           })
+      .def("flush", [](Broker& b, const std::string& q) {
+             nb::gil_scoped_release release;
+             b.flush(q);
+           })
+      .def("flush_all", [](Broker& b) {
+             nb::gil_scoped_release release;
+             b.flush_all();
+           })
+      .def("close", &Broker::close);
+
+  nb::class_<StubBroker, Broker>(m, "StubBroker")
+      .def(nb::init<>())
+      .def("join", [](StubBroker& b, const std::string& queue, std::optional<std::int64_t> timeout, bool fail_fast) {
+             std::shared_ptr<MessageProxy> dead;
+             bool finished;
+             {
+               nb::gil_scoped_release release;
+               std::optional<std::chrono::milliseconds> wait;
+               if (timeout) wait = std::chrono::milliseconds(*timeout);
+               finished = b.join(queue, wait, fail_fast, &dead);
+             }
+             if (!finished) raise_as("QueueJoinTimeout", queue.c_str());
+             if (dead) {
+               nb::object exception = host_exception(*dead);
+               if (!exception.is_none()) {
+                 PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+                 throw nb::python_error();
+               }
+             }
+           }, "queue_name"_a, "timeout"_a.none(), "fail_fast"_a)
+      .def("put_raw", [](StubBroker& b, const std::string& queue, nb::bytes data) {
+             b.put_raw(queue, std::string(data.c_str(), data.size()));
+           })
+      .def("queue_size", &StubBroker::queue_size)
+      .def("queue_contents", [](StubBroker& b, const std::string& queue) {
+             nb::list items;
+             for (auto& item : b.queue_contents(queue)) items.append(nb::bytes(item.data(), item.size()));
+             return items;
+           })
+      .def("dead_letters", [](StubBroker& b) {
+             nb::list letters;
+             for (auto& letter : b.dead_letters()) {
+               letters.append(nb::make_tuple(nb::str(letter.queue_name.c_str()), dead_letter_message(letter)));
+             }
+             return letters;
+           });
+
+  // ---- worker
+  nb::class_<Worker>(m, "Worker")
+      .def("__init__", [](Worker* self, std::shared_ptr<Broker> broker, std::optional<std::set<std::string>> queues,
+                          int worker_timeout, int worker_threads, nb::handle host_worker) {
+             WorkerOptions options{std::move(queues), worker_timeout, worker_threads};
+             new (self) Worker(std::move(broker), std::move(options), python_thread_hooks());
+             self->host_worker = wrap(host_worker);
+           }, "broker"_a, "queues"_a.none(), "worker_timeout"_a, "worker_threads"_a, "host_worker"_a)
+      .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
+      .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
+      .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())
+      .def("join", &Worker::join, nb::call_guard<nb::gil_scoped_release>())
+      .def("stop", [](Worker& w, std::int64_t timeout) {
+             nb::gil_scoped_release release;
+             w.stop(std::chrono::milliseconds(timeout));
+           }, "timeout"_a)
+      .def_prop_ro("worker_threads", &Worker::worker_threads);
+}

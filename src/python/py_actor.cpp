@@ -1,0 +1,31 @@
+#include "py_actor.hpp"
+
+namespace dramatiq::python {
+
+PyActorBody::~PyActorBody() {
+  if (!Py_IsInitialized()) {
+    function_.release();
+    return;
+  }
+  nb::gil_scoped_acquire gil;
+  function_.reset();
+}
+
+Value PyActorBody::run(MessageProxy& message) {
+  // The only Python work per message on the fast path: build the
+  // arguments, call the function, convert its result.
+  nb::gil_scoped_acquire gil;
+  nb::object args = args_to_python(message.message.args);
+  nb::object kwargs = message.message.kwargs.as_object().empty() ? nb::object()
+                                                                  : from_value(message.message.kwargs);
+  PyObject* result = PyObject_Call(function_.ptr(), args.ptr(), kwargs.is_valid() ? kwargs.ptr() : nullptr);
+  if (!result) {
+    nb::python_error error;
+    throw HostException(failure_from_python(error));
+  }
+  nb::object owned = nb::steal(result);
+  if (result == Py_None) return Value();
+  return to_value(owned);
+}
+
+}  // namespace dramatiq::python

@@ -1,0 +1,19 @@
+#pragma once
+
+#include "dramatiq/actor.hpp"
+#include "py_common.hpp"
+
+namespace dramatiq::python {
+
+// Runs a Python function as an actor body.
+class PyActorBody : public ActorBody {
+ public:
+  explicit PyActorBody(nb::object function) : function_(std::move(function)) {}
+  ~PyActorBody() override;
+  Value run(MessageProxy& message) override;
+
+ private:
+  nb::object function_;
+};
+
+}  // namespace dramatiq::python

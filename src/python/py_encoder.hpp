@@ -1,0 +1,21 @@
+#pragma once
+
+#include "dramatiq/encoder.hpp"
+#include "py_common.hpp"
+
+namespace dramatiq::python {
+
+// Any Python dramatiq.Encoder (Pickle, msgpack, user-written) as the
+// engine's encoder: the slow path, taking the GIL for every message.
+class PyEncoder : public Encoder {
+ public:
+  explicit PyEncoder(nb::object encoder) : encoder_(std::move(encoder)) {}
+  ~PyEncoder() override;
+  std::string encode(const Message& message) override;
+  Message decode(std::string_view data) override;
+
+ private:
+  nb::object encoder_;
+};
+
+}  // namespace dramatiq::python

@@ -1,0 +1,66 @@
+// Process-wide glue between the engine and the interpreter: engine threads
+// attaching to Python, engine log records going to `logging`, and actor
+// interruption through asynchronous exceptions.
+#include "runtime.hpp"
+
+#include "dramatiq/interrupt.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq::python {
+
+namespace {
+// Each engine thread keeps one Python thread state for its whole life, so
+// taking the GIL per message is a plain lock, not a thread-state setup.
+thread_local PyGILState_STATE attached_state;
+thread_local PyThreadState* detached_thread = nullptr;
+
+void attach_thread() {
+  if (!Py_IsInitialized()) return;
+  attached_state = PyGILState_Ensure();
+  detached_thread = PyEval_SaveThread();
+}
+
+void detach_thread() {
+  if (!detached_thread || !Py_IsInitialized()) return;
+  PyEval_RestoreThread(detached_thread);
+  PyGILState_Release(attached_state);
+  detached_thread = nullptr;
+}
+
+void log_to_python(log::Level level, std::string_view logger, std::string_view message,
+                   std::string_view traceback) {
+  if (!Py_IsInitialized()) return;
+  nb::gil_scoped_acquire gil;
+  try {
+    nb::object py_logger = registry().get_logger(nb::str(logger.data(), logger.size()));
+    int py_level = static_cast<int>(level);
+    if (!nb::cast<bool>(py_logger.attr("isEnabledFor")(py_level))) return;
+    std::string text(message);
+    if (!traceback.empty()) {
+      text += "\n";
+      text.append(traceback);
+    }
+    py_logger.attr("log")(py_level, nb::str(text.data(), text.size()));
+  } catch (const nb::python_error& e) {
+    // Logging must never take a worker down.
+    PyErr_Clear();
+  }
+}
+
+void interrupt_in_python(ThreadId thread, InterruptKind kind) {
+  if (!Py_IsInitialized()) return;
+  nb::gil_scoped_acquire gil;
+  const nb::object& exception =
+      kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded : registry().shutdown;
+  if (exception.is_valid()) PyThreadState_SetAsyncExc(thread, exception.ptr());
+}
+}  // namespace
+
+ThreadHooks python_thread_hooks() { return ThreadHooks{attach_thread, detach_thread}; }
+
+void install_runtime() {
+  log::set_sink(log_to_python);
+  set_interrupter(interrupt_in_python);
+}
+
+}  // namespace dramatiq::python
