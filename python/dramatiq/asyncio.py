@@ -1,0 +1,92 @@
+"""Running coroutine actors: one event loop thread per worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from typing import Any, Awaitable, Callable, Optional
+
+from .logging import get_logger
+from .middleware.threading import Interrupt
+
+_event_loop_thread: Optional["EventLoopThread"] = None
+
+
+def get_event_loop_thread() -> Optional["EventLoopThread"]:
+    """The running event loop thread, if the AsyncIO middleware started one."""
+    return _event_loop_thread
+
+
+def set_event_loop_thread(thread: Optional["EventLoopThread"]) -> None:
+    """Install (or clear) the global event loop thread."""
+    global _event_loop_thread
+    _event_loop_thread = thread
+
+
+class EventLoopThread(threading.Thread):
+    """A daemon thread running an asyncio loop that actors' coroutines run on."""
+
+    def __init__(self, logger=None, interrupt_check_ival: float = 0.1) -> None:
+        super().__init__(daemon=True, name="EventLoopThread")
+        self.logger = logger or get_logger(__name__, type(self))
+        self.loop = asyncio.new_event_loop()
+        self.interrupt_check_ival = interrupt_check_ival
+        self._ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+        self.loop.close()
+
+    def start(self, *, timeout: Optional[float] = None) -> None:
+        super().start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("Event loop failed to start.")
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.join()
+
+    def run_coroutine(self, coroutine: Awaitable) -> Any:
+        """Run ``coroutine`` on the loop and wait for its result from this
+        (worker) thread. Interrupts raised in the waiting thread (time
+        limits, shutdown) cancel the coroutine."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            while True:
+                try:
+                    # Wait in short slices so async exceptions raised in
+                    # this thread get a chance to be delivered.
+                    return future.result(timeout=self.interrupt_check_ival)
+                except FutureTimeoutError:
+                    continue
+        except Interrupt:
+            self.loop.call_soon_threadsafe(future.cancel)
+            raise
+
+
+def async_to_sync(fn: Callable[..., Awaitable]) -> Callable[..., Any]:
+    """Wrap a coroutine function so calling it runs it on the event loop thread."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        thread = get_event_loop_thread()
+        if thread is None:
+            raise RuntimeError(
+                "Global event loop thread not set. Have you added the AsyncIO middleware to your middleware stack?"
+            )
+        from .middleware.current_message import _ASYNC_MESSAGE, get_current_message
+
+        message = get_current_message()
+
+        async def with_current_message():
+            _ASYNC_MESSAGE.set(message)
+            return await fn(*args, **kwargs)
+
+        return thread.run_coroutine(with_current_message())
+
+    return wrapper

@@ -1,0 +1,76 @@
+"""StubBroker: an in-memory broker for tests (queues live in the engine)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+
+from .. import _engine
+from ..broker import Broker
+from ..common import dq_name
+
+
+class _QueueView:
+    """A read/put view of one in-memory queue (``broker.queues[name]``)."""
+
+    def __init__(self, native, name: str) -> None:
+        self._native = native
+        self.name = name
+
+    def qsize(self) -> int:
+        return self._native.queue_size(self.name)
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
+
+    def put(self, data: bytes) -> None:
+        """Put raw encoded bytes on the queue, as a foreign producer would."""
+        self._native.put_raw(self.name, bytes(data))
+
+    def contents(self) -> list:
+        """The encoded messages currently on the queue, in order."""
+        return self._native.queue_contents(self.name)
+
+
+class StubBroker(Broker):
+    """A broker that keeps messages in memory, for tests."""
+
+    def __init__(self, middleware: Optional[list] = None) -> None:
+        self._native = _engine.StubBroker()
+        super().__init__(middleware=middleware)
+
+    @property
+    def queues(self) -> dict:
+        """Every queue (and delay queue) by name."""
+        names = self.get_declared_queues() | self.get_declared_delay_queues()
+        return {name: _QueueView(self._native, name) for name in names}
+
+    @property
+    def delay_queues(self) -> set:
+        return self.get_declared_delay_queues()
+
+    @property
+    def dead_letters(self) -> list:
+        """Every rejected message (undecodable ones as their raw bytes)."""
+        return [message for _, message in self._native.dead_letters()]
+
+    @property
+    def dead_letters_by_queue(self) -> dict:
+        letters = defaultdict(list)
+        for queue_name, message in self._native.dead_letters():
+            letters[queue_name].append(message)
+        return letters
+
+    def join(self, queue_name: str, *, timeout: Optional[int] = None, fail_fast: bool = False) -> None:
+        """Wait until ``queue_name`` and its delay queue are fully processed.
+
+        Raises ``QueueJoinTimeout`` after ``timeout`` ms; with ``fail_fast``,
+        re-raises the exception of the queue's first dead-lettered message."""
+        self._native.join(queue_name, timeout, fail_fast)
+
+    def declare_queue(self, queue_name: str) -> None:
+        """Declare a queue (and its delay queue ``<name>.DQ``)."""
+        super().declare_queue(queue_name)
+
+    def _delay_queue_name(self, queue_name: str) -> str:
+        return dq_name(queue_name)
