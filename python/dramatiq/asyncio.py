@@ -9,7 +9,6 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, Awaitable, Callable, Optional
 
 from .logging import get_logger
-from .middleware.threading import Interrupt
 
 _event_loop_thread: Optional["EventLoopThread"] = None
 
@@ -55,6 +54,8 @@ class EventLoopThread(threading.Thread):
         """Run ``coroutine`` on the loop and wait for its result from this
         (worker) thread. Interrupts raised in the waiting thread (time
         limits, shutdown) cancel the coroutine."""
+        from .middleware.threading import Interrupt  # here: middleware imports this module
+
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         try:
             while True:

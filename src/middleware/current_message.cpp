@@ -7,6 +7,7 @@ thread_local MessageProxy* current_message = nullptr;
 }
 
 MessageProxy* CurrentMessage::current() { return current_message; }
+void CurrentMessage::set_current(MessageProxy* message) { current_message = message; }
 
 void CurrentMessage::before_process_message(Broker&, MessageProxy& message) {
   current_message = &message;

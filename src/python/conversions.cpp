@@ -236,7 +236,7 @@ Failure failure_from_python(const nb::python_error& error) {
 
 void rethrow_hook_error(const nb::python_error& error) {
   Registry& r = registry();
-  PyObject* exception = error.value();
+  PyObject* exception = error.value().ptr();
   auto is = [&](const nb::object& cls) {
     return cls.is_valid() && PyObject_IsInstance(exception, cls.ptr()) == 1;
   };

@@ -109,6 +109,8 @@ nb::object host_exception(const MessageProxy& proxy) {
 NB_MODULE(_engine, m) {
   m.doc() = "The dramatiq-cpp engine (C++).";
   nb::register_exception_translator(translate_exceptions);
+  // Brokers and middleware legitimately live until interpreter exit.
+  nb::set_leak_warnings(false);
 
   m.def("register_python", [](nb::kwargs classes) {
     Registry& r = registry();

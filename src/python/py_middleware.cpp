@@ -125,7 +125,8 @@ void PyMiddleware::enqueue_hook(Hook hook, Message& message, Delay delay) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_message = message_to_python(message);
-    method(hook)(broker(), py_message, delay ? nb::int_(*delay) : nb::none());
+    nb::object py_delay = delay ? nb::object(nb::int_(*delay)) : nb::object(nb::none());
+    method(hook)(broker(), py_message, py_delay);
     // Middleware may add or change options before the message is stored.
     message.options = to_value(nb::getattr(py_message, "options"));
   } catch (const nb::python_error& e) {

@@ -8,6 +8,7 @@
 #include <queue>
 #include <thread>
 
+#include "dramatiq/builtin_middleware.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
 
@@ -472,6 +473,7 @@ void Worker::Impl::worker_loop() {
 void Worker::Impl::process_message(WorkItem& item) {
   MessageProxy& message = *item.message;
   std::shared_ptr<Actor> actor;
+  CurrentMessage::set_current(&message);
   try {
     broker_.emit_before("before_process_message",
                         [&](Middleware& m) { m.before_process_message(broker_, message); });
@@ -512,6 +514,7 @@ void Worker::Impl::process_message(WorkItem& item) {
       m.after_process_message(broker_, message, nullptr, &failure);
     });
   }
+  CurrentMessage::set_current(nullptr);
   item.consumer->post_process(message);
   // Let go of what this delivery kept alive (exceptions hold tracebacks).
   message.failure.reset();
