@@ -1,5 +1,7 @@
 """Pipelines and groups, with the Results middleware."""
 
+import logging
+
 import pytest
 
 import dramatiq
@@ -301,3 +303,33 @@ def test_group_of_groups_with_callback_is_not_supported(stub_broker, add):
 def test_group_uses_given_broker(stub_broker, add):
     g = group([add.message(1)], broker=stub_broker)
     assert g.broker is stub_broker
+
+
+def test_results_middleware_warns_about_discarded_value(stub_broker, stub_worker, result_backend, caplog):
+    @dramatiq.actor
+    def untracked():
+        return 1
+
+    untracked.send()
+    run(stub_broker, stub_worker)
+    warnings_logged = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.name for r in warnings_logged] == ["dramatiq.results.middleware.Results"]
+    assert "untracked" in warnings_logged[0].getMessage()
+    assert "store_results" in warnings_logged[0].getMessage()
+
+
+def test_no_discarded_value_warning_inside_pipeline(stub_broker, stub_worker, caplog):
+    seen = []
+
+    @dramatiq.actor
+    def produce():
+        return 5
+
+    @dramatiq.actor
+    def consume(x):
+        seen.append(x)
+
+    (produce.message() | consume.message()).run()
+    run(stub_broker, stub_worker)
+    assert seen == [5]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -424,6 +424,6 @@ def test_stop_requeues_prefetched_messages(stub_broker, make_worker, peek_queue)
 
     # ...and a new worker processes them.
     new_worker = make_worker(worker_threads=4)
-    stub_broker.join("default")
+    stub_broker.join("default", timeout=10000)
     new_worker.join()
     assert sorted(ran) == list(range(10))
