@@ -84,6 +84,18 @@ void StubBroker::put_raw(const std::string& queue_name, std::string data) {
   changed_.notify_all();
 }
 
+std::optional<std::string> StubBroker::take_raw(const std::string& queue_name,
+                                                std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  auto it = queues_.find(queue_name);
+  if (it == queues_.end()) throw QueueNotFound(queue_name);
+  auto& queue = it->second;
+  if (!changed_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) return std::nullopt;
+  std::string data = std::move(queue.items.front());
+  queue.items.pop_front();
+  return data;
+}
+
 void StubBroker::task_done(const std::string& queue_name) {
   std::lock_guard lock(mutex_);
   auto& queue = queues_[queue_name];

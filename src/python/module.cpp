@@ -304,6 +304,16 @@ NB_MODULE(_engine, m) {
       .def("put_raw", [](StubBroker& b, const std::string& queue, nb::bytes data) {
              b.put_raw(queue, std::string(data.c_str(), data.size()));
            })
+      .def("take_raw", [](StubBroker& b, const std::string& queue, std::int64_t timeout) -> nb::object {
+             std::optional<std::string> item;
+             {
+               nb::gil_scoped_release release;
+               item = b.take_raw(queue, std::chrono::milliseconds(timeout));
+             }
+             if (!item) return nb::none();
+             return nb::bytes(item->data(), item->size());
+           })
+      .def("task_done", &StubBroker::task_done)
       .def("queue_size", &StubBroker::queue_size)
       .def("queue_contents", [](StubBroker& b, const std::string& queue) {
              nb::list items;

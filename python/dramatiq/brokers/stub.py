@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from collections import defaultdict
 from typing import Optional
 
@@ -11,7 +12,8 @@ from ..common import dq_name
 
 
 class _QueueView:
-    """A read/put view of one in-memory queue (``broker.queues[name]``)."""
+    """One in-memory queue (``broker.queues[name]``), with the parts of the
+    ``queue.Queue`` interface that upstream's StubBroker exposes."""
 
     def __init__(self, native, name: str) -> None:
         self._native = native
@@ -23,9 +25,26 @@ class _QueueView:
     def empty(self) -> bool:
         return self.qsize() == 0
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes, block: bool = True, timeout: Optional[float] = None) -> None:
         """Put raw encoded bytes on the queue, as a foreign producer would."""
         self._native.put_raw(self.name, bytes(data))
+
+    put_nowait = put
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> bytes:
+        """Take the first encoded message off the queue (``queue.Empty`` if none)."""
+        wait_ms = 0 if not block else (2**62 if timeout is None else int(timeout * 1000))
+        data = self._native.take_raw(self.name, wait_ms)
+        if data is None:
+            raise queue.Empty
+        return data
+
+    def get_nowait(self) -> bytes:
+        return self.get(block=False)
+
+    def task_done(self) -> None:
+        """Mark an item taken with ``get`` as finished."""
+        self._native.task_done(self.name)
 
     def contents(self) -> list:
         """The encoded messages currently on the queue, in order."""
