@@ -6,7 +6,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _engine
-from .errors import ActorNotFound
+from .errors import ActorNotFound, QueueNotFound
 from .logging import get_logger
 from .middleware import Middleware, default_middleware
 
@@ -71,6 +71,7 @@ class Broker:
                     "You're adding a middleware of the same type twice: %r. It may have unexpected results.",
                     middleware,
                 )
+        assert not (before and after), "provide either 'before' or 'after', but not both"
         if before or after:
             for index, m in enumerate(self.middleware):
                 if (before and isinstance(m, before)) or (after and isinstance(m, after)):
@@ -162,7 +163,9 @@ class Broker:
         raise RuntimeError("The broker doesn't have a results backend.")
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000):
-        """Not available: consuming is done by the engine's Worker."""
+        """Not available from Python: the engine's Worker consumes queues."""
+        if queue_name not in self.get_declared_queues() | self.get_declared_delay_queues():
+            raise QueueNotFound(queue_name)
         raise NotImplementedError("Use dramatiq.Worker to consume messages.")
 
     def flush(self, queue_name: str) -> None:

@@ -3,22 +3,27 @@
 
 from __future__ import annotations
 
+import abc
+import json
 import pickle
 from typing import Any, Dict
 
 from . import _engine
+from .errors import DecodeError
 
 MessageData = Dict[str, Any]
 
 
-class Encoder:
+class Encoder(abc.ABC):
     """Base class for message encoders: ``encode(dict) -> bytes`` and
     ``decode(bytes) -> dict``."""
 
+    @abc.abstractmethod
     def encode(self, data: MessageData) -> bytes:
         """Encode message data to bytes."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, data: bytes) -> MessageData:
         """Decode bytes to message data; raise ``DecodeError`` on bad input."""
         raise NotImplementedError
@@ -33,8 +38,22 @@ class JSONEncoder(Encoder):
         return _engine.json_dumps(data)
 
     def decode(self, data: bytes) -> MessageData:
-        """Decode JSON bytes."""
-        return _engine.json_loads(data)
+        """Decode JSON bytes; raises ``DecodeError`` carrying the cause."""
+        try:
+            return _engine.json_loads(data)
+        except ValueError:
+            pass
+        # Error path only: let Python's decoders name the exact cause
+        # (UnicodeDecodeError / JSONDecodeError), as upstream reports it.
+        try:
+            text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        except UnicodeDecodeError as e:
+            raise DecodeError("failed to decode data %r" % (data,), data, e) from None
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DecodeError("failed to decode message %r" % (text,), text, e) from None
+        raise DecodeError("failed to decode message %r" % (text,), text, None)
 
 
 class PickleEncoder(Encoder):

@@ -23,6 +23,7 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
     for (auto& [name, actor] : actors_) actors.push_back(actor);
     queues = queues_;
     delay_queues = delay_queues_;
+    if (lists_delay_queues_as_queues()) queues.insert(delay_queues.begin(), delay_queues.end());
   }
   // Replay what was declared before this middleware arrived.
   for (auto& actor : actors) middleware->after_declare_actor(*this, *actor);
@@ -104,14 +105,13 @@ std::set<std::string> Broker::get_declared_delay_queues() const {
 }
 
 Message Broker::enqueue(Message message, Delay delay) {
-  if (!delay) {
-    // A "delay" option (set by message_with_options, copy or batch helpers)
-    // delays the message once: it is consumed here so that moving the
-    // message back from the delay queue, or retrying it, never re-applies it.
-    if (const Value* option = message.options.find("delay"); option && option->is_number()) {
-      delay = static_cast<std::int64_t>(option->as_number());
-      message.options.erase("delay");
-    }
+  // A "delay" option (set by message_with_options, copy or batch helpers)
+  // delays the message when no explicit delay is given. It is consumed here
+  // either way, so moving the message back from the delay queue, or
+  // retrying it, never applies it again.
+  if (const Value* option = message.options.find("delay"); option && option->is_number()) {
+    if (!delay) delay = static_cast<std::int64_t>(option->as_number());
+    message.options.erase("delay");
   }
   std::string queue_name = canonical_queue_name(message.queue_name);
   bool declared;
@@ -149,9 +149,7 @@ void Broker::log_hook_failure(const char* signal, const Middleware& m,
                               std::exception_ptr error) const {
   Failure failure = Failure::from_exception(error);
   log::write(log::Level::Critical, kLogger,
-             std::string("Unexpected failure in ") + signal + " of " + m.name() + ".",
-             failure.traceback.empty() ? failure.type_name + ": " + failure.message
-                                       : failure.traceback);
+             std::string("Unexpected failure in ") + signal + " of " + m.name() + ".", &failure);
 }
 
 }  // namespace dramatiq

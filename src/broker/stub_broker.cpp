@@ -110,9 +110,8 @@ void StubBroker::dead_letter(const std::string& queue_name, std::shared_ptr<Mess
 
 void StubBroker::flush(const std::string& queue_name) {
   std::lock_guard lock(mutex_);
-  for (const auto& name : {queue_name, delay_queue_name(queue_name)}) {
-    auto it = queues_.find(name);
-    if (it == queues_.end()) continue;
+  auto it = queues_.find(queue_name);
+  if (it != queues_.end()) {
     it->second.unfinished -= std::min(it->second.unfinished, it->second.items.size());
     it->second.items.clear();
   }

@@ -23,7 +23,7 @@ void set_min_level(Level level) { min_level.store(static_cast<int>(level)); }
 bool enabled(Level level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
 
 void write(Level level, std::string_view logger, std::string_view message,
-           std::string_view traceback) {
+           const Failure* failure) {
   if (!enabled(level)) return;
   std::shared_ptr<Sink> sink;
   {
@@ -31,11 +31,15 @@ void write(Level level, std::string_view logger, std::string_view message,
     sink = current_sink;
   }
   if (sink) {
-    (*sink)(level, logger, message, traceback);
+    (*sink)(level, logger, message, failure);
     return;
   }
   std::cerr << "[" << logger << "] " << message << "\n";
-  if (!traceback.empty()) std::cerr << traceback << "\n";
+  if (failure) {
+    std::cerr << (failure->traceback.empty() ? failure->type_name + ": " + failure->message
+                                             : failure->traceback)
+              << "\n";
+  }
 }
 
 }  // namespace dramatiq::log

@@ -31,13 +31,14 @@ nb::dict& error_classes() {
   return *classes;
 }
 
-[[noreturn]] void raise_as(const char* name, const char* message) {
+// Sets the Python error (translators must set it, not throw).
+void set_error(const char* name, const char* message) {
   nb::dict& classes = error_classes();
-  if (classes.contains(name)) {
-    PyErr_SetString(classes[name].ptr(), message);
-  } else {
-    PyErr_SetString(PyExc_RuntimeError, message);
-  }
+  PyErr_SetString(classes.contains(name) ? classes[name].ptr() : PyExc_RuntimeError, message);
+}
+
+[[noreturn]] void raise_as(const char* name, const char* message) {
+  set_error(name, message);
   throw nb::python_error();
 }
 
@@ -63,21 +64,21 @@ void translate_exceptions(const std::exception_ptr& error, void*) {
                       e.what());
     }
   } catch (const ActorNotFound& e) {
-    raise_as("ActorNotFound", e.what());
+    set_error("ActorNotFound", e.what());
   } catch (const QueueNotFound& e) {
-    raise_as("QueueNotFound", e.what());
+    set_error("QueueNotFound", e.what());
   } catch (const QueueJoinTimeout& e) {
-    raise_as("QueueJoinTimeout", e.what());
+    set_error("QueueJoinTimeout", e.what());
   } catch (const ConnectionFailed& e) {
-    raise_as("ConnectionFailed", e.what());
+    set_error("ConnectionFailed", e.what());
   } catch (const ConnectionClosed& e) {
-    raise_as("ConnectionClosed", e.what());
+    set_error("ConnectionClosed", e.what());
   } catch (const BrokerConnectionError& e) {
-    raise_as("ConnectionError", e.what());
+    set_error("ConnectionError", e.what());
   } catch (const DecodeError& e) {
-    raise_as("DecodeError", e.what());
+    set_error("DecodeError", e.what());
   } catch (const DramatiqError& e) {
-    raise_as("DramatiqError", e.what());
+    set_error("DramatiqError", e.what());
   }
 }
 

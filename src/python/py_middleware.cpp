@@ -27,7 +27,7 @@ PyMiddleware::PyMiddleware(nb::object middleware, const std::vector<std::string>
       if (name == kHookNames[i]) hooks_.set(i);
     }
   }
-  name_ = nb::cast<std::string>(nb::repr(middleware_));
+  name_ = nb::cast<std::string>(nb::getattr(middleware_.type(), "__name__"));
 }
 
 PyMiddleware::~PyMiddleware() {

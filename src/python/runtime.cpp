@@ -28,19 +28,23 @@ void detach_thread() {
 }
 
 void log_to_python(log::Level level, std::string_view logger, std::string_view message,
-                   std::string_view traceback) {
+                   const Failure* failure) {
   if (!Py_IsInitialized()) return;
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_logger = registry().get_logger(nb::str(logger.data(), logger.size()));
     int py_level = static_cast<int>(level);
     if (!nb::cast<bool>(py_logger.attr("isEnabledFor")(py_level))) return;
-    std::string text(message);
-    if (!traceback.empty()) {
-      text += "\n";
-      text.append(traceback);
+    nb::str text(message.data(), message.size());
+    auto* exception = failure ? dynamic_cast<const PyObjectRef*>(failure->host_exception.get()) : nullptr;
+    if (exception) {
+      py_logger.attr("log")(py_level, text, nb::arg("exc_info") = exception->object());
+    } else if (failure) {
+      std::string with_reason = std::string(message) + "\n" + failure->type_name + ": " + failure->message;
+      py_logger.attr("log")(py_level, nb::str(with_reason.data(), with_reason.size()));
+    } else {
+      py_logger.attr("log")(py_level, text);
     }
-    py_logger.attr("log")(py_level, nb::str(text.data(), text.size()));
   } catch (const nb::python_error& e) {
     // Logging must never take a worker down.
     PyErr_Clear();

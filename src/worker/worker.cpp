@@ -52,7 +52,8 @@ struct DelayedItem {
 class ConsumerThread {
  public:
   ConsumerThread(Worker::Impl& worker, std::string queue_name, int prefetch)
-      : worker_(worker), queue_name_(std::move(queue_name)), prefetch_(prefetch),
+      : worker_(worker), queue_name_(std::move(queue_name)),
+        logger_(std::string(kConsumerLogger) + "(" + queue_name_ + ")"), prefetch_(prefetch),
         info_{ThreadInfo::Kind::Consumer, queue_name_} {}
 
   void start() {
@@ -88,6 +89,7 @@ class ConsumerThread {
 
   Worker::Impl& worker_;
   std::string queue_name_;
+  std::string logger_;  // upstream names it "dramatiq.worker.ConsumerThread(<queue>)"
   int prefetch_;
   ThreadInfo info_;
   std::thread thread_;
@@ -139,6 +141,12 @@ class Worker::Impl {
 
  private:
   void add_consumer(const std::string& queue_name, bool delay);
+  bool has_results_middleware() const {
+    for (const auto& m : broker_.middleware()) {
+      if (m->name() == "Results") return true;
+    }
+    return false;
+  }
   void worker_loop();
   void process_message(WorkItem& item);
 
@@ -184,14 +192,14 @@ void ConsumerThread::run() {
     try {
       consume_loop();
     } catch (const BrokerConnectionError& e) {
-      log::write(log::Level::Critical, kConsumerLogger,
+      log::write(log::Level::Critical, logger_,
                  std::string("Consumer encountered a connection error: ") + e.what());
     } catch (const std::exception& e) {
-      log::write(log::Level::Critical, kConsumerLogger,
+      log::write(log::Level::Critical, logger_,
                  std::string("Consumer encountered an unexpected error: ") + e.what());
     }
     if (running_) {
-      log::write(log::Level::Info, kConsumerLogger, "Restarting consumer in 3.00 seconds.");
+      log::write(log::Level::Info, logger_, "Restarting consumer in 3.00 seconds.");
       close();
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, kConsumerRestartDelay, [&] { return !running_.load(); });
@@ -261,7 +269,7 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message) {
   }
   Broker& broker = worker_.broker();
   if (message->decode_error) {
-    log::write(log::Level::Error, kConsumerLogger,
+    log::write(log::Level::Error, logger_,
                "Received an undecodable message on queue " + quoted(queue_name_) +
                    ". Moving it to the DLQ. Reason: " + *message->decode_error);
     reject_undeliverable(*message, "DecodeError", *message->decode_error);
@@ -272,7 +280,7 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message) {
     if (eta->is_null()) {
       options.erase("eta");
     } else if (!eta->is_int() && !eta->is_float()) {
-      log::write(log::Level::Warning, kConsumerLogger,
+      log::write(log::Level::Warning, logger_,
                  "Invalid eta value for message " + quoted(message->message.message_id) +
                      ". Setting eta to current_millis().");
       *eta = Value(current_millis());
@@ -284,7 +292,7 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message) {
       broker.emit_before("before_delay_message",
                          [&](Middleware& m) { m.before_delay_message(broker, *message); });
     } catch (const std::exception& e) {
-      log::write(log::Level::Error, kConsumerLogger,
+      log::write(log::Level::Error, logger_,
                  std::string("A delay_message hook rejected the message: ") + e.what());
     }
     std::lock_guard lock(mutex_);
@@ -293,7 +301,7 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message) {
   }
   auto actor = broker.find_actor(message->message.actor_name);
   if (!actor) {
-    log::write(log::Level::Error, kConsumerLogger,
+    log::write(log::Level::Error, logger_,
                "Received message for undefined actor " + quoted(message->message.actor_name) +
                    ". Moving it to the DLQ.");
     reject_undeliverable(*message, "ActorNotFound", message->message.actor_name);
@@ -318,7 +326,7 @@ void ConsumerThread::handle_delayed_messages() {
       worker_.broker().enqueue(std::move(ready));
     } catch (const std::exception& e) {
       // Keep it and try again shortly rather than losing it.
-      log::write(log::Level::Error, kConsumerLogger,
+      log::write(log::Level::Error, logger_,
                  std::string("Failed to move a delayed message to its queue: ") + e.what());
       std::lock_guard lock(mutex_);
       delayed_.push(DelayedItem{current_millis() + 1000, delayed_sequence_++, due});
@@ -348,12 +356,12 @@ void ConsumerThread::post_process(MessageProxy& message) {
       }
       break;
     } catch (const BrokerConnectionError& e) {
-      log::write(log::Level::Warning, kConsumerLogger,
+      log::write(log::Level::Warning, logger_,
                  "Failed to post_process_message(" + describe(message) +
                      ") due to a connection error: " + e.what() + ". Retrying in 5 seconds.");
       std::this_thread::sleep_for(kPostProcessRetryDelay);
     } catch (const std::exception& e) {
-      log::write(log::Level::Error, kConsumerLogger,
+      log::write(log::Level::Error, logger_,
                  "Unhandled error during post_process_message(" + describe(message) +
                      "): " + e.what());
       break;
@@ -392,7 +400,7 @@ void ConsumerThread::close() {
     requeue(held);
     if (consumer) consumer->close();
   } catch (const std::exception& e) {
-    log::write(log::Level::Warning, kConsumerLogger,
+    log::write(log::Level::Warning, logger_,
                std::string("Failed to requeue delayed messages: ") + e.what());
   }
 }
@@ -481,6 +489,15 @@ void Worker::Impl::process_message(WorkItem& item) {
     if (!message.failed) {
       actor = broker_.get_actor(message.message.actor_name);
       result = actor->body->run(message);
+      if (!result.is_null() && !message.message.options.contains("pipe_target") &&
+          !has_results_middleware()) {
+        log::write(log::Level::Warning, kWorkerThreadLogger,
+                   "Actor '" + actor->actor_name +
+                       "' returned a value that is not None, and you haven't added the Results "
+                       "middleware to the broker, so the value has been discarded. Consider adding "
+                       "the Results middleware to your broker or piping the result into another "
+                       "actor.");
+      }
     }
     message.result = std::move(result);
     broker_.emit_after("after_process_message", [&](Middleware& m) {
@@ -507,8 +524,7 @@ void Worker::Impl::process_message(WorkItem& item) {
     } else if (!failure.is_retry) {
       log::write(log::Level::Error, kWorkerThreadLogger,
                  "Failed to process message " + describe(message) + " with unhandled exception.",
-                 failure.traceback.empty() ? failure.type_name + ": " + failure.message
-                                           : failure.traceback);
+                 &failure);
     }
     broker_.emit_after("after_process_message", [&](Middleware& m) {
       m.after_process_message(broker_, message, nullptr, &failure);

@@ -54,14 +54,19 @@ class _QueueView:
 class StubBroker(Broker):
     """A broker that keeps messages in memory, for tests."""
 
-    def __init__(self, middleware: Optional[list] = None) -> None:
+    def __init__(self, middleware: Optional[list] = None, *, fail_fast_default: bool = True) -> None:
         self._native = _engine.StubBroker()
+        self.fail_fast_default = fail_fast_default
         super().__init__(middleware=middleware)
+
+    def get_declared_queues(self) -> set:
+        """Every declared queue, delay queues included (as upstream's stub reports them)."""
+        return super().get_declared_queues() | self.get_declared_delay_queues()
 
     @property
     def queues(self) -> dict:
         """Every queue (and delay queue) by name."""
-        names = self.get_declared_queues() | self.get_declared_delay_queues()
+        names = self.get_declared_queues()
         return {name: _QueueView(self._native, name) for name in names}
 
     @property
@@ -80,11 +85,14 @@ class StubBroker(Broker):
             letters[queue_name].append(message)
         return letters
 
-    def join(self, queue_name: str, *, timeout: Optional[int] = None, fail_fast: bool = False) -> None:
+    def join(self, queue_name: str, *, timeout: Optional[int] = None, fail_fast: Optional[bool] = None) -> None:
         """Wait until ``queue_name`` and its delay queue are fully processed.
 
-        Raises ``QueueJoinTimeout`` after ``timeout`` ms; with ``fail_fast``,
-        re-raises the exception of the queue's first dead-lettered message."""
+        Raises ``QueueJoinTimeout`` after ``timeout`` ms. With ``fail_fast``
+        (default: ``fail_fast_default``), re-raises the exception of the
+        queue's first dead-lettered message."""
+        if fail_fast is None:
+            fail_fast = self.fail_fast_default
         self._native.join(queue_name, timeout, fail_fast)
 
     def declare_queue(self, queue_name: str) -> None:
