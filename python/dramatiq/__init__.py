@@ -47,6 +47,8 @@ _engine.register_python(
     SkipMessage=SkipMessage,
     TimeLimitExceeded=TimeLimitExceeded,
     Shutdown=Shutdown,
+    WorkerThread=WorkerThread,
+    ConsumerThread=ConsumerThread,
     DramatiqError=DramatiqError,
     ActorNotFound=ActorNotFound,
     QueueNotFound=QueueNotFound,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import threading
 import weakref
 from typing import Optional
 
@@ -61,11 +62,18 @@ class Worker:
 
 
 class ConsumerThread:
-    """Consumer threads run inside the engine; this name exists for imports."""
+    """Describes an engine consumer thread to thread hooks: which queue it consumes."""
+
+    def __init__(self, queue_name: str = "") -> None:
+        self.queue_name = queue_name
+        self.ident = threading.get_ident()
 
 
 class WorkerThread:
-    """Worker threads run inside the engine; this name exists for imports."""
+    """Describes an engine worker thread to thread hooks."""
+
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
 
 
 @atexit.register

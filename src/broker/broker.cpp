@@ -7,8 +7,6 @@
 
 namespace dramatiq {
 
-static constexpr const char* kLogger = "dramatiq.broker.Broker";
-
 void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
                             std::optional<std::size_t> index) {
   std::vector<std::shared_ptr<Actor>> actors;
@@ -148,7 +146,7 @@ void Broker::remove_queue_listener(std::size_t id) {
 void Broker::log_hook_failure(const char* signal, const Middleware& m,
                               std::exception_ptr error) const {
   Failure failure = Failure::from_exception(error);
-  log::write(log::Level::Critical, kLogger,
+  log::write(log::Level::Critical, logger_name(),
              std::string("Unexpected failure in ") + signal + " of " + m.name() + ".", &failure);
 }
 

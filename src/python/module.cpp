@@ -97,11 +97,13 @@ nb::object dead_letter_message(const DeadLetter& letter) {
 nb::object host_exception(const MessageProxy& proxy) {
   if (!proxy.failure) return nb::none();
   if (auto* ref = dynamic_cast<const PyObjectRef*>(proxy.failure->host_exception.get())) return ref->object();
-  const char* name = proxy.failure->type_name == "ActorNotFound" ? "ActorNotFound"
-                     : proxy.failure->type_name == "DecodeError" ? "DecodeError"
-                                                                 : "DramatiqError";
+  // Engine-raised failures (unknown actor, undecodable bytes, age limit...)
+  // become the Python exception class of the same name.
   nb::dict& classes = error_classes();
-  nb::object cls = classes.contains(name) ? nb::borrow(classes[name]) : nb::borrow(PyExc_RuntimeError);
+  const char* name = proxy.failure->type_name.c_str();
+  nb::object cls = classes.contains(name)             ? nb::borrow(classes[name])
+                   : classes.contains("DramatiqError") ? nb::borrow(classes["DramatiqError"])
+                                                       : nb::borrow(PyExc_RuntimeError);
   return cls(nb::str(proxy.failure->message.c_str()));
 }
 
@@ -126,6 +128,8 @@ NB_MODULE(_engine, m) {
     r.skip_message = take("SkipMessage");
     r.time_limit_exceeded = take("TimeLimitExceeded");
     r.shutdown = take("Shutdown");
+    r.worker_thread_class = take("WorkerThread");
+    r.consumer_thread_class = take("ConsumerThread");
     r.format_exception = nb::module_::import_("traceback").attr("format_exception");
     r.get_logger = nb::module_::import_("logging").attr("getLogger");
     for (auto [key, value] : classes) error_classes()[key] = value;

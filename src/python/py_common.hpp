@@ -52,6 +52,8 @@ struct Registry {
   nb::object skip_message;
   nb::object time_limit_exceeded;
   nb::object shutdown;
+  nb::object worker_thread_class;    // dramatiq.WorkerThread
+  nb::object consumer_thread_class;  // dramatiq.ConsumerThread
   nb::object format_exception;  // traceback.format_exception
   nb::object get_logger;        // logging.getLogger
 };

@@ -156,11 +156,14 @@ void PyMiddleware::worker_hook(Hook hook, Worker& worker) {
   }
 }
 
-void PyMiddleware::thread_hook(Hook hook) {
+void PyMiddleware::thread_hook(Hook hook, const ThreadInfo& info) {
   if (!has(hook)) return;
   nb::gil_scoped_acquire gil;
   try {
-    nb::object thread = nb::module_::import_("threading").attr("current_thread")();
+    const Registry& r = registry();
+    nb::object thread = info.kind == ThreadInfo::Kind::Consumer
+                            ? r.consumer_thread_class(nb::str(info.queue_name.c_str()))
+                            : r.worker_thread_class();
     method(hook)(broker(), thread);
   } catch (const nb::python_error& e) {
     rethrow_hook_error(e);

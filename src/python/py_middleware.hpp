@@ -56,10 +56,10 @@ class PyMiddleware : public Middleware {
   void after_worker_boot(Broker&, Worker& w) override { worker_hook(Hook::after_worker_boot, w); }
   void before_worker_shutdown(Broker&, Worker& w) override { worker_hook(Hook::before_worker_shutdown, w); }
   void after_worker_shutdown(Broker&, Worker& w) override { worker_hook(Hook::after_worker_shutdown, w); }
-  void after_consumer_thread_boot(Broker&, const ThreadInfo&) override { thread_hook(Hook::after_consumer_thread_boot); }
-  void before_consumer_thread_shutdown(Broker&, const ThreadInfo&) override { thread_hook(Hook::before_consumer_thread_shutdown); }
-  void after_worker_thread_boot(Broker&, const ThreadInfo&) override { thread_hook(Hook::after_worker_thread_boot); }
-  void before_worker_thread_shutdown(Broker&, const ThreadInfo&) override { thread_hook(Hook::before_worker_thread_shutdown); }
+  void after_consumer_thread_boot(Broker&, const ThreadInfo& t) override { thread_hook(Hook::after_consumer_thread_boot, t); }
+  void before_consumer_thread_shutdown(Broker&, const ThreadInfo& t) override { thread_hook(Hook::before_consumer_thread_shutdown, t); }
+  void after_worker_thread_boot(Broker&, const ThreadInfo& t) override { thread_hook(Hook::after_worker_thread_boot, t); }
+  void before_worker_thread_shutdown(Broker&, const ThreadInfo& t) override { thread_hook(Hook::before_worker_thread_shutdown, t); }
 
  private:
   bool has(Hook hook) const { return hooks_.test(static_cast<std::size_t>(hook)); }
@@ -71,7 +71,7 @@ class PyMiddleware : public Middleware {
   void enqueue_hook(Hook hook, Message& message, Delay delay);
   void plain_hook(Hook hook);
   void worker_hook(Hook hook, Worker& worker);
-  void thread_hook(Hook hook);
+  void thread_hook(Hook hook, const ThreadInfo& info);
 
   nb::object middleware_;
   nb::object broker_ref_;

@@ -64,7 +64,11 @@ class ConsumerThread {
   void join() {
     if (thread_.joinable()) thread_.join();
   }
-  void set_paused(bool paused) { paused_ = paused; wake_.notify_all(); }
+  void set_paused(bool paused) {
+    if (!paused) paused_ack_ = false;
+    paused_ = paused;
+    wake_.notify_all();
+  }
   bool is_paused_acknowledged() const { return paused_ack_; }
 
   const std::string& queue_name() const { return queue_name_; }
@@ -138,6 +142,15 @@ class Worker::Impl {
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
   void notify_delayed_done() { work_done_.notify_all(); }
+  // Engine threads report once their boot hooks ran, so start() returns
+  // with every thread up (hooks then see boot before any shutdown).
+  void thread_booted() {
+    {
+      std::lock_guard lock(boot_mutex_);
+      booted_threads_ += 1;
+    }
+    booted_.notify_all();
+  }
 
  private:
   void add_consumer(const std::string& queue_name, bool delay);
@@ -160,6 +173,9 @@ class Worker::Impl {
   std::atomic<bool> running_{false};
   std::atomic<bool> paused_{false};
   std::atomic<int> paused_workers_{0};
+  std::mutex boot_mutex_;
+  std::condition_variable booted_;
+  int booted_threads_ = 0;
   std::optional<std::size_t> listener_id_;
 
   std::mutex consumers_mutex_;
@@ -181,6 +197,7 @@ void ConsumerThread::run() {
   Broker& broker = worker_.broker();
   broker.emit_after("after_consumer_thread_boot",
                     [&](Middleware& m) { m.after_consumer_thread_boot(broker, info_); });
+  worker_.thread_booted();
   while (running_) {
     if (paused_) {
       paused_ack_ = true;
@@ -421,6 +438,15 @@ void Worker::Impl::start() {
   });
   for (const auto& queue_name : broker_.get_declared_queues()) add_consumer(queue_name, false);
   for (const auto& queue_name : broker_.get_declared_delay_queues()) add_consumer(queue_name, true);
+  std::size_t expected;
+  {
+    std::lock_guard lock(consumers_mutex_);
+    expected = consumers_.size() + static_cast<std::size_t>(worker_threads());
+  }
+  {
+    std::unique_lock lock(boot_mutex_);
+    booted_.wait(lock, [&] { return static_cast<std::size_t>(booted_threads_) >= expected; });
+  }
   broker_.emit_after("after_worker_boot",
                      [&](Middleware& m) { m.after_worker_boot(broker_, owner_); });
 }
@@ -442,6 +468,7 @@ void Worker::Impl::worker_loop() {
   ThreadInfo info{ThreadInfo::Kind::Worker, {}};
   broker_.emit_after("after_worker_thread_boot",
                      [&](Middleware& m) { m.after_worker_thread_boot(broker_, info); });
+  thread_booted();
   bool counted_paused = false;
   while (running_) {
     std::unique_lock lock(work_mutex_);
@@ -545,8 +572,20 @@ void Worker::Impl::pause() {
     for (auto& [name, consumer] : consumers_) consumer->set_paused(true);
   }
   work_ready_.notify_all();
-  std::unique_lock lock(work_mutex_);
-  work_done_.wait(lock, [&] { return paused_workers_ >= worker_threads() || !running_; });
+  {
+    std::unique_lock lock(work_mutex_);
+    work_done_.wait(lock, [&] { return paused_workers_ >= worker_threads() || !running_; });
+  }
+  // Consumers notice within one fetch timeout; pausing is rare, so poll.
+  while (running_) {
+    bool all_paused = true;
+    {
+      std::lock_guard lock(consumers_mutex_);
+      for (auto& [name, consumer] : consumers_) all_paused = all_paused && consumer->is_paused_acknowledged();
+    }
+    if (all_paused) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void Worker::Impl::resume() {

@@ -55,11 +55,6 @@ def test_errors_module_exports_the_same_classes():
     assert errors.Retry is dramatiq.Retry
 
 
-def test_rate_limits_reexport_rate_limit_exceeded():
-    from dramatiq.rate_limits import RateLimitExceeded
-
-    assert RateLimitExceeded is dramatiq.RateLimitExceeded
-
 
 @pytest.mark.parametrize("module", [dramatiq, errors])
 def test_connection_error_alias_is_deprecated(module):

@@ -15,7 +15,6 @@ from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
-    GroupCallbacks,
     Interrupt,
     MiddlewareError,
     Pipelines,
@@ -26,7 +25,6 @@ from dramatiq.middleware import (
     TimeLimit,
     TimeLimitExceeded,
 )
-from dramatiq.rate_limits.backends import StubBackend as RateLimiterStubBackend
 
 ALL_HOOKS = [
     "before_ack",
@@ -632,28 +630,6 @@ def test_middleware_default_properties():
     assert middleware.forks == []
     for hook in ALL_HOOKS:
         assert callable(getattr(middleware, hook))
-
-
-def test_builtin_actor_options():
-    from dramatiq.results import Results
-    from dramatiq.results.backends import StubBackend
-
-    assert AgeLimit().actor_options == {"max_age"}
-    assert TimeLimit().actor_options == {"time_limit"}
-    assert ShutdownNotifications().actor_options == {"notify_shutdown"}
-    assert Callbacks().actor_options == {"on_success", "on_failure"}
-    assert Pipelines().actor_options == {"pipe_ignore", "pipe_target"}
-    assert Retries().actor_options == {
-        "max_retries",
-        "min_backoff",
-        "max_backoff",
-        "retry_when",
-        "throws",
-        "on_retry_exhausted",
-    }
-    assert CurrentMessage().actor_options == set()
-    assert GroupCallbacks(RateLimiterStubBackend()).actor_options == set()
-    assert Results(backend=StubBackend()).actor_options == {"store_results", "result_ttl"}
 
 
 # -- exception classes ----------------------------------------------------------------------
@@ -1416,90 +1392,3 @@ def test_current_message_is_cleared_after_processing(stub_broker, make_worker):
     worker.join()
     assert after == [None]
 
-
-# -- GroupCallbacks ------------------------------------------------------------------------------
-
-
-def test_group_completion_callback(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    done = []
-    finished = []
-
-    @dramatiq.actor
-    def work(i):
-        time.sleep(0.01 * i)
-        done.append(i)
-
-    @dramatiq.actor
-    def all_done(tag):
-        finished.append((tag, sorted(done)))
-
-    g = dramatiq.group(work.message(i) for i in range(5))
-    g.add_completion_callback(all_done.message("finished"))
-    g.run()
-    stub_broker.join("default")
-    stub_worker.join()
-    assert finished == [("finished", [0, 1, 2, 3, 4])]
-
-
-def test_group_completion_callback_with_pipelines(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    finished = []
-    results = []
-
-    @dramatiq.actor
-    def add(x, y):
-        return x + y
-
-    @dramatiq.actor
-    def collect(value):
-        results.append(value)
-
-    @dramatiq.actor
-    def all_done():
-        finished.append(sorted(results))
-
-    g = dramatiq.group(
-        [
-            add.message(1, 2) | collect.message(),
-            add.message(3, 4) | collect.message(),
-        ]
-    )
-    g.add_completion_callback(all_done.message())
-    g.run()
-    stub_broker.join("default")
-    stub_worker.join()
-    assert finished == [[3, 7]]
-
-
-def test_group_callback_not_called_when_member_fails(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    finished = []
-
-    @dramatiq.actor(max_retries=0)
-    def maybe(fail):
-        if fail:
-            raise ValueError()
-
-    @dramatiq.actor
-    def all_done():
-        finished.append(True)
-
-    g = dramatiq.group([maybe.message(False), maybe.message(True)])
-    g.add_completion_callback(all_done.message())
-    g.run()
-    stub_broker.join("default", fail_fast=False)
-    stub_worker.join()
-    assert finished == []
-
-
-def test_group_callbacks_require_middleware(stub_broker):
-    @dramatiq.actor
-    def work():
-        pass
-
-    g = dramatiq.group([work.message()])
-    g.add_completion_callback(work.message())
-    with pytest.raises(RuntimeError):
-        g.run()
-    assert stub_broker.queues["default"].qsize() == 0
