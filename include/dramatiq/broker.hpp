@@ -68,6 +68,7 @@ class Broker {
   // ---- consuming
   virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
                                             std::chrono::milliseconds timeout) = 0;
+  // Drops the messages waiting on exactly this queue (not its delay queue).
   virtual void flush(const std::string& queue_name) = 0;
   virtual void flush_all() = 0;
   virtual void close() {}
@@ -86,6 +87,13 @@ class Broker {
   void remove_queue_listener(std::size_t id);
 
  protected:
+  // The logger the broker reports hook failures on (upstream: its class's).
+  virtual const char* logger_name() const { return "dramatiq.broker.Broker"; }
+
+  // Whether add_middleware replays delay queues through after_declare_queue
+  // too (upstream's StubBroker lists them among its queues).
+  virtual bool lists_delay_queues_as_queues() const { return false; }
+
   // Storage primitives of a concrete broker.
   virtual void do_declare_queue(const std::string& queue_name) = 0;
   virtual void do_enqueue(const std::string& queue_name, const Message& message) = 0;

@@ -6,14 +6,17 @@
 #include <string>
 #include <string_view>
 
+#include "dramatiq/failure.hpp"
+
 namespace dramatiq::log {
 
 enum class Level { Debug = 10, Info = 20, Warning = 30, Error = 40, Critical = 50 };
 
 // logger: a dotted name as upstream uses, e.g. "dramatiq.worker.WorkerThread".
-// traceback: text appended like exc_info would (may be empty).
+// failure: the exception being reported, if any (the host attaches it as
+// exc_info; other sinks print its traceback).
 using Sink = std::function<void(Level, std::string_view logger, std::string_view message,
-                                std::string_view traceback)>;
+                                const Failure* failure)>;
 
 void set_sink(Sink sink);
 // The lowest level worth formatting; the host keeps this in sync with its
@@ -21,6 +24,6 @@ void set_sink(Sink sink);
 void set_min_level(Level level);
 bool enabled(Level level);
 void write(Level level, std::string_view logger, std::string_view message,
-           std::string_view traceback = {});
+           const Failure* failure = nullptr);
 
 }  // namespace dramatiq::log

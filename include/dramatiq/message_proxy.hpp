@@ -2,7 +2,7 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -11,9 +11,11 @@
 
 namespace dramatiq {
 
-class MessageProxy {
+class MessageProxy : public std::enable_shared_from_this<MessageProxy> {
  public:
   MessageProxy() = default;
+  MessageProxy(const MessageProxy& other) = default;
+  MessageProxy& operator=(const MessageProxy&) = default;
   explicit MessageProxy(Message m) : message(std::move(m)) {}
 
   Message message;

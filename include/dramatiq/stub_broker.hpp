@@ -31,11 +31,18 @@ class StubBroker : public Broker {
 
   // Puts raw bytes on a queue, as if another producer had (tests, tools).
   void put_raw(const std::string& queue_name, std::string data);
+  // Takes the first raw item off a queue (nullopt after `timeout`); the
+  // caller reports it finished with task_done, like queue.Queue.
+  std::optional<std::string> take_raw(const std::string& queue_name,
+                                      std::chrono::milliseconds timeout);
+  void task_done(const std::string& queue_name);
   std::size_t queue_size(const std::string& queue_name) const;
   std::vector<std::string> queue_contents(const std::string& queue_name) const;
   std::vector<DeadLetter> dead_letters() const;
 
  protected:
+  const char* logger_name() const override { return "dramatiq.broker.StubBroker"; }
+  bool lists_delay_queues_as_queues() const override { return true; }
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
 
@@ -45,7 +52,6 @@ class StubBroker : public Broker {
     std::deque<std::string> items;
     std::size_t unfinished = 0;  // put but not yet acked/nacked
   };
-  void task_done(const std::string& queue_name);
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
 
   mutable std::mutex mutex_;
