@@ -3,6 +3,7 @@
 // hook sequence around them lives here, once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,7 +43,10 @@ class Broker {
   virtual ~Broker() = default;
 
   // ---- middleware
-  const std::vector<std::shared_ptr<Middleware>>& middleware() const { return middleware_; }
+  using MiddlewareList = std::vector<std::shared_ptr<Middleware>>;
+  // A snapshot of the middleware list. Adding middleware replaces the list
+  // (copy on write), so threads emitting hooks never see it change under them.
+  std::shared_ptr<const MiddlewareList> middleware() const { return middleware_.load(); }
   // Inserts at `index` (appends when out of range) and replays declared
   // actors and queues to it, as upstream does.
   void add_middleware(std::shared_ptr<Middleware> middleware,
@@ -102,7 +106,7 @@ class Broker {
 
  private:
   mutable std::shared_mutex mutex_;
-  std::vector<std::shared_ptr<Middleware>> middleware_;
+  std::atomic<std::shared_ptr<const MiddlewareList>> middleware_{std::make_shared<const MiddlewareList>()};
   std::map<std::string, std::shared_ptr<Actor>> actors_;
   std::set<std::string> queues_;
   std::set<std::string> delay_queues_;
@@ -112,8 +116,8 @@ class Broker {
 
 template <typename Hook>
 void Broker::emit_before(const char* signal, Hook&& hook) {
-  const auto& snapshot = middleware_;
-  for (auto& m : snapshot) {
+  auto snapshot = middleware_.load();
+  for (auto& m : *snapshot) {
     try {
       hook(*m);
     } catch (const MiddlewareError&) {
@@ -126,8 +130,8 @@ void Broker::emit_before(const char* signal, Hook&& hook) {
 
 template <typename Hook>
 void Broker::emit_after(const char* signal, Hook&& hook) {
-  const auto& snapshot = middleware_;
-  for (auto it = snapshot.rbegin(); it != snapshot.rend(); ++it) {
+  auto snapshot = middleware_.load();
+  for (auto it = snapshot->rbegin(); it != snapshot->rend(); ++it) {
     try {
       hook(**it);
     } catch (...) {

@@ -13,11 +13,13 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
   std::set<std::string> queues, delay_queues;
   {
     std::unique_lock lock(mutex_);
-    if (index && *index <= middleware_.size()) {
-      middleware_.insert(middleware_.begin() + static_cast<std::ptrdiff_t>(*index), middleware);
+    auto list = std::make_shared<MiddlewareList>(*middleware_.load());
+    if (index && *index <= list->size()) {
+      list->insert(list->begin() + static_cast<std::ptrdiff_t>(*index), middleware);
     } else {
-      middleware_.push_back(middleware);
+      list->push_back(middleware);
     }
+    middleware_.store(std::move(list));
     for (auto& [name, actor] : actors_) actors.push_back(actor);
     queues = queues_;
     delay_queues = delay_queues_;
@@ -31,7 +33,7 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
 
 std::set<std::string> Broker::actor_options() const {
   std::set<std::string> options;
-  for (auto& m : middleware_) {
+  for (auto& m : *middleware()) {
     for (auto& option : m->actor_options()) options.insert(option);
   }
   return options;

@@ -120,19 +120,34 @@ Message Message::from_value(Value fields) {
 }
 
 std::string Message::describe() const {
-  std::string out = actor_name + "(";
+  // Built with append only: GCC 12 reports a false -Wrestrict for
+  // `"<" + std::string(...)` chains.
+  std::string out = actor_name;
+  out += '(';
   bool first = true;
+  auto put = [&](const Value& v) {
+    if (v.is_foreign()) {
+      out += '<';
+      out += v.type_name();
+      out += '>';
+    } else {
+      write_json(v, out);
+    }
+  };
   for (const auto& arg : args.as_array()) {
     if (!first) out += ", ";
     first = false;
-    out += arg.is_foreign() ? "<" + arg.type_name() + ">" : to_json(arg);
+    put(arg);
   }
   for (const auto& [key, value] : kwargs.as_object()) {
     if (!first) out += ", ";
     first = false;
-    out += key + "=" + (value.is_foreign() ? "<" + value.type_name() + ">" : to_json(value));
+    out += key;
+    out += '=';
+    put(value);
   }
-  return out + ")";
+  out += ')';
+  return out;
 }
 
 }  // namespace dramatiq

@@ -82,8 +82,14 @@ void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const V
   if (failure->is_retry && failure->retry_delay) {
     delay = *failure->retry_delay;
   } else {
-    std::int64_t low = int_option(message_or_actor_option(proxy, *actor, "min_backoff", Value(min_backoff)), min_backoff);
-    std::int64_t high = int_option(message_or_actor_option(proxy, *actor, "max_backoff", Value(max_backoff)), max_backoff);
+    // Unlike most options, a backoff set on the message wins whenever present.
+    auto backoff_option = [&](const char* name, std::int64_t fallback) {
+      if (const Value* v = options.find(name)) return int_option(*v, fallback);
+      if (const Value* v = actor->options.find(name)) return int_option(*v, fallback);
+      return fallback;
+    };
+    std::int64_t low = backoff_option("min_backoff", min_backoff);
+    std::int64_t high = backoff_option("max_backoff", max_backoff);
     delay = compute_backoff(retries, low, std::min(high, kDefaultMaxBackoff));
   }
   log::write(log::Level::Info, kLogger,

@@ -87,7 +87,10 @@ class ConsumerThread {
   void consume_loop();
   void handle_message(std::shared_ptr<MessageProxy> message);
   void handle_delayed_messages();
+  // How long to wait for the next delivery: the fetch timeout, or less when
+  // a delayed message comes due sooner.
   std::chrono::milliseconds next_wait();
+  std::chrono::milliseconds next_wait_locked();  // mutex_ held
   void reject_undeliverable(MessageProxy& message, const std::string& type_name,
                             const std::string& reason);
 
@@ -155,7 +158,7 @@ class Worker::Impl {
  private:
   void add_consumer(const std::string& queue_name, bool delay);
   bool has_results_middleware() const {
-    for (const auto& m : broker_.middleware()) {
+    for (const auto& m : *broker_.middleware()) {
       if (m->name() == "Results") return true;
     }
     return false;
@@ -208,6 +211,7 @@ void ConsumerThread::run() {
     paused_ack_ = false;
     try {
       consume_loop();
+      continue;  // paused or stopping: no restart delay (upstream waits 3 s here)
     } catch (const BrokerConnectionError& e) {
       log::write(log::Level::Critical, logger_,
                  std::string("Consumer encountered a connection error: ") + e.what());
@@ -242,7 +246,7 @@ void ConsumerThread::consume_loop() {
       if (window_full) {
         // The prefetch window is full: wait for an ack (or a delayed
         // message coming due) instead of fetching more.
-        auto wait = next_wait();
+        auto wait = next_wait_locked();
         wake_.wait_for(lock, wait, [&] { return in_flight_ < prefetch_ || !running_; });
       }
     }
@@ -255,16 +259,13 @@ void ConsumerThread::consume_loop() {
 }
 
 std::chrono::milliseconds ConsumerThread::next_wait() {
-  // Caller may or may not hold mutex_; reading the heap top is guarded by
-  // taking a copy of the eta under the lock when not held.
+  std::lock_guard lock(mutex_);
+  return next_wait_locked();
+}
+
+std::chrono::milliseconds ConsumerThread::next_wait_locked() {
   auto wait = worker_.timeout();
-  std::int64_t eta = -1;
-  if (mutex_.try_lock()) {
-    if (!delayed_.empty()) eta = delayed_.top().eta;
-    mutex_.unlock();
-  } else if (!delayed_.empty()) {
-    eta = delayed_.top().eta;
-  }
+  std::int64_t eta = delayed_.empty() ? -1 : delayed_.top().eta;
   if (eta >= 0) {
     auto until_due = std::chrono::milliseconds(std::max<std::int64_t>(1, eta - current_millis()));
     wait = std::min(wait, until_due);
