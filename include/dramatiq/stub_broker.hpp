@@ -55,7 +55,8 @@ class StubBroker : public Broker {
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
 
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable items_added_;  // consumers wait for messages
+  std::condition_variable settled_;      // join() waits for queues to finish
   std::map<std::string, Queue> queues_;
   std::vector<DeadLetter> dead_letters_;
 };

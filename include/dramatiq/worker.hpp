@@ -26,7 +26,14 @@ struct WorkerOptions {
 struct ThreadHooks {
   std::function<void()> on_start;
   std::function<void()> on_stop;
+  // Called by a worker thread before it waits for work, and between
+  // messages at least every kYieldInterval. Actor bodies may keep a host
+  // lock across consecutive messages (Python: the GIL, which is costly to
+  // hand between threads per message); this is where it is given back.
+  std::function<void()> on_yield;
 };
+
+inline constexpr auto kYieldInterval = std::chrono::milliseconds(5);
 
 class Worker {
  public:

@@ -17,7 +17,7 @@ class StubConsumer : public Consumer {
       auto it = broker_.queues_.find(queue_name_);
       if (it == broker_.queues_.end()) throw QueueNotFound(queue_name_);
       auto& queue = it->second;
-      if (!broker_.changed_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) {
+      if (!broker_.items_added_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) {
         return nullptr;
       }
       data = std::move(queue.items.front());
@@ -50,7 +50,7 @@ class StubConsumer : public Consumer {
       const auto& m = **it;
       queue.items.push_front(m.decode_error ? m.raw : encoder->encode(m.message));
     }
-    broker_.changed_.notify_all();
+    broker_.items_added_.notify_all();
   }
 
  private:
@@ -81,7 +81,7 @@ void StubBroker::put_raw(const std::string& queue_name, std::string data) {
   if (it == queues_.end()) throw QueueNotFound(queue_name);
   it->second.items.push_back(std::move(data));
   it->second.unfinished += 1;
-  changed_.notify_all();
+  items_added_.notify_all();
 }
 
 std::optional<std::string> StubBroker::take_raw(const std::string& queue_name,
@@ -90,7 +90,7 @@ std::optional<std::string> StubBroker::take_raw(const std::string& queue_name,
   auto it = queues_.find(queue_name);
   if (it == queues_.end()) throw QueueNotFound(queue_name);
   auto& queue = it->second;
-  if (!changed_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) return std::nullopt;
+  if (!items_added_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) return std::nullopt;
   std::string data = std::move(queue.items.front());
   queue.items.pop_front();
   return data;
@@ -100,7 +100,7 @@ void StubBroker::task_done(const std::string& queue_name) {
   std::lock_guard lock(mutex_);
   auto& queue = queues_[queue_name];
   if (queue.unfinished > 0) queue.unfinished -= 1;
-  changed_.notify_all();
+  if (queue.unfinished == 0) settled_.notify_all();
 }
 
 void StubBroker::dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message) {
@@ -115,7 +115,7 @@ void StubBroker::flush(const std::string& queue_name) {
     it->second.unfinished -= std::min(it->second.unfinished, it->second.items.size());
     it->second.items.clear();
   }
-  changed_.notify_all();
+  settled_.notify_all();
 }
 
 void StubBroker::flush_all() {
@@ -127,7 +127,7 @@ void StubBroker::flush_all() {
     }
     dead_letters_.clear();
   }
-  changed_.notify_all();
+  settled_.notify_all();
 }
 
 bool StubBroker::join(const std::string& queue_name,
@@ -143,9 +143,9 @@ bool StubBroker::join(const std::string& queue_name,
     return q.items.empty() && q.unfinished == 0 && dq.items.empty() && dq.unfinished == 0;
   };
   if (timeout) {
-    if (!changed_.wait_for(lock, *timeout, finished)) return false;
+    if (!settled_.wait_for(lock, *timeout, finished)) return false;
   } else {
-    changed_.wait(lock, finished);
+    settled_.wait(lock, finished);
   }
   if (fail_fast && first_dead_letter) {
     for (auto& letter : dead_letters_) {

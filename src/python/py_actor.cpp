@@ -1,5 +1,9 @@
 #include "py_actor.hpp"
 
+#include <optional>
+
+#include "runtime.hpp"
+
 namespace dramatiq::python {
 
 PyActorBody::~PyActorBody() {
@@ -13,8 +17,10 @@ PyActorBody::~PyActorBody() {
 
 Value PyActorBody::run(MessageProxy& message) {
   // The only Python work per message on the fast path: build the
-  // arguments, call the function, convert its result.
-  nb::gil_scoped_acquire gil;
+  // arguments, call the function, convert its result. Worker threads keep
+  // the GIL between consecutive messages (see hold_gil).
+  std::optional<nb::gil_scoped_acquire> gil;
+  if (!hold_gil()) gil.emplace();
   nb::object args = args_to_python(message.message.args);
   nb::object kwargs = message.message.kwargs.as_object().empty() ? nb::object()
                                                                   : from_value(message.message.kwargs);

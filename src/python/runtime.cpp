@@ -13,6 +13,7 @@ namespace {
 // taking the GIL per message is a plain lock, not a thread-state setup.
 thread_local PyGILState_STATE attached_state;
 thread_local PyThreadState* detached_thread = nullptr;
+thread_local bool holding_gil = false;  // kept across messages by hold_gil()
 
 void attach_thread() {
   if (!Py_IsInitialized()) return;
@@ -20,9 +21,16 @@ void attach_thread() {
   detached_thread = PyEval_SaveThread();
 }
 
+void release_held_gil() {
+  if (!holding_gil) return;
+  detached_thread = PyEval_SaveThread();
+  holding_gil = false;
+}
+
 void detach_thread() {
   if (!detached_thread || !Py_IsInitialized()) return;
-  PyEval_RestoreThread(detached_thread);
+  if (!holding_gil) PyEval_RestoreThread(detached_thread);
+  holding_gil = false;
   PyGILState_Release(attached_state);
   detached_thread = nullptr;
 }
@@ -60,7 +68,15 @@ void interrupt_in_python(ThreadId thread, InterruptKind kind) {
 }
 }  // namespace
 
-ThreadHooks python_thread_hooks() { return ThreadHooks{attach_thread, detach_thread}; }
+bool hold_gil() {
+  if (holding_gil) return true;
+  if (!detached_thread) return false;  // not an engine thread
+  PyEval_RestoreThread(detached_thread);
+  holding_gil = true;
+  return true;
+}
+
+ThreadHooks python_thread_hooks() { return ThreadHooks{attach_thread, detach_thread, release_held_gil}; }
 
 void install_runtime() {
   log::set_sink(log_to_python);

@@ -144,7 +144,6 @@ class Worker::Impl {
   }
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
-  void notify_delayed_done() { work_done_.notify_all(); }
   // Engine threads report once their boot hooks ran, so start() returns
   // with every thread up (hooks then see boot before any shutdown).
   void thread_booted() {
@@ -247,7 +246,9 @@ void ConsumerThread::consume_loop() {
         // The prefetch window is full: wait for an ack (or a delayed
         // message coming due) instead of fetching more.
         auto wait = next_wait_locked();
-        wake_.wait_for(lock, wait, [&] { return in_flight_ < prefetch_ || !running_; });
+        // Refill only once half the window is free: fetching again after
+        // every single ack would wake this thread once per message.
+        wake_.wait_for(lock, wait, [&] { return in_flight_ <= prefetch_ / 2 || !running_; });
       }
     }
     if (!window_full) {
@@ -385,12 +386,13 @@ void ConsumerThread::post_process(MessageProxy& message) {
       break;
     }
   }
+  bool refill;
   {
     std::lock_guard lock(mutex_);
     in_flight_ -= 1;
+    refill = in_flight_ == prefetch_ / 2;
   }
-  wake_.notify_all();
-  worker_.notify_delayed_done();
+  if (refill) wake_.notify_all();
 }
 
 void ConsumerThread::requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) {
@@ -471,8 +473,18 @@ void Worker::Impl::worker_loop() {
                      [&](Middleware& m) { m.after_worker_thread_boot(broker_, info); });
   thread_booted();
   bool counted_paused = false;
+  auto last_yield = std::chrono::steady_clock::now();
+  auto yield = [&] {
+    if (hooks_.on_yield) hooks_.on_yield();
+    last_yield = std::chrono::steady_clock::now();
+  };
   while (running_) {
     std::unique_lock lock(work_mutex_);
+    if (work_.empty() || paused_) {
+      lock.unlock();
+      yield();
+      lock.lock();
+    }
     if (paused_) {
       if (!counted_paused) {
         counted_paused = true;
@@ -497,9 +509,13 @@ void Worker::Impl::worker_loop() {
     process_message(item);
     lock.lock();
     unfinished_work_ -= 1;
+    bool drained = unfinished_work_ == 0;
     lock.unlock();
-    work_done_.notify_all();
+    // Waking join() per message would cost a context switch each time.
+    if (drained) work_done_.notify_all();
+    if (std::chrono::steady_clock::now() - last_yield >= kYieldInterval) yield();
   }
+  yield();
   if (counted_paused) paused_workers_ -= 1;
   broker_.emit_before("before_worker_thread_shutdown",
                       [&](Middleware& m) { m.before_worker_thread_shutdown(broker_, info); });
