@@ -2,19 +2,17 @@
 //   json.dumps(v, separators=(",", ":"))
 #include "dramatiq/json.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 using namespace dramatiq;
+using namespace dramatiq::testing;
 
 namespace {
-
-class CustomObject : public ForeignObject {
- public:
-  std::string type_name() const override { return "CustomObject"; }
-};
 
 std::string nested_arrays(int depth) {
   return std::string(depth, '[') + std::string(depth, ']');

@@ -7,6 +7,8 @@
 #include "dramatiq/json.hpp"
 #include "dramatiq/message.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -16,13 +18,9 @@
 #include <vector>
 
 using namespace dramatiq;
+using namespace dramatiq::testing;
 
 namespace {
-
-class CustomObject : public ForeignObject {
- public:
-  std::string type_name() const override { return "CustomObject"; }
-};
 
 // The fields of a well-formed message dictionary, in wire order; tests
 // then break one field at a time.

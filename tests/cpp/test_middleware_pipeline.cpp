@@ -14,6 +14,8 @@
 #include "dramatiq/stub_broker.hpp"
 #include "dramatiq/worker.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,11 +32,10 @@
 #include <vector>
 
 using namespace dramatiq;
+using namespace dramatiq::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto kLongWait = std::chrono::milliseconds(10000);  // only bounds a hang
 
 template <typename Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout = kLongWait) {
@@ -45,46 +46,6 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout = kLongWait) {
   }
   return true;
 }
-
-// Captures engine log records (the default sink writes to stderr).
-class LogCapture {
- public:
-  struct Record {
-    log::Level level;
-    std::string logger;
-    std::string message;
-    std::optional<Failure> failure;
-  };
-  LogCapture() {
-    log::set_sink([this](log::Level level, std::string_view logger, std::string_view message,
-                         const Failure* failure) {
-      std::lock_guard lock(mutex_);
-      records_.push_back(Record{level, std::string(logger), std::string(message),
-                                failure ? std::optional<Failure>(*failure) : std::nullopt});
-    });
-  }
-  ~LogCapture() { log::set_sink(nullptr); }
-  std::vector<Record> records() const {
-    std::lock_guard lock(mutex_);
-    return records_;
-  }
-  std::vector<Record> matching(log::Level level, const std::string& needle) const {
-    std::vector<Record> out;
-    for (auto& r : records()) {
-      if (r.level == level && r.message.find(needle) != std::string::npos) out.push_back(r);
-    }
-    return out;
-  }
-  std::size_t count_at(log::Level level) const {
-    std::size_t n = 0;
-    for (auto& r : records()) n += r.level == level;
-    return n;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Record> records_;
-};
 
 // A shared, thread-safe record of hook calls from several middleware.
 // Each event has a subject: the message id for message hooks, the actor or
@@ -256,37 +217,11 @@ class LambdaBody : public ActorBody {
   std::function<Value(MessageProxy&)> fn_;
 };
 
-// Remembers each message an actor ran (and the args it got).
-class Calls {
- public:
-  Value record(const Message& m) {
-    std::lock_guard lock(mutex_);
-    messages_.push_back(m);
-    return Value();
-  }
-  std::vector<Message> messages() const {
-    std::lock_guard lock(mutex_);
-    return messages_;
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return messages_.size();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Message> messages_;
-};
-
 std::shared_ptr<Actor> make_actor(const std::string& name, std::function<Value(MessageProxy&)> fn,
                                   Value options = Value::object(),
                                   const std::string& queue = "default") {
-  auto actor = std::make_shared<Actor>();
-  actor->actor_name = name;
-  actor->queue_name = queue;
-  actor->options = std::move(options);
-  actor->body = std::make_shared<LambdaBody>(std::move(fn));
-  return actor;
+  return dramatiq::testing::make_actor(name, std::make_shared<LambdaBody>(std::move(fn)), queue,
+                                       0, std::move(options));
 }
 
 std::shared_ptr<Actor> recording_actor(const std::string& name, Calls& calls,
@@ -294,11 +229,6 @@ std::shared_ptr<Actor> recording_actor(const std::string& name, Calls& calls,
                                        const std::string& queue = "default") {
   return make_actor(name, [&calls](MessageProxy& m) { return calls.record(m.message); },
                     std::move(options), queue);
-}
-
-Message make_message(const std::string& actor, Array args, Value options = Value::object(),
-                     const std::string& queue = "default") {
-  return Message::create(queue, actor, Value(std::move(args)), Value::object(), std::move(options));
 }
 
 std::size_t count(const std::vector<std::string>& v, const std::string& s) {
@@ -733,7 +663,7 @@ TEST_F(MiddlewarePipeline, AgeLimitMiddlewareDefaultAndMessageOption) {
   Message old = make_message("f", {});
   old.message_timestamp -= 60000;
   broker->enqueue(old);
-  Message old_but_allowed = make_message("f", {}, Value(Object{{"max_age", 3600000}}));
+  Message old_but_allowed = make_message("f", {}, "default", Value(Object{{"max_age", 3600000}}));
   old_but_allowed.message_timestamp -= 60000;
   broker->enqueue(old_but_allowed);
   run_worker();
@@ -877,7 +807,7 @@ TEST_F(MiddlewarePipeline, MessageMaxRetriesOptionOverridesTheDefault) {
     runs++;
     throw std::runtime_error("boom");
   }));
-  broker->enqueue(make_message("boom", {}, Value(Object{{"max_retries", 0}})));
+  broker->enqueue(make_message("boom", {}, "default", Value(Object{{"max_retries", 0}})));
   run_worker();
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(broker->dead_letters().size(), 1u);
@@ -971,7 +901,7 @@ TEST_F(MiddlewarePipeline, CallbackMessageOptionOverridesActorOption) {
   Calls actor_level, message_level;
   broker->declare_actor(recording_actor("actor_level", actor_level));
   broker->declare_actor(recording_actor("message_level", message_level));
-  broker->enqueue(make_message("good", {}, Value(Object{{"on_success", "message_level"}})));
+  broker->enqueue(make_message("good", {}, "default", Value(Object{{"on_success", "message_level"}})));
   run_worker();
   EXPECT_EQ(actor_level.count(), 0u);
   ASSERT_EQ(message_level.count(), 1u);
@@ -996,8 +926,8 @@ TEST_F(MiddlewarePipeline, PipelinesFeedResultsIntoTheNextActor) {
   // inc(1) | sum(10) | last(100): each message carries the next as its
   // pipe_target.
   Message third = make_message("last", {100});
-  Message second = make_message("sum", {10}, Value(Object{{"pipe_target", third.to_value()}}));
-  Message first = make_message("inc", {1}, Value(Object{{"pipe_target", second.to_value()}}));
+  Message second = make_message("sum", {10}, "default", Value(Object{{"pipe_target", third.to_value()}}));
+  Message first = make_message("inc", {1}, "default", Value(Object{{"pipe_target", second.to_value()}}));
   broker->enqueue(first);
   run_worker();
 
@@ -1014,8 +944,8 @@ TEST_F(MiddlewarePipeline, PipeIgnoreDropsTheResult) {
   broker->declare_actor(make_actor("produce", [](MessageProxy&) { return Value("ignored"); }));
   Calls next;
   broker->declare_actor(recording_actor("next", next));
-  Message target = make_message("next", {5}, Value(Object{{"pipe_ignore", true}}));
-  broker->enqueue(make_message("produce", {}, Value(Object{{"pipe_target", target.to_value()}})));
+  Message target = make_message("next", {5}, "default", Value(Object{{"pipe_ignore", true}}));
+  broker->enqueue(make_message("produce", {}, "default", Value(Object{{"pipe_target", target.to_value()}})));
   run_worker();
   ASSERT_EQ(next.count(), 1u);
   EXPECT_EQ(next.messages()[0].args, Value(Array{5}));
@@ -1029,7 +959,7 @@ TEST_F(MiddlewarePipeline, FailedStepDoesNotContinueThePipeline) {
   Calls next;
   broker->declare_actor(recording_actor("next", next));
   Message target = make_message("next", {});
-  broker->enqueue(make_message("fails", {}, Value(Object{{"pipe_target", target.to_value()}})));
+  broker->enqueue(make_message("fails", {}, "default", Value(Object{{"pipe_target", target.to_value()}})));
   run_worker();
   EXPECT_EQ(next.count(), 0u);
 }

@@ -1,20 +1,14 @@
 #include "dramatiq/value.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 using namespace dramatiq;
-
-namespace {
-
-class CustomObject : public ForeignObject {
- public:
-  std::string type_name() const override { return "CustomObject"; }
-};
-
-}  // namespace
+using namespace dramatiq::testing;
 
 TEST(Value, DefaultIsNull) {
   Value v;

@@ -13,6 +13,8 @@
 #include "dramatiq/stub_broker.hpp"
 #include "dramatiq/worker.hpp"
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -27,11 +29,10 @@
 #include <vector>
 
 using namespace dramatiq;
+using namespace dramatiq::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto kLongWait = std::chrono::milliseconds(10000);  // only bounds a hang
 
 // A one-shot latch: actors block on it so tests control when they finish.
 class Latch {
@@ -54,92 +55,11 @@ class Latch {
   bool open_ = false;
 };
 
-// Captures engine log records (the default sink writes to stderr).
-class LogCapture {
- public:
-  struct Record {
-    log::Level level;
-    std::string logger;
-    std::string message;
-    std::optional<Failure> failure;
-  };
-  LogCapture() {
-    log::set_sink([this](log::Level level, std::string_view logger, std::string_view message,
-                         const Failure* failure) {
-      std::lock_guard lock(mutex_);
-      records_.push_back(Record{level, std::string(logger), std::string(message),
-                                failure ? std::optional<Failure>(*failure) : std::nullopt});
-    });
-  }
-  ~LogCapture() { log::set_sink(nullptr); }
-  std::vector<Record> records() const {
-    std::lock_guard lock(mutex_);
-    return records_;
-  }
-  std::vector<Record> matching(log::Level level, const std::string& needle) const {
-    std::vector<Record> out;
-    for (auto& r : records()) {
-      if (r.level == level && r.message.find(needle) != std::string::npos) out.push_back(r);
-    }
-    return out;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Record> records_;
-};
-
 // An actor body that remembers every message it ran and when.
-class RecordingBody : public ActorBody {
+class RecordingBody : public ActorBody, public Calls {
  public:
-  Value run(MessageProxy& proxy) override {
-    std::lock_guard lock(mutex_);
-    messages_.push_back(proxy.message);
-    ran_at_.push_back(current_millis());
-    return Value();
-  }
-  std::vector<Message> messages() const {
-    std::lock_guard lock(mutex_);
-    return messages_;
-  }
-  std::vector<std::int64_t> ran_at() const {
-    std::lock_guard lock(mutex_);
-    return ran_at_;
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return messages_.size();
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Message> messages_;
-  std::vector<std::int64_t> ran_at_;
+  Value run(MessageProxy& proxy) override { return record(proxy.message); }
 };
-
-std::shared_ptr<Actor> make_actor(const std::string& name, std::shared_ptr<ActorBody> body,
-                                  const std::string& queue = "default", int priority = 0,
-                                  Value options = Value::object()) {
-  auto actor = std::make_shared<Actor>();
-  actor->actor_name = name;
-  actor->queue_name = queue;
-  actor->priority = priority;
-  actor->options = std::move(options);
-  actor->body = std::move(body);
-  return actor;
-}
-
-std::shared_ptr<Actor> make_actor(const std::string& name, FunctionBody::Function fn,
-                                  const std::string& queue = "default", int priority = 0,
-                                  Value options = Value::object()) {
-  return make_actor(name, std::make_shared<FunctionBody>(std::move(fn)), queue, priority,
-                    std::move(options));
-}
-
-Message make_message(const std::string& actor, Array args, const std::string& queue = "default",
-                     Value options = Value::object()) {
-  return Message::create(queue, actor, Value(std::move(args)), Value::object(), std::move(options));
-}
 
 // A StubBroker whose consumers report when a fetched message has been handed
 // to the worker. A worker's consumer thread finishes handling one delivery

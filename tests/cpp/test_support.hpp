@@ -1,0 +1,129 @@
+// Helpers shared by several engine test files (tests/cpp/*.cpp).
+#pragma once
+
+#include "dramatiq/actor.hpp"
+#include "dramatiq/failure.hpp"
+#include "dramatiq/log.hpp"
+#include "dramatiq/message.hpp"
+#include "dramatiq/value.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dramatiq::testing {
+
+// Bounds every wait in the tests so a broken engine fails instead of hanging.
+inline constexpr auto kLongWait = std::chrono::milliseconds(10000);
+
+// A foreign (non-JSON) value, for tests of encoding errors and descriptions.
+class CustomObject : public ForeignObject {
+ public:
+  std::string type_name() const override { return "CustomObject"; }
+};
+
+// Captures engine log records (the default sink writes to stderr).
+class LogCapture {
+ public:
+  struct Record {
+    log::Level level;
+    std::string logger;
+    std::string message;
+    std::optional<Failure> failure;
+  };
+  LogCapture() {
+    log::set_sink([this](log::Level level, std::string_view logger, std::string_view message,
+                         const Failure* failure) {
+      std::lock_guard lock(mutex_);
+      records_.push_back(Record{level, std::string(logger), std::string(message),
+                                failure ? std::optional<Failure>(*failure) : std::nullopt});
+    });
+  }
+  ~LogCapture() { log::set_sink(nullptr); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::vector<Record> records() const {
+    std::lock_guard lock(mutex_);
+    return records_;
+  }
+  std::vector<Record> matching(log::Level level, const std::string& needle) const {
+    std::vector<Record> out;
+    for (auto& r : records()) {
+      if (r.level == level && r.message.find(needle) != std::string::npos) out.push_back(r);
+    }
+    return out;
+  }
+  std::size_t count_at(log::Level level) const {
+    std::size_t n = 0;
+    for (auto& r : records()) n += r.level == level;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Record> records_;
+};
+
+// Remembers each message an actor ran, and when, for tests to inspect afterwards.
+class Calls {
+ public:
+  Value record(const Message& m) {
+    std::lock_guard lock(mutex_);
+    messages_.push_back(m);
+    ran_at_.push_back(current_millis());
+    return Value();
+  }
+  std::vector<Message> messages() const {
+    std::lock_guard lock(mutex_);
+    return messages_;
+  }
+  std::vector<std::int64_t> ran_at() const {
+    std::lock_guard lock(mutex_);
+    return ran_at_;
+  }
+  std::size_t count() const {
+    std::lock_guard lock(mutex_);
+    return messages_.size();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Message> messages_;
+  std::vector<std::int64_t> ran_at_;
+};
+
+// Builds an Actor by hand, so tests can declare actors without the Python layer.
+inline std::shared_ptr<Actor> make_actor(const std::string& name, std::shared_ptr<ActorBody> body,
+                                         const std::string& queue = "default", int priority = 0,
+                                         Value options = Value::object()) {
+  auto actor = std::make_shared<Actor>();
+  actor->actor_name = name;
+  actor->queue_name = queue;
+  actor->priority = priority;
+  actor->options = std::move(options);
+  actor->body = std::move(body);
+  return actor;
+}
+
+// The same for an actor whose body only needs its args and kwargs.
+inline std::shared_ptr<Actor> make_actor(const std::string& name, FunctionBody::Function fn,
+                                         const std::string& queue = "default", int priority = 0,
+                                         Value options = Value::object()) {
+  return make_actor(name, std::make_shared<FunctionBody>(std::move(fn)), queue, priority,
+                    std::move(options));
+}
+
+// Builds a fresh message (new id, current timestamp) with no kwargs.
+inline Message make_message(const std::string& actor, Array args,
+                            const std::string& queue = "default",
+                            Value options = Value::object()) {
+  return Message::create(queue, actor, Value(std::move(args)), Value::object(), std::move(options));
+}
+
+}  // namespace dramatiq::testing
