@@ -68,6 +68,11 @@ class Broker {
   // delay, a numeric "delay" option is taken (and removed) as the delay.
   // Undeclared queues are declared on demand.
   Message enqueue(Message message, Delay delay = std::nullopt);
+  // Enqueues several messages as one batch (one round trip on network
+  // brokers), each through the same hooks as enqueue(). Returns what was
+  // stored, in order. If a before_enqueue hook raises, the messages before
+  // that one are stored and the error propagates.
+  std::vector<Message> enqueue_all(std::vector<Message> messages);
 
   // ---- consuming
   virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
@@ -101,10 +106,19 @@ class Broker {
   // Storage primitives of a concrete broker.
   virtual void do_declare_queue(const std::string& queue_name) = 0;
   virtual void do_enqueue(const std::string& queue_name, const Message& message) = 0;
+  // Stores each message on its queue_name; brokers that can batch override.
+  virtual void do_enqueue_all(const std::vector<Message>& messages);
+  // Adds broker-specific options to a message about to be enqueued (before
+  // any delay is applied), e.g. Redis's per-enqueue message id.
+  virtual void stamp_message(Message& /*message*/) {}
 
   void log_hook_failure(const char* signal, const Middleware& m, std::exception_ptr error) const;
 
  private:
+  // Applies the delay (explicit or from the "delay" option), declares the
+  // queue on demand and stamps the message. Returns the delay applied.
+  Delay prepare_for_enqueue(Message& message, Delay delay);
+
   mutable std::shared_mutex mutex_;
   std::atomic<std::shared_ptr<const MiddlewareList>> middleware_{std::make_shared<const MiddlewareList>()};
   std::map<std::string, std::shared_ptr<Actor>> actors_;

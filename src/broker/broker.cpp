@@ -104,7 +104,7 @@ std::set<std::string> Broker::get_declared_delay_queues() const {
   return delay_queues_;
 }
 
-Message Broker::enqueue(Message message, Delay delay) {
+Delay Broker::prepare_for_enqueue(Message& message, Delay delay) {
   // A "delay" option (set by message_with_options, copy or batch helpers)
   // delays the message when no explicit delay is given. It is consumed here
   // either way, so moving the message back from the delay queue, or
@@ -123,14 +123,47 @@ Message Broker::enqueue(Message message, Delay delay) {
     if (!is_valid_queue_name(queue_name)) throw QueueNotFound(queue_name);
     declare_queue(queue_name);
   }
+  stamp_message(message);
   if (delay) {
     message.queue_name = delay_queue_name(queue_name);
     message.options.set("eta", current_millis() + *delay);
   }
+  return delay;
+}
+
+Message Broker::enqueue(Message message, Delay delay) {
+  delay = prepare_for_enqueue(message, delay);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
   do_enqueue(message.queue_name, message);
   emit_after("after_enqueue", [&](Middleware& m) { m.after_enqueue(*this, message, delay); });
   return message;
+}
+
+std::vector<Message> Broker::enqueue_all(std::vector<Message> messages) {
+  std::vector<Delay> delays;
+  std::exception_ptr rejected;
+  for (auto& message : messages) {
+    try {
+      Delay delay = prepare_for_enqueue(message, std::nullopt);
+      emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
+      delays.push_back(delay);
+    } catch (...) {
+      rejected = std::current_exception();
+      break;
+    }
+  }
+  messages.resize(delays.size());
+  if (!messages.empty()) do_enqueue_all(messages);
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    emit_after("after_enqueue",
+               [&](Middleware& m) { m.after_enqueue(*this, messages[i], delays[i]); });
+  }
+  if (rejected) std::rethrow_exception(rejected);
+  return messages;
+}
+
+void Broker::do_enqueue_all(const std::vector<Message>& messages) {
+  for (const auto& message : messages) do_enqueue(message.queue_name, message);
 }
 
 std::size_t Broker::add_queue_listener(QueueListener listener) {

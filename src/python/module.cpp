@@ -77,6 +77,8 @@ void translate_exceptions(const std::exception_ptr& error, void*) {
     set_error("ConnectionError", e.what());
   } catch (const DecodeError& e) {
     set_error("DecodeError", e.what());
+  } catch (const BrokerError& e) {
+    set_error("BrokerError", e.what());
   } catch (const DramatiqError& e) {
     set_error("DramatiqError", e.what());
   }
@@ -280,6 +282,18 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.flush(q);
            })
+      .def("enqueue_all", [](Broker& b, nb::handle messages) {
+             std::vector<Message> natives;
+             for (nb::handle message : messages) natives.push_back(message_from_python(message));
+             std::vector<Message> stored;
+             {
+               nb::gil_scoped_release release;
+               stored = b.enqueue_all(std::move(natives));
+             }
+             nb::list result;
+             for (const auto& message : stored) result.append(message_to_python(message));
+             return result;
+           }, "messages"_a)
       .def("flush_all", [](Broker& b) {
              nb::gil_scoped_release release;
              b.flush_all();
@@ -332,6 +346,8 @@ NB_MODULE(_engine, m) {
              }
              return letters;
            });
+
+  bind_redis_broker(m);
 
   // ---- worker
   nb::class_<Worker>(m, "Worker")

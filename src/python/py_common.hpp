@@ -77,4 +77,7 @@ Failure failure_from_python(const nb::python_error& error);
 // MiddlewareError / SkipMessage when it is one, else as HostException.
 [[noreturn]] void rethrow_hook_error(const nb::python_error& error);
 
+// Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
+void bind_redis_broker(nanobind::module_& m);
+
 }  // namespace dramatiq::python

@@ -1,0 +1,93 @@
+// A broker on Redis, with upstream Dramatiq's key layout and semantics, so
+// upstream workers and producers can share queues with this one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dramatiq/broker.hpp"
+
+namespace dramatiq {
+
+// Where and how to connect; the names follow redis-py's connection
+// parameters. Build one from a URL with from_url.
+struct RedisConnectionOptions {
+  std::string host = "localhost";
+  int port = 6379;
+  std::string unix_socket_path;  // when set, host and port are unused
+  int db = 0;
+  std::optional<std::string> username;  // ACL user (AUTH user password)
+  std::optional<std::string> password;
+  std::string client_name;
+
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls_verify_peer = true;      // ssl_cert_reqs="required" (redis-py's default)
+  bool tls_check_hostname = false;  // redis-py's default too
+
+  std::optional<std::chrono::milliseconds> connect_timeout = std::chrono::seconds(10);
+  // How long a command may wait for its reply; unset waits forever.
+  std::optional<std::chrono::milliseconds> socket_timeout;
+
+  // redis://[[user]:[password]@]host[:port][/db][?option=value...],
+  // rediss:// (TLS), unix://[[user]:[password]@]/path/to/socket[?db=N].
+  // Throws std::invalid_argument on a malformed URL.
+  static RedisConnectionOptions from_url(std::string_view url);
+  // "host:port" or the socket path, for messages.
+  std::string describe() const;
+};
+
+struct RedisBrokerOptions {
+  RedisConnectionOptions connection;
+  std::string key_namespace = "dramatiq";
+  // A worker whose heartbeat is older than this is presumed dead and its
+  // unacknowledged messages go back to their queues.
+  std::int64_t heartbeat_timeout_ms = 60000;
+  // Dead-lettered messages older than this are dropped.
+  std::int64_t dead_message_ttl_ms = 86400000LL * 7;
+  // Out of a million commands, how many also run maintenance.
+  int maintenance_chance = 1000;
+};
+
+class RedisBroker : public Broker {
+ public:
+  explicit RedisBroker(RedisBrokerOptions options);
+  ~RedisBroker() override;
+
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
+                                    std::chrono::milliseconds timeout) override;
+  // Drops a queue's waiting messages, its delay queue's and its dead letters.
+  void flush(const std::string& queue_name) override;
+  void flush_all() override;
+  void close() override;
+
+  // Waits until `queue_name` and its delay queue hold no message (waiting,
+  // delayed or being processed by any worker). Returns false on timeout.
+  bool join(const std::string& queue_name, std::optional<std::chrono::milliseconds> timeout,
+            std::chrono::milliseconds interval = std::chrono::milliseconds(100));
+
+  // Unique per broker instance: names this process's heartbeat and its
+  // sets of unacknowledged messages.
+  const std::string& broker_id() const;
+  const RedisBrokerOptions& options() const;
+
+  class Impl;
+
+ protected:
+  const char* logger_name() const override { return "dramatiq.broker.RedisBroker"; }
+  void stamp_message(Message& message) override;
+  void do_declare_queue(const std::string& queue_name) override;
+  void do_enqueue(const std::string& queue_name, const Message& message) override;
+  void do_enqueue_all(const std::vector<Message>& messages) override;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dramatiq

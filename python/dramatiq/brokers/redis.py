@@ -1,0 +1,129 @@
+"""RedisBroker: queues in Redis, with upstream Dramatiq's key layout so
+upstream workers and producers can share them. The engine (C++) does all
+the Redis work; this module only forwards the configuration."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import _engine
+from ..broker import Broker
+from ..errors import QueueJoinTimeout
+
+#: Out of a million commands, how many also run queue maintenance.
+DEFAULT_MAINTENANCE_CHANCE = 1000
+
+#: How long (ms) dead-lettered messages are kept.
+DEFAULT_DEAD_MESSAGE_TTL = 86400000 * 7
+
+#: How long (ms) a worker may go unheard before it is presumed dead and its
+#: unacknowledged messages go back to their queues.
+DEFAULT_HEARTBEAT_TIMEOUT = 60000
+
+
+class RedisBroker(Broker):
+    """A broker backed by Redis.
+
+    Parameters:
+      url: a connection URL (``redis://``, ``rediss://`` for TLS,
+        ``unix://``); it wins over connection parameters.
+      middleware: the middleware list (default: the default middleware).
+      namespace: the prefix of every key.
+      maintenance_chance: out of a million commands, how many also run
+        maintenance (requeueing dead workers' messages, expiring dead
+        letters).
+      heartbeat_timeout: ms without a heartbeat before a worker is
+        presumed dead.
+      dead_message_ttl: ms dead-lettered messages are kept.
+      client: a redis-py client; its connection parameters are used.
+      **parameters: connection parameters, named as redis-py names them
+        (host, port, db, username, password, unix_socket_path, ssl,
+        ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs,
+        socket_timeout, socket_connect_timeout, client_name, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        url: Optional[str] = None,
+        middleware: Optional[list] = None,
+        namespace: str = "dramatiq",
+        maintenance_chance: int = DEFAULT_MAINTENANCE_CHANCE,
+        heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
+        dead_message_ttl: int = DEFAULT_DEAD_MESSAGE_TTL,
+        client=None,
+        **parameters,
+    ) -> None:
+        if client is not None and url is None:
+            parameters = {**_client_parameters(client), **parameters}
+        self._native = _engine.RedisBroker(
+            url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
+        )
+        self.url = url
+        self.namespace = namespace
+        self.maintenance_chance = maintenance_chance
+        self.heartbeat_timeout = heartbeat_timeout
+        self.dead_message_ttl = dead_message_ttl
+        self._parameters = parameters
+        self._client = client
+        super().__init__(middleware=middleware)
+
+    @property
+    def broker_id(self) -> str:
+        """This broker's worker id in Redis (heartbeats, ack sets)."""
+        return self._native.broker_id
+
+    @property
+    def queues(self) -> set:
+        """The names of the declared queues."""
+        return self.get_declared_queues()
+
+    @property
+    def delay_queues(self) -> set:
+        """The names of the declared delay queues."""
+        return self.get_declared_delay_queues()
+
+    @property
+    def client(self):
+        """A redis-py client to the same server, for your own inspection
+        (the engine never uses it). Needs the ``redis`` package."""
+        if self._client is None:
+            try:
+                import redis
+            except ImportError:
+                raise AttributeError("RedisBroker.client needs the 'redis' package (pip install redis)") from None
+            if self.url:
+                self._client = redis.Redis.from_url(self.url)
+            else:
+                parameters = dict(self._parameters)
+                if "path" in parameters:
+                    parameters["unix_socket_path"] = parameters.pop("path")
+                self._client = redis.Redis(**parameters)
+        return self._client
+
+    def flush(self, queue_name: str) -> None:
+        """Drop every message of a queue: waiting, delayed and dead-lettered."""
+        self._native.flush(queue_name)
+
+    def join(self, queue_name: str, *, interval: int = 100, timeout: Optional[int] = None) -> None:
+        """Wait until ``queue_name`` and its delay queue hold no message
+        that is waiting or being processed (for tests).
+
+        Raises ``QueueJoinTimeout`` after ``timeout`` ms."""
+        if not self._native.join(queue_name, timeout, interval):
+            raise QueueJoinTimeout(queue_name)
+
+
+def _client_parameters(client) -> dict:
+    """The connection parameters of a redis-py client."""
+    pool = client.connection_pool
+    parameters = {
+        key: value
+        for key, value in pool.connection_kwargs.items()
+        if key in {"host", "port", "db", "username", "password", "path", "client_name",
+                   "socket_timeout", "socket_connect_timeout", "ssl_ca_certs", "ssl_certfile",
+                   "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"}
+    }
+    if "SSL" in getattr(pool, "connection_class", type(None)).__name__:
+        parameters["ssl"] = True
+    return parameters

@@ -1,0 +1,78 @@
+// One connection to a Redis server: TCP, Unix socket or TLS (OpenSSL),
+// speaking RESP through hiredis's reader and command formatter. Blocking
+// calls with deadlines; pipelining by sending several commands before
+// reading their replies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dramatiq/redis_broker.hpp"
+
+namespace dramatiq::redis {
+
+struct Reply {
+  enum class Type { Nil, Status, Error, Integer, String, Array };
+  Type type = Type::Nil;
+  long long integer = 0;
+  std::string str;  // String, Status and Error payloads
+  std::vector<Reply> elements;
+
+  bool is_error() const { return type == Type::Error; }
+  bool is_nil() const { return type == Type::Nil; }
+};
+
+using Command = std::vector<std::string>;
+
+class Connection {
+ public:
+  // Connects, then authenticates, selects the database and names the
+  // client. Throws ConnectionFailed.
+  explicit Connection(const RedisConnectionOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends one command and returns its reply (error replies included).
+  // Throws ConnectionClosed when the connection breaks; the connection is
+  // then unusable.
+  Reply call(const Command& command);
+  // Sends every command in one write, then reads their replies in order.
+  std::vector<Reply> pipeline(const std::vector<Command>& commands);
+
+  // Buffers a command without waiting for its reply (subscriptions).
+  void send(const Command& command);
+  // The next reply, or nullopt if none arrived within `timeout`.
+  std::optional<Reply> read(std::chrono::milliseconds timeout);
+
+  // False once an I/O error or EOF was seen.
+  bool healthy() const { return healthy_; }
+  // Whether the peer closed (or sent something unasked) since the last
+  // reply: a pooled connection in that state must not be reused.
+  bool went_stale();
+
+ private:
+  void connect_socket();
+  void start_tls();
+  void handshake();
+  void write_pending(std::optional<std::chrono::steady_clock::time_point> deadline);
+  // Reads more bytes into the reader; false if the deadline passed first.
+  bool fill(std::optional<std::chrono::steady_clock::time_point> deadline);
+  std::optional<Reply> take_buffered_reply();
+  [[noreturn]] void fail(const std::string& what);
+
+  struct Tls;
+  RedisConnectionOptions options_;
+  int fd_ = -1;
+  std::unique_ptr<Tls> tls_;
+  void* reader_ = nullptr;  // redisReader*
+  std::string out_;
+  bool healthy_ = true;
+};
+
+}  // namespace dramatiq::redis

@@ -1,0 +1,188 @@
+#include "redis/consumer.hpp"
+
+#include <thread>
+
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq::redis {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr auto kFirstReconnectDelay = std::chrono::milliseconds(500);
+constexpr auto kMaxReconnectDelay = std::chrono::seconds(5);
+constexpr auto kSettleOnCloseTimeout = std::chrono::seconds(5);
+
+std::string seconds_text(std::chrono::milliseconds delay) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(delay.count()) / 1000.0);
+  return text;
+}
+}  // namespace
+
+RedisConsumer::RedisConsumer(BrokerContext& context, Settler& settler, std::string queue,
+                             int prefetch)
+    : context_(context), settler_(settler), queue_(std::move(queue)),
+      prefetch_(std::max(1, prefetch)),
+      logger_("dramatiq.broker.RedisBroker.Consumer(" + queue_ + ")") {
+  settler_.consumer_opened();
+}
+
+RedisConsumer::~RedisConsumer() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    log::write(log::Level::Warning, logger_, std::string("Error closing the consumer: ") + e.what());
+  }
+}
+
+std::shared_ptr<MessageProxy> RedisConsumer::next(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (!buffer_.empty()) {
+      Fetched fetched = std::move(buffer_.front());
+      buffer_.pop_front();
+      lock.unlock();
+      return deliver(std::move(fetched));
+    }
+    if (closed_) return nullptr;
+    if (disconnected_ && Clock::now() < reconnect_at_) {
+      lock.unlock();
+      std::this_thread::sleep_until(std::min(reconnect_at_, deadline));
+      return nullptr;
+    }
+    try {
+      if (!connection_) connect();
+      int wanted = std::min(prefetch_ - unsettled_.load(), kMaxFetch);
+      if (wanted > 0 && fetch(wanted) > 0) continue;
+      if (Clock::now() >= deadline || !wait_for_wakeup(deadline)) return nullptr;
+    } catch (const BrokerConnectionError& e) {
+      disconnect_after(e);
+    }
+  }
+}
+
+void RedisConsumer::connect() {
+  auto connection = context_.pool().open();
+  auto subscription = context_.pool().open();
+  subscription->send({"SUBSCRIBE", wakeup_channel(context_.key_namespace(), queue_)});
+  auto confirmation = subscription->read(std::chrono::seconds(10));
+  if (!confirmation || confirmation->is_error()) {
+    throw ConnectionFailed("Redis did not confirm the subscription to wake-up signals");
+  }
+  connection_ = std::move(connection);
+  subscription_ = std::move(subscription);
+  if (disconnected_) {
+    log::write(log::Level::Info, logger_,
+               "Reconnected to Redis at " + context_.options().connection.describe() + ".");
+  }
+  disconnected_ = false;
+  reconnect_delay_ = std::chrono::milliseconds(0);
+}
+
+std::size_t RedisConsumer::fetch(int wanted) {
+  Reply reply = context_.run(*connection_, Operation::Fetch, queue_, {std::to_string(wanted), "0"});
+  std::size_t taken = 0;
+  for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    auto& id = reply.elements[i].str;
+    auto& data = reply.elements[i + 1];
+    if (data.is_nil()) {
+      log::write(log::Level::Warning, logger_,
+                 "Message id '" + id + "' was on queue '" + queue_ +
+                     "' without its message data; it was dropped from the queue.");
+      continue;
+    }
+    buffer_.push_back(Fetched{std::move(id), std::move(data.str)});
+    taken += 1;
+  }
+  return taken;
+}
+
+bool RedisConsumer::wait_for_wakeup(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (!subscription_->read(std::max(left, std::chrono::milliseconds(0)))) return false;
+  // One fetch serves every signal that arrived meanwhile.
+  while (subscription_->read(std::chrono::milliseconds(0))) {
+  }
+  return true;
+}
+
+void RedisConsumer::disconnect_after(const std::exception& error) {
+  connection_.reset();
+  subscription_.reset();
+  reconnect_delay_ = reconnect_delay_.count() == 0
+                         ? std::chrono::milliseconds(kFirstReconnectDelay)
+                         : std::min<std::chrono::milliseconds>(reconnect_delay_ * 2, kMaxReconnectDelay);
+  reconnect_at_ = Clock::now() + reconnect_delay_;
+  log::write(disconnected_ ? log::Level::Warning : log::Level::Critical, logger_,
+             std::string("Consumer encountered a connection error: ") + error.what());
+  log::write(log::Level::Info, logger_, "Reconnecting in " + seconds_text(reconnect_delay_) + " seconds.");
+  disconnected_ = true;
+}
+
+std::shared_ptr<MessageProxy> RedisConsumer::deliver(Fetched fetched) {
+  auto proxy = std::make_shared<MessageProxy>();
+  try {
+    proxy->message = get_encoder()->decode(fetched.data);
+  } catch (const std::exception& e) {
+    proxy->decode_error = e.what();
+    proxy->message.queue_name = queue_;
+    proxy->raw = std::move(fetched.data);
+  }
+  proxy->receipt = std::move(fetched.id);
+  unsettled_ += 1;
+  return proxy;
+}
+
+void RedisConsumer::ack(MessageProxy& message) {
+  settler_.ack(queue_, message.receipt);
+  unsettled_ -= 1;
+}
+
+void RedisConsumer::nack(MessageProxy& message) {
+  settler_.nack(queue_, message.receipt);
+  unsettled_ -= 1;
+}
+
+void RedisConsumer::requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) {
+  std::vector<std::string> ids;
+  for (const auto& message : messages) ids.push_back(message->receipt);
+  unsettled_ -= static_cast<int>(messages.size());
+  std::lock_guard lock(mutex_);
+  requeue_ids(std::move(ids));
+}
+
+void RedisConsumer::requeue_ids(std::vector<std::string> ids) {
+  if (ids.empty()) return;
+  std::size_t count = ids.size();
+  try {
+    if (connection_ && connection_->healthy()) {
+      context_.run(*connection_, Operation::Requeue, queue_, std::move(ids));
+    } else {
+      auto lease = context_.pool().acquire();
+      context_.run(*lease, Operation::Requeue, queue_, std::move(ids));
+    }
+  } catch (const std::exception& e) {
+    log::write(log::Level::Warning, logger_,
+               "Could not requeue " + std::to_string(count) + " message(s) on queue '" + queue_ +
+                   "': " + e.what() + ". They return to the queue after the heartbeat timeout.");
+  }
+}
+
+void RedisConsumer::close() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return;
+  closed_ = true;
+  std::vector<std::string> unstarted;
+  for (auto& fetched : buffer_) unstarted.push_back(std::move(fetched.id));
+  buffer_.clear();
+  requeue_ids(std::move(unstarted));
+  settler_.flush(kSettleOnCloseTimeout);
+  connection_.reset();
+  subscription_.reset();
+  settler_.consumer_closed();
+}
+
+}  // namespace dramatiq::redis

@@ -1,0 +1,66 @@
+// Consumes one Redis queue for a worker: fetches in batches up to the
+// prefetch limit, waits for producers' wake-up signals instead of polling,
+// and reconnects by itself when the server goes away.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "dramatiq/broker.hpp"
+#include "redis/context.hpp"
+#include "redis/settler.hpp"
+
+namespace dramatiq::redis {
+
+class RedisConsumer : public Consumer {
+ public:
+  RedisConsumer(BrokerContext& context, Settler& settler, std::string queue, int prefetch);
+  ~RedisConsumer() override;
+
+  std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override;
+  void ack(MessageProxy& message) override;
+  void nack(MessageProxy& message) override;
+  void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) override;
+  void close() override;
+
+ private:
+  struct Fetched {
+    std::string id;
+    std::string data;
+  };
+  std::shared_ptr<MessageProxy> deliver(Fetched fetched);
+  void connect();
+  // Takes up to `wanted` messages into the local buffer; returns how many.
+  std::size_t fetch(int wanted);
+  // Waits for a producer's signal until the deadline; true if one came.
+  bool wait_for_wakeup(std::chrono::steady_clock::time_point deadline);
+  void disconnect_after(const std::exception& error);
+  void requeue_ids(std::vector<std::string> ids);
+
+  static constexpr int kMaxFetch = 1000;
+
+  BrokerContext& context_;
+  Settler& settler_;
+  std::string queue_;
+  int prefetch_;
+  const std::string logger_;
+
+  std::mutex mutex_;  // guards the connections and buffer (next vs requeue/close)
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<Connection> subscription_;
+  std::deque<Fetched> buffer_;
+  std::atomic<int> unsettled_{0};  // delivered and not yet acked, nacked or requeued
+  bool closed_ = false;
+
+  // Reconnection backoff.
+  std::chrono::steady_clock::time_point reconnect_at_{};
+  std::chrono::milliseconds reconnect_delay_{0};
+  bool disconnected_ = false;
+};
+
+}  // namespace dramatiq::redis

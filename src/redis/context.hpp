@@ -1,0 +1,46 @@
+// What every part of the Redis broker shares: its options, its id, the
+// connection pool, and how operations are invoked as Lua scripts.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "redis/connection_pool.hpp"
+#include "redis/scripts.hpp"
+
+namespace dramatiq::redis {
+
+class BrokerContext {
+ public:
+  explicit BrokerContext(RedisBrokerOptions options);
+
+  const RedisBrokerOptions& options() const { return options_; }
+  const std::string& broker_id() const { return broker_id_; }
+  const std::string& key_namespace() const { return options_.key_namespace; }
+  ConnectionPool& pool() { return pool_; }
+
+  // The EVALSHA command for `operation` on `queue` (the caller's heartbeat
+  // and, now and then, maintenance included).
+  Command invocation(Operation operation, const std::string& queue,
+                     std::vector<std::string> arguments = {});
+  // Runs one invocation and returns its checked reply.
+  Reply run(Connection& connection, Operation operation, const std::string& queue,
+            std::vector<std::string> arguments = {});
+  // Runs invocations in one round trip; replies are checked, in order.
+  std::vector<Reply> run_all(Connection& connection, const std::vector<Command>& invocations);
+
+ private:
+  bool maintenance_due();
+
+  RedisBrokerOptions options_;
+  std::string broker_id_;
+  ConnectionPool pool_;
+  std::atomic<std::int64_t> last_maintenance_ms_;
+};
+
+// Throws for an error reply: ConnectionClosed when the server is not ready
+// (loading its data after a restart, ...), BrokerError otherwise.
+void check(const Reply& reply);
+
+}  // namespace dramatiq::redis

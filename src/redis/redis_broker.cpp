@@ -1,0 +1,109 @@
+#include "dramatiq/redis_broker.hpp"
+
+#include <thread>
+
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "redis/consumer.hpp"
+#include "redis/context.hpp"
+#include "redis/settler.hpp"
+
+namespace dramatiq {
+
+using redis::Operation;
+
+class RedisBroker::Impl {
+ public:
+  explicit Impl(RedisBrokerOptions options) : context(std::move(options)), settler(context) {}
+
+  redis::BrokerContext context;
+  redis::Settler settler;
+};
+
+RedisBroker::RedisBroker(RedisBrokerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+RedisBroker::~RedisBroker() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+const std::string& RedisBroker::broker_id() const { return impl_->context.broker_id(); }
+const RedisBrokerOptions& RedisBroker::options() const { return impl_->context.options(); }
+
+std::unique_ptr<Consumer> RedisBroker::consume(const std::string& queue_name, int prefetch,
+                                               std::chrono::milliseconds /*timeout*/) {
+  return std::make_unique<redis::RedisConsumer>(impl_->context, impl_->settler, queue_name, prefetch);
+}
+
+void RedisBroker::stamp_message(Message& message) {
+  // Each enqueue gets its own id in Redis: a retried message keeps its
+  // message_id but is a new entry on the queue.
+  message.options.set("redis_message_id", generate_message_id());
+}
+
+void RedisBroker::do_declare_queue(const std::string& /*queue_name*/) {
+  // Redis creates keys on first use.
+}
+
+namespace {
+std::vector<std::string> enqueue_arguments(const Message& message) {
+  const Value* id = message.options.find("redis_message_id");
+  return {id && id->is_string() ? id->as_string() : generate_message_id(),
+          get_encoder()->encode(message)};
+}
+}  // namespace
+
+void RedisBroker::do_enqueue(const std::string& queue_name, const Message& message) {
+  auto arguments = enqueue_arguments(message);
+  auto connection = impl_->context.pool().acquire();
+  impl_->context.run(*connection, Operation::Enqueue, queue_name, std::move(arguments));
+}
+
+void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
+  std::vector<redis::Command> invocations;
+  invocations.reserve(messages.size());
+  for (const auto& message : messages) {
+    invocations.push_back(impl_->context.invocation(Operation::Enqueue, message.queue_name,
+                                                    enqueue_arguments(message)));
+  }
+  auto connection = impl_->context.pool().acquire();
+  impl_->context.run_all(*connection, invocations);
+}
+
+void RedisBroker::flush(const std::string& queue_name) {
+  std::string base = canonical_queue_name(queue_name);
+  auto connection = impl_->context.pool().acquire();
+  impl_->context.run_all(*connection, {impl_->context.invocation(Operation::Purge, base),
+                                       impl_->context.invocation(Operation::Purge, delay_queue_name(base))});
+}
+
+void RedisBroker::flush_all() {
+  for (const auto& queue_name : get_declared_queues()) flush(queue_name);
+}
+
+bool RedisBroker::join(const std::string& queue_name,
+                       std::optional<std::chrono::milliseconds> timeout,
+                       std::chrono::milliseconds interval) {
+  auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
+  std::string base = canonical_queue_name(queue_name);
+  while (true) {
+    long long pending;
+    {
+      auto connection = impl_->context.pool().acquire();
+      pending = impl_->context.run(*connection, Operation::PendingCount, base).integer;
+    }
+    if (pending == 0) return true;
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+void RedisBroker::close() {
+  impl_->settler.stop();
+  impl_->context.pool().clear();
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,66 @@
+// Acknowledgements, rejections and heartbeats of a Redis broker's
+// consumers, sent from one background thread.
+//
+// Worker threads finish a message and hand its id here without waiting on
+// the network; the thread sends everything that piled up meanwhile in one
+// round trip. A message is still settled only after its actor and hooks
+// finished, so delivery stays at-least-once. While any consumer is open the
+// thread also refreshes this broker's heartbeat every second, even when
+// every worker thread is busy with long-running actors.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "redis/context.hpp"
+
+namespace dramatiq::redis {
+
+class Settler {
+ public:
+  explicit Settler(BrokerContext& context) : context_(context) {}
+  ~Settler() { stop(); }
+
+  void ack(const std::string& queue, std::string id);
+  void nack(const std::string& queue, std::string id);
+
+  // A consumer opened or closed; the heartbeat runs while any is open.
+  void consumer_opened();
+  void consumer_closed();
+
+  // Waits until everything handed in so far was sent (false on timeout).
+  bool flush(std::chrono::milliseconds timeout);
+  // Sends what is pending (bounded wait) and ends the thread.
+  void stop();
+
+ private:
+  struct Pending {
+    std::vector<std::string> acks;
+    std::vector<std::string> nacks;
+  };
+  void add(const std::string& queue, std::string id, bool ack);
+  void run();
+  // Sends one batch; returns false (and keeps it) on a connection error.
+  bool send(std::map<std::string, Pending>& batch);
+
+  static constexpr auto kHeartbeatInterval = std::chrono::seconds(1);
+
+  BrokerContext& context_;
+  std::mutex mutex_;
+  std::condition_variable work_;     // the thread waits for settlements
+  std::condition_variable settled_;  // flush() waits for the thread
+  std::map<std::string, Pending> pending_;
+  std::uint64_t handed_in_ = 0;  // settlements received
+  std::uint64_t sent_ = 0;       // settlements sent
+  int open_consumers_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::unique_ptr<Connection> connection_;  // the thread's own
+};
+
+}  // namespace dramatiq::redis
