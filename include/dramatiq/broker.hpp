@@ -72,7 +72,7 @@ class Broker {
   // brokers), each through the same hooks as enqueue(). Returns what was
   // stored, in order. If a before_enqueue hook raises, the messages before
   // that one are stored and the error propagates.
-  std::vector<Message> enqueue_all(std::vector<Message> messages);
+  std::vector<Message> enqueue_all(std::vector<Message> messages, Delay delay = std::nullopt);
 
   // ---- consuming
   virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,

@@ -153,6 +153,14 @@ class Broker:
         ``delay`` option). Returns the message as stored."""
         return self._native.enqueue(message, delay)
 
+    def enqueue_all(self, messages, *, delay: Optional[int] = None) -> list:
+        """Enqueue several messages in one batch (one round trip on network
+        brokers), each through the enqueue hooks. Returns them as stored."""
+        if type(self).enqueue is not Broker.enqueue:
+            # A subclass customised enqueue: honour it for every message.
+            return [self.enqueue(message, delay=delay) for message in messages]
+        return self._native.enqueue_all(list(messages), delay)
+
     def get_results_backend(self):
         """The backend of this broker's Results middleware; raises
         ``RuntimeError`` when there is none."""

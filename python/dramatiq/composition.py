@@ -124,11 +124,14 @@ class group:
         children = self.children
         if self.completion_callbacks:
             children = self._with_completion_options()
+        messages = []
         for child in children:
             if isinstance(child, (group, pipeline)):
                 child.run(delay=delay)
             else:
-                self.broker.enqueue(child, delay=delay)
+                messages.append(child)
+        if messages:
+            self.broker.enqueue_all(messages, delay=delay)
         return self
 
     def _with_completion_options(self) -> list:

@@ -139,14 +139,14 @@ Message Broker::enqueue(Message message, Delay delay) {
   return message;
 }
 
-std::vector<Message> Broker::enqueue_all(std::vector<Message> messages) {
+std::vector<Message> Broker::enqueue_all(std::vector<Message> messages, Delay delay) {
   std::vector<Delay> delays;
   std::exception_ptr rejected;
   for (auto& message : messages) {
     try {
-      Delay delay = prepare_for_enqueue(message, std::nullopt);
-      emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
-      delays.push_back(delay);
+      Delay applied = prepare_for_enqueue(message, delay);
+      emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, applied); });
+      delays.push_back(applied);
     } catch (...) {
       rejected = std::current_exception();
       break;

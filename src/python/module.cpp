@@ -282,18 +282,19 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.flush(q);
            })
-      .def("enqueue_all", [](Broker& b, nb::handle messages) {
+      .def("enqueue_all", [](Broker& b, nb::handle messages, nb::handle delay) {
              std::vector<Message> natives;
              for (nb::handle message : messages) natives.push_back(message_from_python(message));
+             auto wait = optional_delay(delay);
              std::vector<Message> stored;
              {
                nb::gil_scoped_release release;
-               stored = b.enqueue_all(std::move(natives));
+               stored = b.enqueue_all(std::move(natives), wait);
              }
              nb::list result;
              for (const auto& message : stored) result.append(message_to_python(message));
              return result;
-           }, "messages"_a)
+           }, "messages"_a, "delay"_a.none())
       .def("flush_all", [](Broker& b) {
              nb::gil_scoped_release release;
              b.flush_all();

@@ -1,5 +1,6 @@
 #include "dramatiq/redis_broker.hpp"
 
+#include <map>
 #include <thread>
 
 #include "dramatiq/encoder.hpp"
@@ -49,25 +50,33 @@ void RedisBroker::do_declare_queue(const std::string& /*queue_name*/) {
 }
 
 namespace {
-std::vector<std::string> enqueue_arguments(const Message& message) {
+void add_enqueue_arguments(const Message& message, std::vector<std::string>& arguments) {
   const Value* id = message.options.find("redis_message_id");
-  return {id && id->is_string() ? id->as_string() : generate_message_id(),
-          get_encoder()->encode(message)};
+  arguments.push_back(id && id->is_string() ? id->as_string() : generate_message_id());
+  arguments.push_back(get_encoder()->encode(message));
 }
 }  // namespace
 
 void RedisBroker::do_enqueue(const std::string& queue_name, const Message& message) {
-  auto arguments = enqueue_arguments(message);
+  std::vector<std::string> arguments;
+  add_enqueue_arguments(message, arguments);
   auto connection = impl_->context.pool().acquire();
   impl_->context.run(*connection, Operation::Enqueue, queue_name, std::move(arguments));
 }
 
 void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
-  std::vector<redis::Command> invocations;
-  invocations.reserve(messages.size());
+  // One script call per queue, in first-seen order, all in one round trip.
+  std::vector<std::string> queues;
+  std::map<std::string, std::vector<std::string>> arguments;
   for (const auto& message : messages) {
-    invocations.push_back(impl_->context.invocation(Operation::Enqueue, message.queue_name,
-                                                    enqueue_arguments(message)));
+    auto [it, added] = arguments.try_emplace(message.queue_name);
+    if (added) queues.push_back(message.queue_name);
+    add_enqueue_arguments(message, it->second);
+  }
+  std::vector<redis::Command> invocations;
+  for (const auto& queue : queues) {
+    invocations.push_back(
+        impl_->context.invocation(Operation::Enqueue, queue, std::move(arguments[queue])));
   }
   auto connection = impl_->context.pool().acquire();
   impl_->context.run_all(*connection, invocations);

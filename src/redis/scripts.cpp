@@ -95,10 +95,17 @@ if run_maintenance then
 end
 )LUA";
 
+// Arguments: id, data, id, data, ... (one or more messages, in order).
 constexpr const char* kEnqueue = R"LUA(
-local id = ARGV[FIRST_ARG]
-redis.call("hset", messages_key, id, ARGV[FIRST_ARG + 1])
-redis.call("rpush", queue_key, id)
+local ids = {}
+for i = FIRST_ARG, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+end
+-- SLICE is even, so every slice of id/data pairs starts at an id.
+for from = FIRST_ARG, #ARGV, SLICE do
+  redis.call("hset", messages_key, unpack(ARGV, from, math.min(from + SLICE - 1, #ARGV)))
+end
+call_in_slices("rpush", queue_key, ids)
 wake(queue)
 )LUA";
 

@@ -15,7 +15,7 @@ struct Script {
 // {now_ms, queue, worker_id, heartbeat_timeout_ms, dead_message_ttl_ms,
 //  run_maintenance ("1"/"0"), ...operation arguments}.
 enum class Operation {
-  Enqueue,    // id, data
+  Enqueue,    // id, data, id, data, ...
   Fetch,      // wanted, ack_count, ack ids..., nack ids...  -> {id, data|nil, ...}
   Requeue,    // ids...
   Purge,      // (none)
