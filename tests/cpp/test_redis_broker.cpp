@@ -1,0 +1,232 @@
+// The RedisBroker through the engine's C++ API, against a real redis-server:
+// the key layout upstream Dramatiq shares, delivery through a Worker,
+// dead letters, requeue on stop, recovery of a dead worker's messages and
+// connection errors.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "dramatiq/builtin_middleware.hpp"
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "dramatiq/redis_broker.hpp"
+#include "dramatiq/worker.hpp"
+#include "redis_server.hpp"
+#include "test_support.hpp"
+
+using namespace dramatiq;
+using namespace dramatiq::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::shared_ptr<RedisBroker> make_broker(const RedisServer& server,
+                                         std::int64_t heartbeat_timeout_ms = 60000,
+                                         int maintenance_chance = 1000) {
+  RedisBrokerOptions options;
+  options.connection = RedisConnectionOptions::from_url(server.url());
+  options.heartbeat_timeout_ms = heartbeat_timeout_ms;
+  options.maintenance_chance = maintenance_chance;
+  return std::make_shared<RedisBroker>(std::move(options));
+}
+
+WorkerOptions worker_options(int threads) { return WorkerOptions{std::nullopt, 50, threads}; }
+
+// Polls until `condition` holds; false after kLongWait (a hang, not a timing).
+template <typename Condition>
+bool eventually(Condition condition) {
+  auto deadline = std::chrono::steady_clock::now() + kLongWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+}  // namespace
+
+TEST(RedisBroker, EnqueueStoresUpstreamKeyLayout) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_actor(make_actor("add", [](const Array&, const Object&) { return Value(); }));
+  Message stored = broker->enqueue(make_message("add", {Value(1), Value(2)}));
+
+  const Value* redis_id = stored.options.find("redis_message_id");
+  ASSERT_NE(redis_id, nullptr);
+  auto ids = server.call({"LRANGE", "dramatiq:default", "0", "-1"});
+  ASSERT_EQ(ids.elements.size(), 1u);
+  EXPECT_EQ(ids.elements[0].str, redis_id->as_string());
+  auto data = server.call({"HGET", "dramatiq:default.msgs", redis_id->as_string()});
+  EXPECT_EQ(data.str, get_encoder()->encode(stored));
+  Message decoded = get_encoder()->decode(data.str);
+  EXPECT_EQ(decoded.message_id, stored.message_id);
+}
+
+TEST(RedisBroker, DelayedMessageGoesToDelayQueueWithEta) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_actor(make_actor("add", [](const Array&, const Object&) { return Value(); }));
+  std::int64_t before = current_millis();
+  Message stored = broker->enqueue(make_message("add", {}), 60000);
+  EXPECT_EQ(stored.queue_name, "default.DQ");
+  EXPECT_GE(stored.options.find("eta")->as_number(), static_cast<double>(before + 60000));
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default.DQ"}).integer, 1);
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 0);
+}
+
+TEST(RedisBroker, WorkerProcessesAndAcksEveryMessage) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  Calls calls;
+  broker->declare_actor(make_actor("record", [&](const Array& args, const Object&) {
+    return calls.record(make_message("record", args));
+  }));
+  std::vector<Message> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back(make_message("record", {Value(i)}));
+  broker->enqueue_all(std::move(batch));
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 200);
+
+  Worker worker(broker, worker_options(4));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", kLongWait));
+  worker.stop(kLongWait);
+  EXPECT_EQ(calls.count(), 200u);
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 0);
+  EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__." + broker->broker_id() + ".default"}).integer, 0);
+}
+
+TEST(RedisBroker, MessageOutOfRetriesIsDeadLettered) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->add_middleware(std::make_shared<Retries>(Value(std::int64_t{0})));
+  broker->declare_actor(make_actor("boom", [](const Array&, const Object&) -> Value {
+    throw std::runtime_error("boom");
+  }));
+  LogCapture logs;
+  Message stored = broker->enqueue(make_message("boom", {}));
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", kLongWait));
+  worker.stop(kLongWait);
+  std::string id = stored.options.find("redis_message_id")->as_string();
+  EXPECT_EQ(server.call({"ZSCORE", "dramatiq:default.XQ", id}).type, redis::Reply::Type::String);
+  EXPECT_EQ(server.call({"HEXISTS", "dramatiq:default.XQ.msgs", id}).integer, 1);
+}
+
+TEST(RedisBroker, GarbageInQueueIsDeadLetteredAndOthersRun) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  Calls calls;
+  broker->declare_actor(make_actor("record", [&](const Array& args, const Object&) {
+    return calls.record(make_message("record", args));
+  }));
+  LogCapture logs;
+  server.call({"HSET", "dramatiq:default.msgs", "junk", "\xff not json"});
+  server.call({"RPUSH", "dramatiq:default", "junk"});
+  broker->enqueue(make_message("record", {Value(1)}));
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", kLongWait));
+  worker.stop(kLongWait);
+  EXPECT_EQ(calls.count(), 1u);
+  EXPECT_EQ(server.call({"HGET", "dramatiq:default.XQ.msgs", "junk"}).str, "\xff not json");
+  EXPECT_FALSE(logs.matching(log::Level::Error, "undecodable").empty());
+}
+
+TEST(RedisBroker, StopRequeuesPrefetchedMessages) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  std::atomic<bool> release{false};
+  std::atomic<int> started{0};
+  broker->declare_actor(make_actor("slow", [&](const Array&, const Object&) {
+    started += 1;
+    while (!release) std::this_thread::sleep_for(1ms);
+    return Value();
+  }));
+  for (int i = 0; i < 10; ++i) broker->enqueue(make_message("slow", {}));
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(eventually([&] { return started == 1; }));
+  // One message runs; the rest of the prefetch window waits in the worker.
+  std::thread stopper([&] { worker.stop(kLongWait); });
+  std::this_thread::sleep_for(50ms);
+  release = true;
+  stopper.join();
+  EXPECT_EQ(started, 1);
+  // Everything not processed is back on the queue, nothing in an ack set.
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 9);
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 9);
+  EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__." + broker->broker_id() + ".default"}).integer, 0);
+}
+
+TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
+  RedisServer server;
+  auto producer = make_broker(server);
+  producer->declare_queue("default");
+  for (int i = 0; i < 3; ++i) producer->enqueue(make_message("anything", {}));
+  // A worker that took the messages and died: its ack set holds them and
+  // its heartbeat is long past.
+  auto ids = server.call({"LRANGE", "dramatiq:default", "0", "-1"});
+  server.call({"DEL", "dramatiq:default"});
+  for (auto& id : ids.elements) server.call({"SADD", "dramatiq:__acks__.dead-worker.default", id.str});
+  server.call({"ZADD", "dramatiq:__heartbeats__", "1", "dead-worker"});
+
+  auto survivor = make_broker(server, 1000, 1000000);  // maintenance on every command
+  survivor->declare_queue("default");
+  survivor->enqueue(make_message("anything", {}));
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 4);
+  EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__.dead-worker.default"}).integer, 0);
+  EXPECT_EQ(server.call({"ZSCORE", "dramatiq:__heartbeats__", "dead-worker"}).type,
+            redis::Reply::Type::Nil);
+}
+
+TEST(RedisBroker, FlushDropsQueueDelayQueueAndDeadLetters) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  broker->enqueue(make_message("a", {}));
+  broker->enqueue(make_message("a", {}), 60000);
+  server.call({"ZADD", "dramatiq:default.XQ", "1", "x"});
+  server.call({"HSET", "dramatiq:default.XQ.msgs", "x", "{}"});
+  broker->flush("default");
+  for (const char* key : {"dramatiq:default", "dramatiq:default.msgs", "dramatiq:default.DQ",
+                          "dramatiq:default.DQ.msgs", "dramatiq:default.XQ", "dramatiq:default.XQ.msgs"}) {
+    EXPECT_EQ(server.call({"EXISTS", key}).integer, 0) << key;
+  }
+}
+
+TEST(RedisBroker, JoinTimesOutWhileMessagesWait) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  broker->enqueue(make_message("a", {}));
+  EXPECT_FALSE(broker->join("default", 50ms, 10ms));
+  broker->flush("default");
+  EXPECT_TRUE(broker->join("default", 50ms, 10ms));
+}
+
+TEST(RedisBroker, SendToStoppedServerRaisesConnectionError) {
+  auto server = std::make_unique<RedisServer>();
+  auto broker = make_broker(*server);
+  broker->declare_queue("default");
+  broker->enqueue(make_message("a", {}));
+  server.reset();
+  EXPECT_THROW(broker->enqueue(make_message("a", {})), BrokerConnectionError);
+}
+
+TEST(RedisBroker, WrongPasswordIsAClearConnectionFailure) {
+  RedisServer server;
+  server.call({"CONFIG", "SET", "requirepass", "right"});
+  RedisBrokerOptions options;
+  options.connection = RedisConnectionOptions::from_url(
+      "redis://:wrong@127.0.0.1:" + std::to_string(server.port()) + "/0");
+  RedisBroker broker(options);
+  broker.declare_queue("default");
+  try {
+    broker.enqueue(make_message("a", {}));
+    FAIL() << "expected ConnectionFailed";
+  } catch (const ConnectionFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("Authentication"), std::string::npos) << e.what();
+  }
+}
