@@ -367,6 +367,63 @@ def subprocess_env(*, upstream: bool, extra_path: list[str] | tuple[str, ...] = 
     return env
 
 
+class ChildProcess:
+    """A child process whose output goes to files in ``log_dir`` (shown
+    by ``describe()`` when a test fails).  Stop it with ``terminate()``
+    (SIGTERM, then SIGKILL after a timeout) or ``kill()``; both are
+    no-ops once it has exited."""
+
+    _count = 0
+
+    def __init__(self, argv, *, env, cwd, log_dir, name="child") -> None:
+        ChildProcess._count += 1
+        stem = os.path.join(str(log_dir), "%s-%d" % (name, ChildProcess._count))
+        self.argv = list(argv)
+        self.stdout_path, self.stderr_path = stem + ".out", stem + ".err"
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=str(cwd)
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.wait()
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stdout(self) -> str:
+        with open(self.stdout_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stderr(self) -> str:
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def describe(self) -> str:
+        state = "running" if self.alive() else "exit code %s" % self.process.returncode
+        return "%s (%s)\n--- stdout:\n%s\n--- stderr (tail):\n%s" % (
+            " ".join(self.argv),
+            state,
+            self.stdout()[-3000:],
+            self.stderr()[-6000:],
+        )
+
+
 def our_python() -> str:
     """The interpreter running the tests (it imports the dramatiq under test)."""
     return sys.executable
