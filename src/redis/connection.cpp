@@ -224,6 +224,10 @@ void Connection::handshake() {
     } else {
       checked({"AUTH", *options_.password}, "Authentication");
     }
+  } else {
+    // A server that wants a password would otherwise answer the first
+    // real command with a confusing protocol error.
+    checked({"PING"}, "Authentication");
   }
   if (options_.db != 0) checked({"SELECT", std::to_string(options_.db)}, "Selecting the database");
   if (!options_.client_name.empty()) {
