@@ -1,0 +1,185 @@
+"""Reliability of RedisBroker workers and producers (DESIGN.md section 7).
+
+1. A worker process SIGKILLed in the middle of a run loses nothing: once
+   its heartbeat is older than the heartbeat timeout, another worker's
+   maintenance puts the messages it held back on the queue.
+2. redis-server stopped in the middle of a run and started again (append
+   only file on): sends fail loudly while it is down, the worker logs,
+   reconnects and finishes everything that was sent; work acked before
+   the outage is not done again.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+
+import pytest
+import redis
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+import interop_app
+from redis_support import ChildProcess, RedisServer, our_python, subprocess_env, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LONG = 60.0
+QUEUE = interop_app.QUEUE
+
+
+def results(client, key):
+    return [json.loads(x) for x in client.lrange("results:" + key, 0, -1)]
+
+
+def test_a_killed_worker_loses_no_messages(redis_server, redis_client, redis_broker, tmp_path):
+    total = 20
+    actors = interop_app.declare(redis_broker, redis_server.url, "producer")
+    interop_app.send_all(actors, [["slow", "rel", i, None] for i in range(total)])
+
+    victim = ChildProcess(
+        [our_python(), os.path.join(HERE, "interop_app.py"), "worker", redis_server.url, "victim", "2"],
+        env=subprocess_env(upstream=False, extra_path=[HERE]),
+        cwd=tmp_path,
+        log_dir=tmp_path,
+        name="victim",
+    )
+    try:
+
+        def mid_run():
+            assert victim.alive(), victim.describe()
+            return redis_client.llen("started:rel") >= 3
+
+        wait_until(mid_run, timeout=LONG, message="the victim to be busy")
+    finally:
+        victim.kill()  # SIGKILL: no shutdown, no requeue
+
+    finished = {r["i"] for r in results(redis_client, "rel")}
+    assert len(finished) < total, "the victim finished everything before it was killed"
+    held = [k for k in redis_client.keys("dramatiq:__acks__.*") if redis_client.scard(k) > 0]
+    assert held, "the killed worker held no messages; the test proves nothing"
+
+    survivor_broker = RedisBroker(url=redis_server.url, heartbeat_timeout=1000, maintenance_chance=1_000_000)
+    interop_app.declare(survivor_broker, redis_server.url, "survivor")
+    survivor = dramatiq.Worker(survivor_broker, worker_timeout=100, worker_threads=4)
+    survivor.start()
+    try:
+        wait_until(
+            lambda: {r["i"] for r in results(redis_client, "rel")} == set(range(total)),
+            timeout=LONG,
+            message="every message to be processed",
+        )
+        survivor_broker.join(QUEUE, timeout=int(LONG * 1000))
+    finally:
+        survivor.stop()
+        survivor_broker.close()
+
+    # The dead worker's ack sets are gone and nothing is left stored.
+    for key in held:
+        assert redis_client.scard(key) == 0, key
+    assert redis_client.hlen("dramatiq:%s.msgs" % QUEUE) == 0
+    tags = {r["tag"] for r in results(redis_client, "rel")}
+    assert "survivor" in tags
+
+
+def send_errors():
+    """What a producer may raise when Redis is unreachable: dramatiq's
+    connection errors (dramatiq-cpp), or redis-py's (upstream 2.2.1)."""
+    return (dramatiq.errors.BrokerConnectionError, redis.exceptions.ConnectionError)
+
+
+@pytest.fixture
+def aof_server():
+    with RedisServer(appendonly=True) as server:
+        yield server
+
+
+def test_redis_restart_mid_run_loses_nothing(aof_server, caplog):
+    caplog.set_level(logging.INFO)
+    broker = RedisBroker(url=aof_server.url)
+    dramatiq.set_broker(broker)
+    lock = threading.Lock()
+    runs = {}
+
+    @dramatiq.actor(queue_name="outage", max_retries=0)
+    def work(i):
+        time.sleep(0.02)
+        with lock:
+            runs[i] = runs.get(i, 0) + 1
+
+    def processed():
+        with lock:
+            return set(runs)
+
+    client = aof_server.client()
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=4)
+    worker.start()
+    try:
+        sent = {}  # i -> redis message id
+        for i in range(60):
+            sent[i] = work.send(i).options["redis_message_id"]
+        wait_until(lambda: len(processed()) >= 5, timeout=LONG, message="the run to start")
+
+        # Messages acked before the outage: no longer in the .msgs hash.
+        unacked = {x.decode() for x in client.hkeys("dramatiq:outage.msgs")}
+        acked_before = {i for i, rid in sent.items() if rid not in unacked}
+        assert len(processed()) < len(sent), "the run finished before the outage"
+
+        log_mark = len(caplog.records)
+        aof_server.stop()
+        failures = 0
+        for i in range(60, 65):
+            try:
+                work.send(i)
+            except send_errors():
+                failures += 1
+            else:
+                pytest.fail("send succeeded while redis-server was down")
+        assert failures == 5
+
+        def worker_noticed():
+            return [
+                r
+                for r in caplog.records[log_mark:]
+                if r.name.startswith("dramatiq") and r.levelno >= logging.WARNING
+            ]
+
+        wait_until(worker_noticed, timeout=LONG, message="the worker to log the outage")
+
+        aof_server.start()
+        for i in range(100, 120):
+            sent[i] = work.send(i).options["redis_message_id"]
+
+        wait_until(lambda: processed() >= set(sent), timeout=LONG, message="every sent message")
+        broker.join("outage", timeout=int(LONG * 1000))
+    finally:
+        worker.stop()
+        broker.close()
+        client.close()
+
+    assert processed() == set(sent)
+    with lock:
+        redone = {i: runs[i] for i in acked_before if runs[i] != 1}
+    assert not redone, "work acked before the outage was done again"
+
+
+@pytest.mark.superset
+def test_send_while_redis_is_down_raises_a_dramatiq_connection_error(aof_server):
+    broker = RedisBroker(url=aof_server.url)
+    try:
+
+        @dramatiq.actor(queue_name="outage", broker=broker)
+        def work():
+            pass
+
+        work.send()
+        aof_server.stop()
+        with pytest.raises((dramatiq.errors.ConnectionClosed, dramatiq.errors.ConnectionFailed)):
+            work.send()
+        aof_server.start()
+        work.send()
+        with aof_server.client() as client:
+            assert client.llen("dramatiq:outage") == 2
+    finally:
+        broker.close()
