@@ -162,8 +162,21 @@ class Worker::Impl {
     }
     return false;
   }
-  void worker_loop();
+  struct WorkerThreadSlot {
+    std::thread thread;
+    std::atomic<bool> exited{false};
+  };
+  void worker_loop(WorkerThreadSlot& slot);
   void process_message(WorkItem& item);
+
+ public:
+  // Joins worker threads left running by a stop() that timed out; if some
+  // are still busy, detaches them and returns false (the caller must then
+  // keep this Impl, and the broker, alive for them).
+  bool release_lingering_threads();
+  void keep_broker_alive(std::shared_ptr<Broker> broker) { kept_broker_ = std::move(broker); }
+
+ private:
 
   Worker& owner_;
   Broker& broker_;
@@ -182,11 +195,17 @@ class Worker::Impl {
 
   std::mutex consumers_mutex_;
   std::map<std::string, std::unique_ptr<ConsumerThread>> consumers_;
-  std::vector<std::thread> worker_threads_;
+  std::vector<std::unique_ptr<WorkerThreadSlot>> worker_threads_;
+  // Worker threads still running an actor when stop() gave up waiting, and
+  // the consumers they will settle their messages through.
+  std::vector<std::unique_ptr<WorkerThreadSlot>> lingering_threads_;
+  std::map<std::string, std::unique_ptr<ConsumerThread>> retired_consumers_;
+  std::shared_ptr<Broker> kept_broker_;
 
   std::mutex work_mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
+  std::condition_variable thread_exited_;
   std::priority_queue<WorkItem, std::vector<WorkItem>, std::greater<>> work_;
   std::uint64_t work_sequence_ = 0;
   std::size_t unfinished_work_ = 0;  // queued plus being processed
@@ -432,7 +451,9 @@ void Worker::Impl::start() {
                       [&](Middleware& m) { m.before_worker_boot(broker_, owner_); });
   running_ = true;
   for (int i = 0; i < worker_threads(); ++i) {
-    worker_threads_.emplace_back([this] { worker_loop(); });
+    auto slot = std::make_unique<WorkerThreadSlot>();
+    slot->thread = std::thread([this, s = slot.get()] { worker_loop(*s); });
+    worker_threads_.push_back(std::move(slot));
   }
   // Consume every declared queue now, and any queue declared later.
   listener_id_ = broker_.add_queue_listener([this](const std::string& queue_name) {
@@ -466,7 +487,7 @@ void Worker::Impl::add_consumer(const std::string& queue_name, bool delay) {
   consumers_[queue_name] = std::move(consumer);
 }
 
-void Worker::Impl::worker_loop() {
+void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
   if (hooks_.on_start) hooks_.on_start();
   ThreadInfo info{ThreadInfo::Kind::Worker, {}};
   broker_.emit_after("after_worker_thread_boot",
@@ -520,6 +541,11 @@ void Worker::Impl::worker_loop() {
   broker_.emit_before("before_worker_thread_shutdown",
                       [&](Middleware& m) { m.before_worker_thread_shutdown(broker_, info); });
   if (hooks_.on_stop) hooks_.on_stop();
+  {
+    std::lock_guard lock(work_mutex_);
+    slot.exited = true;
+  }
+  thread_exited_.notify_all();
 }
 
 void Worker::Impl::process_message(WorkItem& item) {
@@ -646,14 +672,29 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout) {
   // their heartbeats while in-flight messages finish.
   running_ = false;
   work_ready_.notify_all();
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto& t : worker_threads_) {
-    // std::thread cannot be joined with a timeout; worker threads end as soon
-    // as their current message is done.
-    (void)deadline;
-    if (t.joinable()) t.join();
+  {
+    // Worker threads end as soon as their current message is done; wait
+    // for that up to the timeout, as upstream does.
+    std::unique_lock lock(work_mutex_);
+    thread_exited_.wait_for(lock, timeout, [&] {
+      return std::all_of(worker_threads_.begin(), worker_threads_.end(),
+                         [](const auto& slot) { return slot->exited.load(); });
+    });
+  }
+  for (auto& slot : worker_threads_) {
+    if (slot->exited) {
+      slot->thread.join();
+    } else {
+      lingering_threads_.push_back(std::move(slot));
+    }
   }
   worker_threads_.clear();
+  if (!lingering_threads_.empty()) {
+    log::write(log::Level::Warning, kWorkerLogger,
+               std::to_string(lingering_threads_.size()) +
+                   " worker thread(s) still running an actor after the stop timeout; their "
+                   "messages are acknowledged when they finish.");
+  }
   std::map<std::string, std::unique_ptr<ConsumerThread>> consumers;
   {
     std::lock_guard lock(consumers_mutex_);
@@ -682,6 +723,9 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout) {
     }
   }
   for (auto& [name, consumer] : consumers) consumer->close();
+  if (!lingering_threads_.empty()) {
+    for (auto& [name, consumer] : consumers) retired_consumers_[name] = std::move(consumer);
+  }
   work_done_.notify_all();
   broker_.emit_after("after_worker_shutdown",
                      [&](Middleware& m) { m.after_worker_shutdown(broker_, owner_); });
@@ -694,8 +738,29 @@ Worker::Worker(std::shared_ptr<Broker> broker, WorkerOptions options, ThreadHook
     : broker_(std::move(broker)),
       impl_(std::make_unique<Impl>(*this, *broker_, std::move(options), std::move(hooks))) {}
 
+bool Worker::Impl::release_lingering_threads() {
+  bool all_joined = true;
+  for (auto& slot : lingering_threads_) {
+    if (slot->exited) {
+      slot->thread.join();
+    } else {
+      slot->thread.detach();
+      all_joined = false;
+    }
+  }
+  lingering_threads_.clear();
+  return all_joined;
+}
+
 Worker::~Worker() {
   if (impl_->running()) stop(std::chrono::milliseconds(10000));
+  if (!impl_->release_lingering_threads()) {
+    // A detached thread is still running an actor and will touch the
+    // worker's state when it finishes: leave that state (and the broker)
+    // alive until the process ends rather than free it under the thread.
+    impl_->keep_broker_alive(broker_);
+    static_cast<void>(impl_.release());
+  }
 }
 
 void Worker::start() { impl_->start(); }

@@ -372,6 +372,32 @@ def test_stop_waits_for_running_message(stub_broker, make_worker):
     assert finished == [True]
 
 
+def test_stop_gives_up_waiting_after_its_timeout(stub_broker, make_worker):
+    started, release = threading.Event(), threading.Event()
+    finished = []
+
+    @dramatiq.actor
+    def stuck():
+        started.set()
+        release.wait(30)
+        finished.append(True)
+
+    worker = make_worker(worker_threads=1)
+    stuck.send()
+    assert started.wait(5)
+    # stop(timeout=200) returns while the actor is still running...
+    stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 200})
+    stopper.start()
+    stopper.join(10)
+    returned_while_running = not stopper.is_alive()
+    release.set()
+    stopper.join(10)
+    assert returned_while_running
+    # ...and the message still finishes and is acknowledged afterwards.
+    stub_broker.join(stuck.queue_name, timeout=10000)
+    assert finished == [True]
+
+
 def test_stop_leaves_unfetched_messages_on_queue(stub_broker, make_worker):
     started = threading.Event()
     release = threading.Event()
