@@ -550,6 +550,32 @@ def test_password_keyword_argument(password_server):
         broker.close()
 
 
+@pytest.mark.parametrize("how", ["url", "keyword"])
+def test_acl_user_and_password(redis_server, how):
+    with redis_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "worker", "on", ">w0rker-pw", "~*", "&*", "+@all")
+    if how == "url":
+        broker = RedisBroker(url="redis://worker:w0rker-pw@127.0.0.1:%d/0" % redis_server.port)
+    else:
+        broker = RedisBroker(host="127.0.0.1", port=redis_server.port, username="worker", password="w0rker-pw")
+    try:
+        assert process_one(broker) == ["ping"]
+    finally:
+        broker.close()
+
+
+def test_wrong_acl_password_is_a_clear_error(redis_server):
+    with redis_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "worker", "on", ">w0rker-pw", "~*", "&*", "+@all")
+    broker = RedisBroker(url="redis://worker:nope@127.0.0.1:%d/0" % redis_server.port)
+    broker.declare_queue("conn")
+    with pytest.raises(connection_error_types()) as excinfo:
+        broker.enqueue(make_message("conn", "whatever"))
+    text = str(excinfo.value).lower()
+    assert "wrongpass" in text or "password" in text, text
+    broker.close()
+
+
 def connection_error_types():
     types = [dramatiq.errors.BrokerConnectionError, redis.exceptions.ConnectionError]
     return tuple(types)
