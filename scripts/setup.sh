@@ -8,7 +8,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # System packages: compiler, the engine's C++ libraries, test frameworks.
-packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev)
+packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
+  redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -20,7 +21,28 @@ fi
 
 # Python build and test dependencies.
 python3 -m pip install -q --disable-pip-version-check \
-  "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack
+  "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis
+
+# Upstream Dramatiq 2.2.1 in its own venv, for the Redis interop tests
+# (tests/python/redis; $DRAMATIQ_UPSTREAM_PYTHON overrides its path).
+upstream_ok() {
+  .venv-upstream/bin/python -c \
+    "import dramatiq, redis, pytest, msgpack; assert dramatiq.__version__ == '2.2.1'" >/dev/null 2>&1
+}
+if ! upstream_ok; then
+  if [ ! -x .venv-upstream/bin/python ]; then
+    rm -rf .venv-upstream
+    if ! python3 -m venv .venv-upstream; then
+      # Debian's own python3 needs the venv module from a separate package.
+      rm -rf .venv-upstream
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv .venv-upstream
+    fi
+  fi
+  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pytest msgpack
+  upstream_ok
+fi
 
 # Build and install the package (engine + extension module).
 python3 -m pip install -q --disable-pip-version-check .
