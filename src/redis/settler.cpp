@@ -31,10 +31,13 @@ void Settler::add(const std::string& queue, std::string id, bool ack) {
 }
 
 void Settler::consumer_opened() {
-  std::lock_guard lock(mutex_);
-  open_consumers_ += 1;
-  stopping_ = false;
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  {
+    std::lock_guard lock(mutex_);
+    open_consumers_ += 1;
+    stopping_ = false;
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  work_.notify_one();
 }
 
 void Settler::consumer_closed() {
@@ -67,7 +70,12 @@ void Settler::run() {
   std::unique_lock lock(mutex_);
   while (true) {
     auto heartbeat_due = last_heartbeat + kHeartbeatInterval;
-    work_.wait_until(lock, heartbeat_due, [&] { return !pending_.empty() || stopping_; });
+    if (open_consumers_ > 0) {
+      work_.wait_until(lock, heartbeat_due, [&] { return !pending_.empty() || stopping_; });
+    } else {
+      // No consumer: nothing to keep alive, so sleep until there is work.
+      work_.wait(lock, [&] { return !pending_.empty() || stopping_ || open_consumers_ > 0; });
+    }
     if (stopping_ && pending_.empty()) break;
     bool heartbeat = open_consumers_ > 0 && std::chrono::steady_clock::now() >= heartbeat_due;
     if (pending_.empty() && !heartbeat) continue;
