@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,14 @@ struct RedisConnectionOptions {
   // rediss:// (TLS), unix://[[user]:[password]@]/path/to/socket[?db=N].
   // Throws std::invalid_argument on a malformed URL.
   static RedisConnectionOptions from_url(std::string_view url);
+  // Sets one parameter by its redis-py name from its text ("6380",
+  // "true", "1.5" seconds, ...): what URL query options and keyword
+  // parameters both go through. Throws std::invalid_argument for a bad
+  // value, UnknownOption for a name it does not know.
+  struct UnknownOption : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+  };
+  void set_option(std::string_view name, std::string_view value);
   // "host:port" or the socket path, for messages.
   std::string describe() const;
 };

@@ -15,10 +15,6 @@ namespace dramatiq::python {
 
 namespace {
 
-std::chrono::milliseconds seconds_to_ms(nb::handle seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(nb::cast<double>(seconds) * 1000));
-}
-
 // redis-py parameters that only tune redis-py's own client and have no
 // meaning for the engine's connections.
 const std::set<std::string>& client_only_parameters() {
@@ -33,45 +29,25 @@ const std::set<std::string>& client_only_parameters() {
 }
 
 void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value) {
+  if (client_only_parameters().count(name)) return;
   if (value.is_none()) {
     if (name == "socket_timeout") options.socket_timeout.reset();
     if (name == "socket_connect_timeout") options.connect_timeout.reset();
     return;
   }
-  if (name == "host") {
-    options.host = nb::cast<std::string>(value);
-  } else if (name == "port") {
-    options.port = nb::cast<int>(value);
-  } else if (name == "db") {
-    options.db = nb::cast<int>(value);
-  } else if (name == "password") {
-    options.password = nb::cast<std::string>(value);
-  } else if (name == "username") {
-    options.username = nb::cast<std::string>(value);
-  } else if (name == "unix_socket_path" || name == "path") {
-    options.unix_socket_path = nb::cast<std::string>(value);
-  } else if (name == "client_name") {
-    options.client_name = nb::cast<std::string>(value);
-  } else if (name == "socket_timeout") {
-    options.socket_timeout = seconds_to_ms(value);
-  } else if (name == "socket_connect_timeout") {
-    options.connect_timeout = seconds_to_ms(value);
-  } else if (name == "ssl") {
-    options.tls = nb::cast<bool>(value);
-  } else if (name == "ssl_ca_certs") {
-    options.tls_ca_file = nb::cast<std::string>(value);
-  } else if (name == "ssl_certfile") {
-    options.tls_cert_file = nb::cast<std::string>(value);
-  } else if (name == "ssl_keyfile") {
-    options.tls_key_file = nb::cast<std::string>(value);
-  } else if (name == "ssl_check_hostname") {
-    options.tls_check_hostname = nb::cast<bool>(value);
-  } else if (name == "ssl_cert_reqs") {
-    // "none"/"optional"/"required", or the ssl module's CERT_* integers.
-    bool verify = nb::isinstance<nb::str>(value) ? nb::cast<std::string>(value) != "none"
-                                                  : nb::cast<int>(value) != 0;
-    options.tls_verify_peer = verify;
-  } else if (!client_only_parameters().count(name)) {
+  // True/False as "1"/"0", integers (enums too) as digits, anything else
+  // as Python prints it.
+  std::string text;
+  if (nb::isinstance<nb::bool_>(value)) {
+    text = nb::cast<bool>(value) ? "1" : "0";
+  } else if (nb::isinstance<nb::int_>(value)) {
+    text = std::to_string(nb::cast<long long>(value));
+  } else {
+    text = nb::cast<std::string>(nb::str(value));
+  }
+  try {
+    options.set_option(name, text);
+  } catch (const RedisConnectionOptions::UnknownOption&) {
     throw nb::type_error(("RedisBroker got an unexpected connection parameter '" + name + "'").c_str());
   }
 }

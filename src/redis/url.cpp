@@ -34,57 +34,26 @@ int parse_int(std::string_view text, const char* what) {
   int value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size()) {
-    throw std::invalid_argument(std::string("Invalid ") + what + " in Redis URL: '" +
+    throw std::invalid_argument(std::string("Invalid ") + what + " for Redis: '" +
                                 std::string(text) + "'");
   }
   return value;
 }
 
-std::chrono::milliseconds parse_seconds(const std::string& text, const char* what) {
+std::chrono::milliseconds parse_seconds(std::string_view text, const char* what) {
+  std::string copy(text);
   try {
     std::size_t used = 0;
-    double seconds = std::stod(text, &used);
-    if (used != text.size() || seconds < 0) throw std::invalid_argument(text);
+    double seconds = std::stod(copy, &used);
+    if (used != copy.size() || seconds < 0) throw std::invalid_argument(copy);
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
   } catch (const std::exception&) {
-    throw std::invalid_argument(std::string("Invalid ") + what + " in Redis URL: '" + text + "'");
+    throw std::invalid_argument(std::string("Invalid ") + what + " for Redis: '" + copy + "'");
   }
 }
 
-bool parse_bool(const std::string& text) {
+bool parse_bool(std::string_view text) {
   return text == "1" || text == "true" || text == "True" || text == "yes" || text == "on";
-}
-
-void apply_query_option(RedisConnectionOptions& options, const std::string& name,
-                        const std::string& value) {
-  if (name == "db") {
-    options.db = parse_int(value, "db");
-  } else if (name == "password") {
-    options.password = value;
-  } else if (name == "username") {
-    options.username = value;
-  } else if (name == "client_name") {
-    options.client_name = value;
-  } else if (name == "socket_timeout") {
-    options.socket_timeout = parse_seconds(value, "socket_timeout");
-  } else if (name == "socket_connect_timeout") {
-    options.connect_timeout = parse_seconds(value, "socket_connect_timeout");
-  } else if (name == "ssl_cert_reqs") {
-    if (value != "none" && value != "optional" && value != "required") {
-      throw std::invalid_argument("Invalid ssl_cert_reqs in Redis URL: '" + value + "'");
-    }
-    options.tls_verify_peer = value != "none";
-  } else if (name == "ssl_ca_certs") {
-    options.tls_ca_file = value;
-  } else if (name == "ssl_certfile") {
-    options.tls_cert_file = value;
-  } else if (name == "ssl_keyfile") {
-    options.tls_key_file = value;
-  } else if (name == "ssl_check_hostname") {
-    options.tls_check_hostname = parse_bool(value);
-  } else {
-    throw std::invalid_argument("Unsupported option in Redis URL: '" + name + "'");
-  }
 }
 
 }  // namespace
@@ -150,9 +119,52 @@ RedisConnectionOptions RedisConnectionOptions::from_url(std::string_view url) {
     auto eq = pair.find('=');
     std::string name = percent_decode(pair.substr(0, eq));
     std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
-    apply_query_option(options, name, value);
+    options.set_option(name, value);
   }
   return options;
+}
+
+void RedisConnectionOptions::set_option(std::string_view name, std::string_view value) {
+  if (name == "host") {
+    host = value;
+  } else if (name == "port") {
+    port = parse_int(value, "port");
+  } else if (name == "db") {
+    db = parse_int(value, "db");
+  } else if (name == "password") {
+    password = std::string(value);
+  } else if (name == "username") {
+    username = std::string(value);
+  } else if (name == "unix_socket_path" || name == "path") {
+    unix_socket_path = value;
+  } else if (name == "client_name") {
+    client_name = value;
+  } else if (name == "socket_timeout") {
+    socket_timeout = parse_seconds(value, "socket_timeout");
+  } else if (name == "socket_connect_timeout") {
+    connect_timeout = parse_seconds(value, "socket_connect_timeout");
+  } else if (name == "ssl") {
+    tls = parse_bool(value);
+  } else if (name == "ssl_cert_reqs") {
+    // redis-py takes the names, and the ssl module's CERT_* numbers.
+    if (value == "none" || value == "0") {
+      tls_verify_peer = false;
+    } else if (value == "optional" || value == "required" || value == "1" || value == "2") {
+      tls_verify_peer = true;
+    } else {
+      throw std::invalid_argument("Invalid ssl_cert_reqs for Redis: '" + std::string(value) + "'");
+    }
+  } else if (name == "ssl_ca_certs") {
+    tls_ca_file = value;
+  } else if (name == "ssl_certfile") {
+    tls_cert_file = value;
+  } else if (name == "ssl_keyfile") {
+    tls_key_file = value;
+  } else if (name == "ssl_check_hostname") {
+    tls_check_hostname = parse_bool(value);
+  } else {
+    throw UnknownOption("Unsupported Redis connection parameter '" + std::string(name) + "'");
+  }
 }
 
 std::string RedisConnectionOptions::describe() const {
