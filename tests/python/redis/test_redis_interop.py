@@ -15,13 +15,12 @@ import json
 import os
 import subprocess
 
-import pytest
 
 import dramatiq
 from dramatiq.common import dq_name
 
 import interop_app
-from redis_support import ChildProcess, our_python, subprocess_env, wait_until
+from redis_support import ChildProcess, subprocess_env, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LONG = 60.0
@@ -144,7 +143,9 @@ def check_workload(client, prefix, sent, *, tags, count=10):
 # -- (a) upstream producer -> our worker ------------------------------------------------------
 
 
-def test_upstream_producer_to_our_worker(upstream_python, redis_server, redis_client, redis_broker, redis_worker, tmp_path):
+def test_upstream_producer_to_our_worker(
+    upstream_python, redis_server, redis_client, redis_broker, redis_worker, tmp_path
+):
     interop_app.declare(redis_broker, redis_server.url, "ours")
 
     sent = run_sender(upstream_python, redis_server.url, workload("a-"), upstream=True, tmp_path=tmp_path)
@@ -173,7 +174,9 @@ def test_our_producer_to_upstream_worker(upstream_python, redis_server, redis_cl
 # -- (c) upstream and our workers on one queue at once ----------------------------------------
 
 
-def test_upstream_and_our_workers_share_a_queue(upstream_python, redis_server, redis_client, redis_broker, tmp_path):
+def test_upstream_and_our_workers_share_a_queue(
+    upstream_python, redis_server, redis_client, redis_broker, tmp_path
+):
     child = start_child_worker(upstream_python, redis_server.url, "upstream", upstream=True, tmp_path=tmp_path)
     # Two threads, so that the slow messages below cannot all be taken by
     # our worker before the upstream one looks at the queue.
@@ -187,7 +190,9 @@ def test_upstream_and_our_workers_share_a_queue(upstream_python, redis_server, r
         count, slow = 100, 12
         ours = interop_app.send_all(actors, workload("c-", count))
         ours_slow = interop_app.send_all(actors, [["slow", "c-slow", i, None] for i in range(slow)])
-        theirs = run_sender(upstream_python, redis_server.url, workload("d-", count), upstream=True, tmp_path=tmp_path)
+        theirs = run_sender(
+            upstream_python, redis_server.url, workload("d-", count), upstream=True, tmp_path=tmp_path
+        )
         theirs_slow = run_sender(
             upstream_python,
             redis_server.url,
