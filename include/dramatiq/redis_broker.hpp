@@ -29,8 +29,8 @@ struct RedisConnectionOptions {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
-  bool tls_verify_peer = true;      // ssl_cert_reqs="required" (redis-py's default)
-  bool tls_check_hostname = false;  // redis-py's default too
+  bool tls_verify_peer = true;     // ssl_cert_reqs="required" (redis-py's default)
+  bool tls_check_hostname = true;  // as redis-py; only when verifying the peer
 
   std::optional<std::chrono::milliseconds> connect_timeout = std::chrono::seconds(10);
   // How long a command may wait for its reply; unset waits forever.

@@ -1,5 +1,6 @@
 #include "redis/connection.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
@@ -7,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -196,8 +198,18 @@ void Connection::start_tls() {
   SSL* ssl = tls_->ssl;
   SSL_set_fd(ssl, fd_);
   if (options_.unix_socket_path.empty()) {
-    SSL_set_tlsext_host_name(ssl, options_.host.c_str());
-    if (options_.tls_check_hostname) SSL_set1_host(ssl, options_.host.c_str());
+    in6_addr ip_address;
+    bool is_ip = inet_pton(AF_INET, options_.host.c_str(), &ip_address) == 1 ||
+                 inet_pton(AF_INET6, options_.host.c_str(), &ip_address) == 1;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, options_.host.c_str());
+    if (options_.tls_verify_peer && options_.tls_check_hostname) {
+      // The certificate must name the host we dialled (an IP address must
+      // be among its IP subjectAltNames), as Python's ssl checks it.
+      X509_VERIFY_PARAM* check = SSL_get0_param(ssl);
+      int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(check, options_.host.c_str())
+                     : X509_VERIFY_PARAM_set1_host(check, options_.host.c_str(), 0);
+      if (ok != 1) throw std::runtime_error("cannot check the certificate against " + options_.host);
+    }
   }
   Deadline deadline = deadline_after(options_.connect_timeout);
   while (true) {

@@ -12,7 +12,6 @@ import pytest
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import ConnectionFailed
 
 import redis_support
 
@@ -23,18 +22,22 @@ def openssl(*args, cwd):
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate."""
+    """A CA; a server certificate for 127.0.0.1 (its IP subjectAltName);
+    one for another name only ("elsewhere"); a client certificate."""
     if shutil.which("openssl") is None:
         pytest.fail("the openssl command is needed to make test certificates")
     d = tmp_path_factory.mktemp("tls")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
             "-days", "2", "-subj", "/CN=dramatiq-test-ca", cwd=d)  # fmt: skip
-    for name in ("server", "client"):
+    names = {"server": "IP:127.0.0.1", "elsewhere": "DNS:elsewhere.example", "client": "DNS:client"}
+    for name, alt_name in names.items():
+        (d / (name + ".ext")).write_text("subjectAltName=%s\n" % alt_name)
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
-                "-subj", "/CN=127.0.0.1", cwd=d)  # fmt: skip
+                "-subj", "/CN=" + name, cwd=d)  # fmt: skip
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", name + ".crt", "-days", "2", cwd=d)  # fmt: skip
-    return {name: str(d / name) for name in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+                "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext",
+                cwd=d)  # fmt: skip
+    return {p.name: str(p) for p in d.iterdir()}
 
 
 def tls_ping(port, ca_file, certs):
@@ -54,12 +57,12 @@ def tls_ping(port, ca_file, certs):
 def tls_server(certificates, tmp_path):
     """A redis-server with TLS only (no plain port); clients may present a
     certificate (required when the test asks for it)."""
-    def start(require_client_certificate=False):
+    def start(require_client_certificate=False, identity="server"):
         port = redis_support.free_port()
         process = subprocess.Popen(
             ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
              "--dir", str(tmp_path), "--save", "", "--appendonly", "no",
-             "--tls-cert-file", certificates["server.crt"], "--tls-key-file", certificates["server.key"],
+             "--tls-cert-file", certificates[identity + ".crt"], "--tls-key-file", certificates[identity + ".key"],
              "--tls-ca-cert-file", certificates["ca.crt"],
              "--tls-auth-clients", "yes" if require_client_certificate else "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -124,11 +127,34 @@ def test_ssl_keyword_parameters_with_client_certificate(tls_server, certificates
         broker.close()
 
 
+def test_certificate_for_another_host_is_refused(tls_server, certificates):
+    port = tls_server(identity="elsewhere")
+    url = "rediss://127.0.0.1:%d/0?ssl_ca_certs=%s" % (port, certificates["ca.crt"])
+    broker = RedisBroker(url=url)
+    broker.declare_queue("tls")
+    with pytest.raises(connection_errors(), match="(?i)certificate verify failed|mismatch"):
+        broker.enqueue(dramatiq.Message(queue_name="tls", actor_name="a", args=(), kwargs={}, options={}))
+    broker.close()
+    # Unless the hostname check is turned off (the CA still vouches for it).
+    broker = RedisBroker(url=url + "&ssl_check_hostname=false")
+    try:
+        assert run_messages(broker, count=1) == [0]
+    finally:
+        broker.close()
+
+
+def connection_errors():
+    """dramatiq's connection errors, or redis-py's (upstream raises those)."""
+    import redis
+
+    return (dramatiq.errors.BrokerConnectionError, redis.exceptions.ConnectionError)
+
+
 def test_untrusted_server_certificate_is_refused(tls_server):
     port = tls_server()
     broker = RedisBroker(url="rediss://127.0.0.1:%d/0" % port)  # the system CAs don't know ours
     broker.declare_queue("tls")
-    with pytest.raises(ConnectionFailed, match="certificate verify failed"):
+    with pytest.raises(connection_errors(), match="certificate verify failed"):
         broker.enqueue(dramatiq.Message(queue_name="tls", actor_name="a", args=(), kwargs={}, options={}))
     broker.close()
 
