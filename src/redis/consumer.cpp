@@ -77,6 +77,7 @@ void RedisConsumer::connect() {
   if (disconnected_) {
     log::write(log::Level::Info, logger_,
                "Reconnected to Redis at " + context_.options().connection.describe() + ".");
+    return_strays();
   }
   disconnected_ = false;
   reconnect_delay_ = std::chrono::milliseconds(0);
@@ -84,7 +85,7 @@ void RedisConsumer::connect() {
 
 std::size_t RedisConsumer::fetch(int wanted) {
   Reply reply = context_.run(*connection_, Operation::Fetch, queue_, {std::to_string(wanted), "0"});
-  std::size_t taken = 0;
+  std::vector<std::string> taken_ids;
   for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
     auto& id = reply.elements[i].str;
     auto& data = reply.elements[i + 1];
@@ -94,10 +95,28 @@ std::size_t RedisConsumer::fetch(int wanted) {
                      "' without its message data; it was dropped from the queue.");
       continue;
     }
+    taken_ids.push_back(id);
     buffer_.push_back(Fetched{std::move(id), std::move(data.str)});
-    taken += 1;
   }
-  return taken;
+  context_.held().add(queue_, taken_ids);
+  return taken_ids.size();
+}
+
+void RedisConsumer::return_strays() {
+  Reply members = connection_->call({"SMEMBERS", context_.ack_set_key(queue_)});
+  check(members);
+  std::vector<std::string> ids;
+  for (auto& member : members.elements) ids.push_back(std::move(member.str));
+  auto strays = context_.held().strays(queue_, ids);
+  if (strays.empty()) return;
+  // The requeue script skips any id settled in the meantime.
+  Reply returned = context_.run(*connection_, Operation::Requeue, queue_, std::move(strays));
+  if (returned.integer > 0) {
+    log::write(log::Level::Warning, logger_,
+               "Put " + std::to_string(returned.integer) +
+                   " message(s) back on queue '" + queue_ +
+                   "': they were fetched while the connection broke and never delivered.");
+  }
 }
 
 bool RedisConsumer::wait_for_wakeup(Clock::time_point deadline) {
@@ -159,11 +178,12 @@ void RedisConsumer::requeue_ids(std::vector<std::string> ids) {
   std::size_t count = ids.size();
   try {
     if (connection_ && connection_->healthy()) {
-      context_.run(*connection_, Operation::Requeue, queue_, std::move(ids));
+      context_.run(*connection_, Operation::Requeue, queue_, ids);
     } else {
       auto lease = context_.pool().acquire();
-      context_.run(*lease, Operation::Requeue, queue_, std::move(ids));
+      context_.run(*lease, Operation::Requeue, queue_, ids);
     }
+    context_.held().remove(queue_, ids);
   } catch (const std::exception& e) {
     log::write(log::Level::Warning, logger_,
                "Could not requeue " + std::to_string(count) + " message(s) on queue '" + queue_ +

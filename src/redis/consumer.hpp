@@ -40,6 +40,9 @@ class RedisConsumer : public Consumer {
   // Waits for a producer's signal until the deadline; true if one came.
   bool wait_for_wakeup(std::chrono::steady_clock::time_point deadline);
   void disconnect_after(const std::exception& error);
+  // After a reconnection: requeues ids in this broker's ack set that no
+  // delivery holds (their fetch reply was lost with the connection).
+  void return_strays();
   void requeue_ids(std::vector<std::string> ids);
 
   static constexpr int kMaxFetch = 1000;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "redis/connection_pool.hpp"
+#include "redis/held_messages.hpp"
 #include "redis/scripts.hpp"
 
 namespace dramatiq::redis {
@@ -19,6 +20,11 @@ class BrokerContext {
   const std::string& broker_id() const { return broker_id_; }
   const std::string& key_namespace() const { return options_.key_namespace; }
   ConnectionPool& pool() { return pool_; }
+  HeldMessages& held() { return held_; }
+  // The set of ids this broker took from `queue` and has not settled.
+  std::string ack_set_key(const std::string& queue) const {
+    return options_.key_namespace + ":__acks__." + broker_id_ + "." + queue;
+  }
 
   // The EVALSHA command for `operation` on `queue` (the caller's heartbeat
   // and, now and then, maintenance included).
@@ -36,6 +42,7 @@ class BrokerContext {
   RedisBrokerOptions options_;
   std::string broker_id_;
   ConnectionPool pool_;
+  HeldMessages held_;
   std::atomic<std::int64_t> last_maintenance_ms_;
 };
 

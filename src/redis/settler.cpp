@@ -129,6 +129,10 @@ bool Settler::send(std::map<std::string, Pending>& batch) {
       invocations.push_back(context_.invocation(Operation::Heartbeat, ""));
     }
     context_.run_all(*connection_, invocations);
+    for (auto& [queue, pending] : batch) {
+      context_.held().remove(queue, pending.acks);
+      context_.held().remove(queue, pending.nacks);
+    }
     return true;
   } catch (const BrokerConnectionError& e) {
     connection_.reset();

@@ -181,6 +181,30 @@ TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
             redis::Reply::Type::Nil);
 }
 
+TEST(RedisBroker, ReconnectingConsumerReturnsIdsWhoseFetchReplyWasLost) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  Calls calls;
+  broker->declare_actor(make_actor("record", [&](const Array& args, const Object&) {
+    return calls.record(make_message("record", args));
+  }));
+  LogCapture logs;
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  // What a fetch leaves behind when the server runs it but the reply never
+  // arrives: the id in this broker's ack set, its message still stored.
+  Message lost = make_message("record", {Value("lost")});
+  server.call({"HSET", "dramatiq:default.msgs", "lost-id", get_encoder()->encode(lost)});
+  server.call({"SADD", "dramatiq:__acks__." + broker->broker_id() + ".default", "lost-id"});
+  // Break the consumer's connections; it reconnects and looks for strays.
+  server.call({"CLIENT", "KILL", "TYPE", "pubsub"});
+  ASSERT_TRUE(eventually([&] { return calls.count() == 1; }));
+  ASSERT_TRUE(broker->join("default", kLongWait));
+  worker.stop(kLongWait);
+  EXPECT_EQ(calls.messages()[0].args.as_array().at(0).as_string(), "lost");
+  EXPECT_FALSE(logs.matching(log::Level::Warning, "never delivered").empty());
+}
+
 TEST(RedisBroker, FlushDropsQueueDelayQueueAndDeadLetters) {
   RedisServer server;
   auto broker = make_broker(server);
