@@ -20,6 +20,7 @@ constexpr const char* kConsumerLogger = "dramatiq.worker.ConsumerThread";
 constexpr const char* kWorkerThreadLogger = "dramatiq.worker.WorkerThread";
 constexpr auto kConsumerRestartDelay = std::chrono::seconds(3);
 constexpr auto kPostProcessRetryDelay = std::chrono::seconds(5);
+constexpr auto kWorkSpinTime = std::chrono::microseconds(50);
 
 std::string describe(const MessageProxy& proxy) { return proxy.message.describe(); }
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
@@ -132,8 +133,11 @@ class Worker::Impl {
       std::lock_guard lock(work_mutex_);
       work_.push(WorkItem{priority, work_sequence_++, std::move(message), consumer});
       unfinished_work_ += 1;
+      queued_ = work_.size();
     }
-    work_ready_.notify_one();
+    // A worker spinning for work takes this one; waking a sleeping thread
+    // costs a context switch (and, in Python, a GIL handoff) per message.
+    if (!spinning_) work_ready_.notify_one();
   }
 
   Broker& broker() { return broker_; }
@@ -167,6 +171,8 @@ class Worker::Impl {
     std::atomic<bool> exited{false};
   };
   void worker_loop(WorkerThreadSlot& slot);
+  // Busy-waits briefly for work, one thread at a time; true if work came.
+  bool spin_for_work();
   void process_message(WorkItem& item);
 
  public:
@@ -209,6 +215,8 @@ class Worker::Impl {
   std::priority_queue<WorkItem, std::vector<WorkItem>, std::greater<>> work_;
   std::uint64_t work_sequence_ = 0;
   std::size_t unfinished_work_ = 0;  // queued plus being processed
+  std::atomic<std::size_t> queued_{0};  // work_.size(), readable without the lock
+  std::atomic<bool> spinning_{false};   // a worker thread is in spin_for_work()
 };
 
 // ---------------------------------------------------------------- consumer
@@ -501,6 +509,14 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
   };
   while (running_) {
     std::unique_lock lock(work_mutex_);
+    if (work_.empty() && !paused_) {
+      // The host lock stays held while spinning (a few microseconds, within
+      // the kYieldInterval other host threads may already wait): handing it
+      // over here would cost the switch the spin is there to avoid.
+      lock.unlock();
+      spin_for_work();
+      lock.lock();
+    }
     if (work_.empty() || paused_) {
       lock.unlock();
       yield();
@@ -526,6 +542,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
     if (work_.empty() || paused_ || !running_) continue;
     WorkItem item = work_.top();
     work_.pop();
+    queued_ = work_.size();
     lock.unlock();
     process_message(item);
     lock.lock();
@@ -546,6 +563,21 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
     slot.exited = true;
   }
   thread_exited_.notify_all();
+}
+
+bool Worker::Impl::spin_for_work() {
+  // When messages arrive about as fast as they are processed, the queue is
+  // often empty for a few microseconds only: sleeping then means one wake-up
+  // per message. One thread waits actively instead, for a short while.
+  bool expected = false;
+  if (!spinning_.compare_exchange_strong(expected, true)) return false;
+  auto until = std::chrono::steady_clock::now() + kWorkSpinTime;
+  bool found = false;
+  while (!found && std::chrono::steady_clock::now() < until) {
+    found = queued_.load(std::memory_order_relaxed) > 0 || !running_ || paused_;
+  }
+  spinning_ = false;
+  return found;
 }
 
 void Worker::Impl::process_message(WorkItem& item) {
@@ -711,6 +743,7 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout) {
       leftovers[work_.top().consumer].push_back(work_.top().message);
       work_.pop();
     }
+    queued_ = 0;
     unfinished_work_ = 0;
   }
   for (auto& [consumer, messages] : leftovers) {
