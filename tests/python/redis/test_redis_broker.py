@@ -608,3 +608,16 @@ def test_connection_refused_is_a_connection_error():
         broker = RedisBroker(url="redis://127.0.0.1:%d/0" % port)
         broker.declare_queue("conn")
         broker.enqueue(make_message("conn", "whatever"))
+
+
+def test_client_argument_supplies_the_connection(redis_server):
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, db=2)
+    broker = RedisBroker(client=client)
+    try:
+        assert broker.client is client
+        assert process_one(broker) == ["ping"]
+        # Our broker talked to the client's server and database.
+        assert client.exists("dramatiq:__heartbeats__")
+    finally:
+        broker.close()
+        client.close()
