@@ -1,0 +1,659 @@
+"""The ``dramatiq`` command: a supervisor for worker processes.
+
+The process that runs ``main`` (the supervisor) never imports the user's
+modules and never starts an engine thread: it forks or spawns worker
+processes, relays their output, forwards signals to them and restarts
+them on SIGHUP.  Each worker process imports the application, builds a
+``Worker`` (the C++ engine does the consuming and runs the actors) and
+waits for a stop signal.
+
+Exit codes: 0 ok, 1 killed, 2 import error or bad argument, 3 broker
+connection failure at startup, 4 pid file problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import random
+import selectors
+import signal
+import sys
+import threading
+import time
+from typing import Optional
+
+from . import Broker, BrokerConnectionError, Worker, __version__, get_broker, get_logger
+
+RET_OK = 0
+RET_KILLED = 1
+RET_IMPORT = 2
+RET_CONNECT = 3
+RET_PIDFILE = 4
+
+CPUS = multiprocessing.cpu_count()
+
+#: Every log line names its process (PID, and the logger name carries
+#: "WorkerProcess(N)") and its thread.  Same layout as upstream's, so
+#: tools that parse Dramatiq logs keep working.
+LOGFORMAT = "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
+
+#: The signals the supervisor handles itself (and forwards).
+SUPERVISOR_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+EPILOG = """\
+examples:
+  dramatiq my_app                      actors (and the global broker) from ./my_app.py
+  dramatiq my_app:redis_broker         use the broker named redis_broker in my_app
+  dramatiq my_app:app.broker           a broker reached through attributes
+  dramatiq my_app:setup_broker         call setup_broker() to configure the broker
+  dramatiq my_app other_module         also import other_module
+  dramatiq my_app -p 2 -t 16           2 worker processes of 16 worker threads each
+  dramatiq my_app -Q default emails    consume only these queues
+  dramatiq my_app --watch .            restart the workers when a .py file changes
+  dramatiq my_app --pid-file /tmp/dramatiq.pid --log-file /tmp/dramatiq.log
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def directory(value: str) -> str:
+    if not os.path.isdir(value):
+        raise argparse.ArgumentTypeError("%r is not a directory" % value)
+    return os.path.abspath(value)
+
+
+def fork_timeout(value: str) -> float:
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("the worker fork timeout must be a number of milliseconds") from None
+    if not 10 <= milliseconds <= 1_800_000:
+        raise argparse.ArgumentTypeError("the worker fork timeout must be between 10 ms and 30 minutes")
+    return milliseconds
+
+
+def make_argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dramatiq",
+        description="Run dramatiq workers.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    add = parser.add_argument
+    add("broker", help="the broker to use (eg: 'module' or 'module:a_broker')")
+    add("modules", metavar="module", nargs="*", help="additional python modules to import")
+    add("--processes", "-p", type=int, default=CPUS,
+        help="the number of worker processes to run (default: %d)" % CPUS)
+    add("--threads", "-t", type=int, default=8, help="the number of worker threads per process (default: 8)")
+    add("--path", "-P", nargs="*", type=str, default=["."], help="the module import path (default: .)")
+    add("--queues", "-Q", nargs="*", type=str, help="listen to a subset of queues (default: all queues)")
+    add("--pid-file", type=str, help="write the PID of the master process to a file (default: no pid file)")
+    add("--log-file", type=str, help="write all logs to a file (default: sys.stderr)")
+    add("--skip-logging", action="store_true", help="do not call logging.basicConfig()")
+    add("--use-spawn", action="store_true",
+        help="start processes by spawning (default: %s)" % multiprocessing.get_start_method())
+    add("--fork-function", "-f", action="append", dest="forks", default=[],
+        help="fork a subprocess to run the given function (module:function)")
+    add("--worker-fork-timeout", type=fork_timeout, default=30_000,
+        help="how long to wait for the worker processes to boot before starting the fork "
+             "processes, in milliseconds (default: 30 seconds)")
+    add("--worker-shutdown-timeout", type=int, default=600_000,
+        help="timeout for worker shutdown, in milliseconds (default: 10 minutes)")
+    add("--watch", type=directory, metavar="DIR",
+        help="restart the workers when source files under DIR change (for development; needs the "
+             "watchdog package)")
+    add("--watch-use-polling", action="store_true",
+        help="poll the file system instead of using the platform's change notifications")
+    add("-i", "--watch-include", action="append", dest="include_patterns", default=["*.py"],
+        help="a file pattern that triggers a restart when --watch is on (*.py always does)")
+    add("-x", "--watch-exclude", action="append", dest="exclude_patterns",
+        help="a file pattern to ignore when --watch is on")
+    add("--version", action="version", version=__version__)
+    add("--verbose", "-v", action="count", default=0, help="turn on verbose log output")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing the application (worker and fork processes only)
+
+
+def import_object(value: str):
+    """Import ``module`` or ``module:attr.path``; return (module, object or None).
+
+    A missing attribute is reported as an ImportError so that it gets the
+    same exit code and message as a missing module."""
+    module_name, _, attr_path = value.partition(":")
+    module = importlib.import_module(module_name)
+    if not attr_path:
+        return module, None
+    obj = module
+    for attr in attr_path.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise ImportError("Module %r does not define a %r variable." % (module_name, attr_path)) from None
+    return module, obj
+
+
+def import_broker(value: str) -> Broker:
+    """The broker named by ``module[:broker_or_factory]``: the module's
+    global broker, a Broker attribute, or what a factory function set up."""
+    _, obj = import_object(value)
+    if obj is None:
+        return get_broker()
+    if isinstance(obj, Broker):
+        return obj
+    if callable(obj):
+        result = obj()
+        return result if isinstance(result, Broker) else get_broker()
+    raise ImportError("%r is not a Broker." % value)
+
+
+def check_broker_connection(broker: Broker) -> None:
+    """Raise BrokerConnectionError now if the broker's server cannot be
+    reached, so that a wrong URL or a dead server fails the command at
+    startup (exit 3) instead of leaving consumers retrying forever."""
+    from .brokers.redis import RedisBroker
+
+    if isinstance(broker, RedisBroker):
+        # join() on a queue nobody uses only reads its (absent) keys: it
+        # returns at once when the server answers and raises when it can't
+        # be reached.
+        broker.join("dramatiq-cli-connection-check", timeout=10_000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging
+
+
+class LogSink:
+    """The one place where log text is written (stderr or the log file).
+    The relay thread and the supervisor's own log handler share it; the
+    lock keeps their lines whole."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self._lock = threading.Lock()
+        self._owned = path is not None
+        self._stream = open(path, "a", encoding="utf-8") if path is not None else sys.stderr
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(text)
+            self._stream.flush()
+
+    def flush(self) -> None:
+        pass  # write() flushes
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+
+def setup_logging(args, stream, logger_name: str) -> logging.Logger:
+    if not args.skip_logging:
+        level = logging.INFO if args.verbose == 0 else logging.DEBUG
+        # force: a forked child inherits the supervisor's handlers.
+        logging.basicConfig(level=level, format=LOGFORMAT, stream=stream, force=True)
+    return get_logger("dramatiq", logger_name)
+
+
+def redirect_output(log_conn) -> None:
+    """Send everything a child process writes (logging, print, tracebacks,
+    and writes to fds 1 and 2 from C++) to its log pipe; the supervisor
+    relays it to the log destination line by line."""
+    os.dup2(log_conn.fileno(), 1)
+    os.dup2(log_conn.fileno(), 2)
+    log_conn.close()
+    stream = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace",
+                              line_buffering=True)
+    sys.stdout = sys.stderr = stream
+
+
+class LogRelay(threading.Thread):
+    """Copies what the child processes write on their log pipes to the
+    sink, whole lines at a time, so that lines from different processes
+    never get mixed."""
+
+    def __init__(self, sink: LogSink, connections) -> None:
+        super().__init__(name="LogRelay", daemon=False)
+        self._sink = sink
+        self._selector = selectors.DefaultSelector()
+        self._partial = {}
+        self._stopping = threading.Event()
+        for conn in connections:
+            self._selector.register(conn.fileno(), selectors.EVENT_READ, conn)
+            self._partial[conn.fileno()] = b""
+
+    def run(self) -> None:
+        while self._selector.get_map() and not self._stopping.is_set():
+            self._pump(timeout=0.2)
+        # The children have exited: take what they wrote last.
+        while self._selector.get_map() and self._pump(timeout=0):
+            pass
+        for fd in list(self._partial):
+            self._finish(fd)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+    def _pump(self, timeout: float) -> bool:
+        """Read whatever is ready; False when nothing was."""
+        events = self._selector.select(timeout)
+        for key, _ in events:
+            try:
+                data = os.read(key.fd, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                self._finish(key.fd)
+                continue
+            lines, _, rest = (self._partial[key.fd] + data).rpartition(b"\n")
+            self._partial[key.fd] = rest
+            if lines:
+                self._sink.write((lines + b"\n").decode("utf-8", errors="replace"))
+        return bool(events)
+
+    def _finish(self, fd: int) -> None:
+        rest = self._partial.pop(fd, b"")
+        if rest:
+            self._sink.write(rest.decode("utf-8", errors="replace") + "\n")
+        key = self._selector.get_map().get(fd)
+        if key is not None:
+            self._selector.unregister(fd)
+            key.data.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker and fork processes
+
+
+def unblock_signals() -> None:
+    # Children inherit the supervisor's blocked mask (see start_children).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
+
+
+def worker_process(args, worker_id: int, report_conn, log_conn) -> None:
+    """Entry point of a worker process (exits with one of the RET_ codes)."""
+    stop_requested = threading.Event()
+
+    def request_stop(signum, frame):
+        stop_requested.set()
+        # A second SIGTERM kills at once, even while the engine is blocked
+        # finishing messages; more SIGHUPs (an editor saving a file in
+        # several steps under --watch) are ignored.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    # Ctrl-C reaches the whole process group: the supervisor alone reacts
+    # to it, and tells the workers with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGHUP, request_stop)
+    unblock_signals()
+
+    random.seed()  # forked children would otherwise share the parent's random sequence
+    redirect_output(log_conn)
+    logger = setup_logging(args, sys.stderr, "WorkerProcess(%d)" % worker_id)
+
+    code, broker, worker = boot_worker(args, logger)
+    try:
+        report_conn.send(None if code != RET_OK else middleware_forks(broker))
+    except OSError:
+        pass  # the supervisor stopped waiting
+    report_conn.close()
+    if code != RET_OK:
+        sys.exit(code)
+
+    logger.info("Worker process is ready for action.")
+    while not stop_requested.wait(1.0):
+        pass
+    logger.info("Stopping worker process...")
+    broker.emit_before("process_stop")
+    worker.stop(timeout=args.worker_shutdown_timeout)
+    broker.emit_after("process_stop")
+    broker.close()
+    logger.info("Worker process stopped.")
+
+
+def boot_worker(args, logger):
+    """Import the application and start a Worker: (RET_ code, broker, worker)."""
+    current = args.broker
+    try:
+        logger.debug("Loading broker from %r...", args.broker)
+        broker = import_broker(args.broker)
+        broker.emit_after("process_boot")
+        for current in args.modules:
+            logger.debug("Loading module %r...", current)
+            importlib.import_module(current)
+        check_broker_connection(broker)
+        worker = Worker(broker, queues=args.queues, worker_threads=args.threads)
+        worker.start()
+        return RET_OK, broker, worker
+    except BrokerConnectionError:
+        logger.exception("Broker connection failed.")
+        return RET_CONNECT, None, None
+    except Exception:
+        # Any failure while importing the application (ImportError, a
+        # SyntaxError, an exception raised at import time) is an import error.
+        logger.exception("Failed to import module %r.", current)
+        return RET_IMPORT, None, None
+
+
+def middleware_forks(broker: Broker) -> list:
+    """The ``module:function`` paths of the functions the broker's
+    middleware want run in fork processes."""
+    return ["%s:%s" % (fn.__module__, fn.__qualname__) for m in broker.middleware for fn in m.forks]
+
+
+def fork_process(args, fork_id: int, fork_path: str, log_conn) -> None:
+    """Entry point of a fork process: runs one function until it returns
+    or the supervisor stops it."""
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        code = RET_KILLED if stopping else RET_OK
+        stopping = True
+        sys.exit(code)  # raised inside the fork function: it can clean up
+
+    redirect_output(log_conn)
+    random.seed()
+    logger = setup_logging(args, sys.stderr, "ForkProcess(%d)" % fork_id)
+    try:
+        _, function = import_object(fork_path)
+    except Exception:
+        logger.exception("Failed to import module %r.", fork_path)
+        sys.exit(RET_IMPORT)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGHUP, request_stop)
+    unblock_signals()
+    logger.info("Fork process %r is ready for action.", fork_path)
+    sys.exit(function())
+
+
+# ---------------------------------------------------------------------------------------------
+# Supervisor
+
+
+def write_pid_file(path: str) -> None:
+    """Write our PID to ``path``; RuntimeError when another live process
+    owns it or it cannot be written."""
+    pid = os.getpid()
+    try:
+        with open(path) as f:
+            content = f.read().strip()
+    except FileNotFoundError:
+        content = None
+    except OSError as e:
+        raise RuntimeError("Cannot read PID file %r: %s." % (path, e.strerror)) from None
+    if content is not None:
+        try:
+            old_pid = int(content)
+        except ValueError:
+            # Maybe the user pointed --pid-file at a real file: don't overwrite it.
+            raise RuntimeError("PID file %r does not contain a PID. Aborting." % path) from None
+        if old_pid == pid:
+            return  # we wrote it before re-executing ourselves on SIGHUP
+        if process_exists(old_pid):
+            raise RuntimeError("Dramatiq is already running with PID %d (PID file %r)." % (old_pid, path))
+    try:
+        with open(path, "w") as f:
+            f.write("%d\n" % pid)
+        os.chmod(path, 0o644)
+    except OSError as e:
+        raise RuntimeError("Cannot write PID file %r: %s." % (path, e.strerror)) from None
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def remove_pid_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def startup_error(args, message: str, code: int) -> int:
+    """Log why the command cannot start (before any child exists)."""
+    try:
+        sink = LogSink(args.log_file)
+    except OSError:
+        sink = LogSink(None)
+    setup_logging(args, sink, "MainProcess").critical(message)
+    sink.close()
+    return code
+
+
+def check_watch_support(args) -> Optional[str]:
+    """Why --watch cannot work here, or None."""
+    if args.watch is None:
+        return None
+    try:
+        import watchdog.observers  # noqa: F401
+    except ImportError:
+        return "--watch needs the watchdog package: pip install watchdog"
+    return None
+
+
+def start_file_watcher(args):
+    """A watchdog observer that sends us SIGHUP when a watched file changes."""
+    import watchdog.events
+    import watchdog.observers
+    import watchdog.observers.polling
+
+    class RestartOnChange(watchdog.events.PatternMatchingEventHandler):
+        def on_any_event(self, event):
+            # Opening or reading a file is not a change.
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            get_logger("dramatiq", "MainProcess").info("Detected changes to %r.", event.src_path)
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    handler = RestartOnChange(patterns=args.include_patterns, ignore_patterns=args.exclude_patterns,
+                              ignore_directories=True)
+    observer_class = watchdog.observers.polling.PollingObserver if args.watch_use_polling \
+        else watchdog.observers.Observer
+    observer = observer_class()
+    observer.schedule(handler, args.watch, recursive=True)
+    observer.start()
+    return observer
+
+
+class Child:
+    """A worker or fork process, with the read end of its log pipe."""
+
+    def __init__(self, context, kind: str, target, target_args) -> None:
+        self.kind = kind
+        self.signalled = False
+        self.log_conn, write_end = context.Pipe(duplex=False)
+        self.process = context.Process(target=target, args=(*target_args, write_end), daemon=False,
+                                       name="%sProcess(%d)" % (kind, target_args[1]))
+        self.process.start()
+        write_end.close()  # the child has its copy; EOF must come when it exits
+
+
+def start_workers(context, args):
+    """Start the worker processes; return them with the read ends of
+    their boot-report pipes."""
+    workers, reports = [], []
+    for worker_id in range(args.processes):
+        report_read, report_write = context.Pipe(duplex=False)
+        workers.append(Child(context, "Worker", worker_process, (args, worker_id, report_write)))
+        report_write.close()
+        reports.append(report_read)
+    return workers, reports
+
+
+def wait_for_boot_reports(reports, timeout_ms: float) -> list:
+    """Wait (bounded) until every worker process booted or died; return
+    the fork function paths that their middleware asked for."""
+    forks, pending = [], list(reports)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while pending:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        for conn in multiprocessing.connection.wait(pending, timeout=remaining):
+            try:
+                report = conn.recv()
+            except (EOFError, OSError):
+                report = None  # died during boot; the supervision loop reports it
+            for path in report or ():
+                if path not in forks:
+                    forks.append(path)
+            pending.remove(conn)
+    for conn in reports:
+        conn.close()
+    return forks
+
+
+class Supervisor:
+    """Forwards signals to the children and watches them exit."""
+
+    def __init__(self, workers, forks, logger) -> None:
+        self.workers = workers
+        self.forks = forks
+        self.logger = logger
+        self.running = True
+        self.reload = False
+
+    def handle_signal(self, signum, frame) -> None:
+        signum = signal.Signals(signum)
+        if signum == signal.SIGHUP:
+            if not self.running:
+                return  # already stopping; a restart follows anyway
+            self.reload = True
+        # Ctrl-C means the same as SIGTERM, sent to the workers only.
+        forwarded = signal.SIGTERM if signum == signal.SIGINT else signum
+        self.logger.info("Sending signal %r to subprocesses...", forwarded.name)
+        self.signal_children(forwarded)
+
+    def signal_children(self, signum, children=None) -> None:
+        self.running = False
+        for child in self.workers + self.forks if children is None else children:
+            if child.process.exitcode is None:
+                child.signalled = True
+                try:
+                    os.kill(child.process.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    def wait(self) -> int:
+        """Block until every worker process has exited; the exit code for
+        the command.  A worker that exits on its own stops the others."""
+        code = RET_OK
+        remaining = [w.process for w in self.workers]
+        while remaining:
+            multiprocessing.connection.wait([p.sentinel for p in remaining], timeout=1.0)
+            for process in [p for p in remaining if p.exitcode is not None]:
+                remaining.remove(process)
+                if self.running:
+                    self.logger.critical("Worker with PID %r exited unexpectedly (code %r). Shutting down...",
+                                         process.pid, process.exitcode)
+                    self.signal_children(signal.SIGTERM)
+                    code = process.exitcode
+                else:
+                    code = code or process.exitcode
+        return RET_KILLED if code < 0 else code
+
+    def stop_forks(self) -> None:
+        """Fork processes serve the workers: they stop with them."""
+        # One SIGTERM each: a second one would mean "kill".
+        self.signal_children(signal.SIGTERM, [c for c in self.forks if not c.signalled])
+        for child in self.forks:
+            child.process.join(10)
+            if child.process.exitcode is None:
+                self.logger.warning("Fork process %r did not stop; killing it.", child.process.pid)
+                child.process.kill()
+                child.process.join()
+
+
+def reexecute() -> None:
+    """Replace this process with a fresh run of the same command line, so
+    that every module is imported anew (SIGHUP, --watch)."""
+    argv = getattr(sys, "orig_argv", None)  # Python >= 3.10
+    if argv is None:
+        argv = [sys.executable, *(["-m", "dramatiq"] if sys.argv[0].endswith("__main__.py") else [sys.argv[0]]),
+                *sys.argv[1:]]
+    # Keep the signals blocked through exec (the mask survives it): the new
+    # program unblocks them once its handlers are in place.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+    os.execv(sys.executable, argv)
+
+
+def main(args=None) -> int:
+    args = args if args is not None else make_argument_parser().parse_args()
+    for path in reversed(args.path):
+        sys.path.insert(0, path)
+
+    if args.pid_file:
+        try:
+            write_pid_file(args.pid_file)
+        except RuntimeError as e:
+            return startup_error(args, str(e), RET_PIDFILE)
+    problem = check_watch_support(args)
+    if problem is not None:
+        return startup_error(args, problem, RET_IMPORT)
+    try:
+        sink = LogSink(args.log_file)
+    except OSError as e:
+        return startup_error(args, "Cannot open log file %r: %s." % (args.log_file, e.strerror), RET_IMPORT)
+
+    # The children inherit this mask and unblock the signals once their own
+    # handlers are installed, so an early Ctrl-C cannot kill one half-booted.
+    # Threads started below inherit it too, leaving the signals to the main thread.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SUPERVISOR_SIGNALS)
+    context = multiprocessing.get_context("spawn" if args.use_spawn else None)
+    workers, reports = start_workers(context, args)
+    fork_paths = args.forks + [p for p in wait_for_boot_reports(reports, args.worker_fork_timeout)
+                               if p not in args.forks]
+    forks = [Child(context, "Fork", fork_process, (args, fork_id, path))
+             for fork_id, path in enumerate(fork_paths)]
+
+    # Only now may the supervisor start threads: every fork has happened.
+    logger = setup_logging(args, sink, "MainProcess")
+    logger.info("Dramatiq %r is booting up.", __version__)
+    relay = LogRelay(sink, [c.log_conn for c in workers + forks])
+    relay.start()
+    watcher = start_file_watcher(args) if args.watch else None
+
+    supervisor = Supervisor(workers, forks, logger)
+    for signum in SUPERVISOR_SIGNALS:
+        signal.signal(signum, supervisor.handle_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
+
+    code = supervisor.wait()
+    supervisor.stop_forks()
+    if watcher is not None:
+        watcher.stop()
+        watcher.join()
+    relay.stop()
+
+    if supervisor.reload:
+        logger.info("Restarting the worker processes...")
+        sink.close()
+        reexecute()
+    if args.pid_file:
+        remove_pid_file(args.pid_file)
+    sink.close()
+    return code
+
