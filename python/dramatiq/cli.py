@@ -14,6 +14,7 @@ connection failure at startup, 4 pid file problem.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import io
 import logging
@@ -180,7 +181,7 @@ class LogSink:
     lock keeps their lines whole."""
 
     def __init__(self, path: Optional[str]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._owned = path is not None
         self._stream = open(path, "a", encoding="utf-8") if path is not None else sys.stderr
 
@@ -454,26 +455,41 @@ def check_watch_support(args) -> Optional[str]:
     return None
 
 
+def watched_change(paths, include_patterns, exclude_patterns) -> bool:
+    """True when one of ``paths`` matches an include pattern and none of
+    them an exclude pattern.  fnmatch on the whole path and on the file
+    name: "*.py", "**.py" and "src/*.py" all mean what they say, whatever
+    watchdog version is installed (its own matching changed over time)."""
+    def matches(path, patterns):
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns or ())
+
+    paths = [p for p in paths if p]
+    if any(matches(p, exclude_patterns) for p in paths):
+        return False
+    return any(matches(p, include_patterns) for p in paths)
+
+
 def start_file_watcher(args):
     """A watchdog observer that sends us SIGHUP when a watched file changes."""
     import watchdog.events
     import watchdog.observers
     import watchdog.observers.polling
 
-    class RestartOnChange(watchdog.events.PatternMatchingEventHandler):
+    class RestartOnChange(watchdog.events.FileSystemEventHandler):
         def on_any_event(self, event):
             # Opening or reading a file is not a change.
-            if event.event_type in ("opened", "closed_no_write"):
+            if event.is_directory or event.event_type in ("opened", "closed_no_write"):
                 return
-            get_logger("dramatiq", "MainProcess").info("Detected changes to %r.", event.src_path)
-            os.kill(os.getpid(), signal.SIGHUP)
+            paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
+            if watched_change(paths, args.include_patterns, args.exclude_patterns):
+                get_logger("dramatiq", "MainProcess").info("Detected changes to %r.", paths[0])
+                os.kill(os.getpid(), signal.SIGHUP)
 
-    handler = RestartOnChange(patterns=args.include_patterns, ignore_patterns=args.exclude_patterns,
-                              ignore_directories=True)
     observer_class = watchdog.observers.polling.PollingObserver if args.watch_use_polling \
         else watchdog.observers.Observer
     observer = observer_class()
-    observer.schedule(handler, args.watch, recursive=True)
+    observer.schedule(RestartOnChange(), args.watch, recursive=True)
     observer.start()
     return observer
 
@@ -527,7 +543,12 @@ def wait_for_boot_reports(reports, timeout_ms: float) -> list:
 
 
 class Supervisor:
-    """Forwards signals to the children and watches them exit."""
+    """Forwards signals to the children and watches them exit.
+
+    Signals are not acted on inside signal handlers (a handler can
+    interrupt the main thread anywhere, even while it holds the log lock):
+    Python writes each signal's number to a wake-up pipe, and the
+    supervision loop reads and handles them in order."""
 
     def __init__(self, workers, forks, logger) -> None:
         self.workers = workers
@@ -535,8 +556,13 @@ class Supervisor:
         self.logger = logger
         self.running = True
         self.reload = False
+        self._wakeup_read, wakeup_write = os.pipe()
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+        for signum in SUPERVISOR_SIGNALS:
+            signal.signal(signum, lambda signum, frame: None)  # the wake-up fd does the work
 
-    def handle_signal(self, signum, frame) -> None:
+    def handle_signal(self, signum) -> None:
         signum = signal.Signals(signum)
         if signum == signal.SIGHUP:
             if not self.running:
@@ -546,6 +572,10 @@ class Supervisor:
         forwarded = signal.SIGTERM if signum == signal.SIGINT else signum
         self.logger.info("Sending signal %r to subprocesses...", forwarded.name)
         self.signal_children(forwarded)
+
+    def handle_pending_signals(self) -> None:
+        for signum in os.read(self._wakeup_read, 512):
+            self.handle_signal(signum)
 
     def signal_children(self, signum, children=None) -> None:
         self.running = False
@@ -563,7 +593,10 @@ class Supervisor:
         code = RET_OK
         remaining = [w.process for w in self.workers]
         while remaining:
-            multiprocessing.connection.wait([p.sentinel for p in remaining], timeout=1.0)
+            ready = multiprocessing.connection.wait([self._wakeup_read, *(p.sentinel for p in remaining)],
+                                                    timeout=1.0)
+            if self._wakeup_read in ready:
+                self.handle_pending_signals()
             for process in [p for p in remaining if p.exitcode is not None]:
                 remaining.remove(process)
                 if self.running:
@@ -637,8 +670,6 @@ def main(args=None) -> int:
     watcher = start_file_watcher(args) if args.watch else None
 
     supervisor = Supervisor(workers, forks, logger)
-    for signum in SUPERVISOR_SIGNALS:
-        signal.signal(signum, supervisor.handle_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
 
     code = supervisor.wait()

@@ -1,0 +1,265 @@
+"""The ``dramatiq`` command, run for real against a redis-server."""
+
+import os
+import signal
+
+import pytest
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from conftest import APP, stop, wait_ready, wait_until, write_app
+
+import redis_support
+
+
+def send(redis_url, actor_name, *args, queue_name="default"):
+    """Enqueue messages the way the app's actors would send them."""
+    broker = RedisBroker(url=redis_url)
+    try:
+        broker.declare_queue(queue_name)
+        for arg in args:
+            broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=actor_name,
+                                            args=arg, kwargs={}, options={}))
+    finally:
+        broker.close()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_processes_and_threads_are_honoured(command, redis_server, redis_client, tmp_path, start_method):
+    # 2 processes x 3 threads: 6 rendezvous messages can run at once, and
+    # they only get past the rendezvous if they do.  12 messages: whatever
+    # each process prefetches (up to 6), both get at least 3.
+    write_app(tmp_path)
+    send(redis_server.url, "rendezvous", *[(i, 6) for i in range(12)])
+    extra = ["--use-spawn"] if start_method == "spawn" else []
+    child = command.start("app", "-p", "2", "-t", "3", *extra)
+    wait_until(lambda: redis_client.llen("done") >= 12, "12 messages processed", child)
+    assert stop(child) == 0, child.describe()
+
+    records = [line.split() for line in redis_client.lrange("done", 0, -1)]
+    assert all(met == "True" for _, _, _, met in records), records
+    pids = {pid for _, pid, _, _ in records}
+    threads = {(pid, ident) for _, pid, ident, _ in records}
+    assert len(pids) == 2
+    assert int(child.pid) not in {int(p) for p in pids}  # the supervisor runs no actor
+    assert len(threads) == 6
+    assert sorted(int(i) for i, _, _, _ in records) == list(range(12))
+
+
+def test_sigterm_finishes_in_flight_and_requeues_the_rest(command, redis_server, redis_client, tmp_path):
+    write_app(tmp_path)
+    send(redis_server.url, "slow", *[(i,) for i in range(6)])
+    child = command.start("app", "-p", "1", "-t", "2")
+    wait_until(lambda: redis_client.llen("started") >= 2, "2 messages in flight", child)
+
+    assert stop(child) == 0, child.describe()
+    started = redis_client.lrange("started", 0, -1)
+    done = redis_client.lrange("done", 0, -1)
+    assert sorted(done) == sorted(started)  # every message that started has finished
+    # The others are back on the queue, none is left in an ack set.
+    assert redis_client.llen("dramatiq:default") + len(done) == 6
+    assert not [k for k in redis_client.keys("dramatiq:__acks__*") if redis_client.scard(k)]
+
+    # A second run processes what was requeued, and nothing twice.
+    child = command.start("app", "-p", "1", "-t", "8")
+    wait_until(lambda: redis_client.llen("done") >= 6, "the requeued messages processed", child)
+    assert stop(child) == 0, child.describe()
+    assert sorted(redis_client.lrange("done", 0, -1)) == [str(i) for i in range(6)]
+
+
+def test_sigint_stops_gracefully_too(command, redis_server, redis_client, tmp_path):
+    write_app(tmp_path)
+    child = command.start("app", "-p", "1", "-t", "1")
+    wait_ready(child, 1)
+    assert stop(child, signal.SIGINT) == 0, child.describe()
+
+
+def versions_seen(redis_client):
+    return [line.split()[-1] for line in redis_client.lrange("done", 0, -1)]
+
+
+def check_reload(command, redis_server, redis_client, tmp_path, extra_args, trigger):
+    """v1 runs; the app is rewritten to v2; ``trigger`` restarts; v2 runs."""
+    write_app(tmp_path)
+    child = command.start("app", "-p", "1", "-t", "1", *extra_args)
+    wait_ready(child, 1)
+    send(redis_server.url, "record", (1,))
+    wait_until(lambda: redis_client.llen("done") >= 1, "a message processed by v1", child)
+
+    write_app(tmp_path, APP.replace('VERSION = "v1"', 'VERSION = "v2"'))
+    trigger(child)
+    wait_ready(child, 2, "the worker processes to restart")
+    send(redis_server.url, "record", (2,))
+    wait_until(lambda: redis_client.llen("done") >= 2, "a message processed after the restart", child)
+    assert versions_seen(redis_client) == ["v1", "v2"]
+    assert child.alive(), child.describe()  # the same supervisor process, re-executed
+    assert stop(child) == 0, child.describe()
+
+
+def test_sighup_restarts_workers_with_new_code(command, redis_server, redis_client, tmp_path):
+    check_reload(command, redis_server, redis_client, tmp_path, [],
+                 lambda child: child.process.send_signal(signal.SIGHUP))
+
+
+def test_watch_restarts_workers_when_source_changes(command, redis_server, redis_client, tmp_path):
+    pytest.importorskip("watchdog")
+    # The rewrite of app.py in check_reload is the trigger.
+    check_reload(command, redis_server, redis_client, tmp_path, ["--watch", str(tmp_path)], lambda child: None)
+
+
+def test_queues_limits_consumption(command, redis_server, redis_client, tmp_path):
+    write_app(tmp_path)
+    send(redis_server.url, "record", (1,))
+    send(redis_server.url, "other", (2,), queue_name="other")
+    child = command.start("app", "-p", "1", "-t", "2", "-Q", "other")
+    wait_until(lambda: redis_client.llen("other_done") >= 1, "the 'other' queue consumed", child)
+    assert stop(child) == 0, child.describe()
+    assert redis_client.llen("done") == 0
+    assert redis_client.llen("dramatiq:default") == 1
+
+
+def test_pid_file_is_written_and_removed(command, tmp_path):
+    write_app(tmp_path)
+    pid_file = tmp_path / "dramatiq.pid"
+    child = command.start("app", "-p", "1", "-t", "1", "--pid-file", str(pid_file))
+    wait_ready(child, 1)
+    assert int(pid_file.read_text()) == child.pid
+    assert stop(child) == 0, child.describe()
+    assert not pid_file.exists()
+
+
+def test_pid_file_of_a_running_process_is_refused(command, tmp_path):
+    write_app(tmp_path)
+    pid_file = tmp_path / "dramatiq.pid"
+    pid_file.write_text(str(os.getpid()))  # this test process is alive
+    child = command.run("app", "-p", "1", "--pid-file", str(pid_file))
+    assert child.process.returncode == 4, child.describe()
+    assert "already running with PID %d" % os.getpid() in child.stderr()
+    assert pid_file.read_text() == str(os.getpid())
+
+
+def test_pid_file_with_garbage_is_not_overwritten(command, tmp_path):
+    write_app(tmp_path)
+    pid_file = tmp_path / "settings.cfg"
+    pid_file.write_text("[section]\nkey = value\n")
+    child = command.run("app", "-p", "1", "--pid-file", str(pid_file))
+    assert child.process.returncode == 4, child.describe()
+    assert "does not contain a PID" in child.stderr()
+    assert pid_file.read_text() == "[section]\nkey = value\n"
+
+
+def test_unwritable_pid_file(command, tmp_path):
+    write_app(tmp_path)
+    child = command.run("app", "-p", "1", "--pid-file", str(tmp_path / "missing-dir" / "x.pid"))
+    assert child.process.returncode == 4, child.describe()
+    assert "Cannot write PID file" in child.stderr()
+
+
+def test_stale_pid_file_is_replaced(command, tmp_path):
+    write_app(tmp_path)
+    pid_file = tmp_path / "dramatiq.pid"
+    dead = redis_support.subprocess.Popen(["true"])
+    dead.wait()
+    pid_file.write_text(str(dead.pid))
+    child = command.start("app", "-p", "1", "-t", "1", "--pid-file", str(pid_file))
+    wait_ready(child, 1)
+    assert int(pid_file.read_text()) == child.pid
+    assert stop(child) == 0, child.describe()
+
+
+@pytest.mark.parametrize(
+    "args, source, named",
+    [
+        (["no_such_module_xyz"], None, "no_such_module_xyz"),
+        (["app:no_such_broker"], APP, "no_such_broker"),
+        (["app", "no_such_extra_module"], APP, "no_such_extra_module"),
+        (["app"], "import dramatiq\ndef broken(:\n", "'app'"),
+        (["app"], "raise RuntimeError('boom at import')\n", "'app'"),
+        (["app:VERSION"], APP, "'app:VERSION' is not a Broker"),
+    ],
+    ids=["missing-module", "missing-broker", "missing-extra-module", "syntax-error", "raises", "not-a-broker"],
+)
+def test_import_errors_exit_2_naming_the_module(command, tmp_path, args, source, named):
+    if source is not None:
+        write_app(tmp_path, source)
+    child = command.run(*args, "-p", "1")
+    assert child.process.returncode == 2, child.describe()
+    assert named in child.stderr(), child.describe()
+
+
+@pytest.mark.parametrize("args", [["app", "-p", "many"], ["app", "--watch", "/no/such/dir"], []])
+def test_bad_arguments_exit_2(command, tmp_path, args):
+    write_app(tmp_path)
+    child = command.run(*args)
+    assert child.process.returncode == 2, child.describe()
+    assert "usage: dramatiq" in child.stderr()
+
+
+def test_dead_broker_at_startup_exits_3(command, tmp_path):
+    write_app(tmp_path)
+    dead_url = "redis://127.0.0.1:%d/0" % redis_support.free_port()
+    child = command.run("app", "-p", "2", redis_url=dead_url)
+    assert child.process.returncode == 3, child.describe()
+    assert "Broker connection failed" in child.stderr()
+
+
+HOOKS_APP = APP + '''
+
+def fork_function():
+    broker.client.rpush("hooks", "fork %d" % os.getpid())
+    while True:
+        time.sleep(0.1)
+
+
+def cli_fork_function():
+    broker.client.rpush("hooks", "cli-fork %d" % os.getpid())
+    while True:
+        time.sleep(0.1)
+
+
+class Hooks(dramatiq.Middleware):
+    @property
+    def forks(self):
+        return [fork_function]
+
+    def after_process_boot(self, broker):
+        broker.client.rpush("hooks", "boot %d" % os.getpid())
+
+    def before_process_stop(self, broker):
+        broker.client.rpush("hooks", "before_stop %d" % os.getpid())
+
+    def after_process_stop(self, broker):
+        broker.client.rpush("hooks", "after_stop %d" % os.getpid())
+
+
+broker.add_middleware(Hooks())
+'''
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_process_hooks_forks_and_log_file(command, redis_server, redis_client, tmp_path, start_method):
+    write_app(tmp_path, HOOKS_APP)
+    log_file = tmp_path / "dramatiq.log"
+    extra = ["--use-spawn"] if start_method == "spawn" else []
+    child = command.start("app", "-p", "2", "-t", "1", "--log-file", str(log_file),
+                          "-f", "app:cli_fork_function", *extra)
+
+    def hooks():
+        return [line.split()[0] for line in redis_client.lrange("hooks", 0, -1)]
+
+    wait_until(lambda: hooks().count("boot") == 2 and "fork" in hooks() and "cli-fork" in hooks(),
+               "process_boot in both workers and both fork functions running", child)
+    send(redis_server.url, "record", (1,))
+    wait_until(lambda: redis_client.llen("done") >= 1, "a message processed", child)
+    assert stop(child) == 0, child.describe()
+
+    seen = hooks()
+    assert seen.count("fork") == 1 and seen.count("cli-fork") == 1
+    assert seen.count("before_stop") == 2 and seen.count("after_stop") == 2
+    log = log_file.read_text()
+    assert "Dramatiq '2.2.1' is booting up." in log
+    assert "[dramatiq.WorkerProcess(0)]" in log and "[dramatiq.WorkerProcess(1)]" in log
+    assert "[PID %d] [MainThread] [dramatiq.MainProcess]" % child.pid in log
+    assert "Fork process 'app:cli_fork_function' is ready for action." in log
+    assert "Worker process is ready for action." not in child.stderr()  # all in the file
