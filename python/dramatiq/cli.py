@@ -84,30 +84,30 @@ def fork_timeout(value: str) -> float:
 def make_argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dramatiq",
-        description="Run dramatiq workers.",
+        description="Start processes that run the actors of your dramatiq application.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
     add = parser.add_argument
-    add("broker", help="the broker to use (eg: 'module' or 'module:a_broker')")
-    add("modules", metavar="module", nargs="*", help="additional python modules to import")
+    add("broker", help="module to import for its actors and broker; 'module:name' picks a Broker or a broker factory in it")
+    add("modules", metavar="module", nargs="*", help="more modules to import (actors declared elsewhere)")
     add("--processes", "-p", type=int, default=CPUS,
-        help="the number of worker processes to run (default: %d)" % CPUS)
-    add("--threads", "-t", type=int, default=8, help="the number of worker threads per process (default: 8)")
-    add("--path", "-P", nargs="*", type=str, default=["."], help="the module import path (default: .)")
-    add("--queues", "-Q", nargs="*", type=str, help="listen to a subset of queues (default: all queues)")
-    add("--pid-file", type=str, help="write the PID of the master process to a file (default: no pid file)")
-    add("--log-file", type=str, help="write all logs to a file (default: sys.stderr)")
-    add("--skip-logging", action="store_true", help="do not call logging.basicConfig()")
+        help="how many worker processes to start (default: %d, the CPU count)" % CPUS)
+    add("--threads", "-t", type=int, default=8, help="how many worker threads each process runs (default: 8)")
+    add("--path", "-P", nargs="*", type=str, default=["."], help="directories to put first on the import path (default: .)")
+    add("--queues", "-Q", nargs="*", type=str, help="consume only these queues (default: every declared queue)")
+    add("--pid-file", type=str, help="write the supervisor's PID to this file, and refuse to start if a live process owns it")
+    add("--log-file", type=str, help="append the log of every process to this file (default: standard error)")
+    add("--skip-logging", action="store_true", help="leave logging configuration to the application (no logging.basicConfig())")
     add("--use-spawn", action="store_true",
-        help="start processes by spawning (default: %s)" % multiprocessing.get_start_method())
+        help="start the processes with the spawn method (default: %s)" % multiprocessing.get_start_method())
     add("--fork-function", "-f", action="append", dest="forks", default=[],
-        help="fork a subprocess to run the given function (module:function)")
+        help="also run this function (module:function) in a process of its own; repeatable")
     add("--worker-fork-timeout", type=fork_timeout, default=30_000,
         help="how long to wait for the worker processes to boot before starting the fork "
              "processes, in milliseconds (default: 30 seconds)")
     add("--worker-shutdown-timeout", type=int, default=600_000,
-        help="timeout for worker shutdown, in milliseconds (default: 10 minutes)")
+        help="how long running messages may take to finish when stopping, in milliseconds (default: 10 minutes)")
     add("--watch", type=directory, metavar="DIR",
         help="restart the workers when source files under DIR change (for development; needs the "
              "watchdog package)")
@@ -118,7 +118,7 @@ def make_argument_parser() -> argparse.ArgumentParser:
     add("-x", "--watch-exclude", action="append", dest="exclude_patterns",
         help="a file pattern to ignore when --watch is on")
     add("--version", action="version", version=__version__)
-    add("--verbose", "-v", action="count", default=0, help="turn on verbose log output")
+    add("--verbose", "-v", action="count", default=0, help="log debug messages too")
     return parser
 
 
@@ -278,7 +278,7 @@ class LogRelay(threading.Thread):
 
 
 def unblock_signals() -> None:
-    # Children inherit the supervisor's blocked mask (see start_children).
+    # Children inherit the supervisor's blocked mask (see main).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
 
 
@@ -327,26 +327,42 @@ def worker_process(args, worker_id: int, report_conn, log_conn) -> None:
 
 def boot_worker(args, logger):
     """Import the application and start a Worker: (RET_ code, broker, worker)."""
-    current = args.broker
+    code, broker = import_application(args, logger)
+    if code != RET_OK:
+        return code, None, None
     try:
-        logger.debug("Loading broker from %r...", args.broker)
-        broker = import_broker(args.broker)
-        broker.emit_after("process_boot")
-        for current in args.modules:
-            logger.debug("Loading module %r...", current)
-            importlib.import_module(current)
         check_broker_connection(broker)
         worker = Worker(broker, queues=args.queues, worker_threads=args.threads)
         worker.start()
-        return RET_OK, broker, worker
     except BrokerConnectionError:
         logger.exception("Broker connection failed.")
         return RET_CONNECT, None, None
     except Exception:
-        # Any failure while importing the application (ImportError, a
-        # SyntaxError, an exception raised at import time) is an import error.
+        logger.exception("The worker failed to start.")
+        return RET_KILLED, None, None
+    return RET_OK, broker, worker
+
+
+def import_application(args, logger):
+    """Import the broker's module and the other modules: (RET_ code, broker)."""
+    current = args.broker
+    try:
+        logger.debug("Loading broker from %r...", current)
+        broker = import_broker(current)
+        broker.emit_after("process_boot")
+        for current in args.modules:
+            logger.debug("Loading module %r...", current)
+            importlib.import_module(current)
+        return RET_OK, broker
+    except BrokerConnectionError:
+        # The application talked to the broker while being imported.
+        logger.exception("Broker connection failed.")
+        return RET_CONNECT, None
+    except Exception:
+        # Whatever stops a module from importing (ImportError, SyntaxError,
+        # an exception raised at import time) is reported as an import error.
         logger.exception("Failed to import module %r.", current)
-        return RET_IMPORT, None, None
+        return RET_IMPORT, None
 
 
 def middleware_forks(broker: Broker) -> list:
