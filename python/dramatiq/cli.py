@@ -315,14 +315,24 @@ def worker_process(args, worker_id: int, report_conn, log_conn) -> None:
         sys.exit(code)
 
     logger.info("Worker process is ready for action.")
-    while not stop_requested.wait(1.0):
-        pass
+    wait_for_stop(stop_requested, logger)
     logger.info("Stopping worker process...")
     broker.emit_before("process_stop")
     worker.stop(timeout=args.worker_shutdown_timeout)
     broker.emit_after("process_stop")
     broker.close()
     logger.info("Worker process stopped.")
+
+
+def wait_for_stop(stop_requested: threading.Event, logger) -> None:
+    """Wait for a stop signal, or for the supervisor to disappear (killed
+    with SIGKILL, it cannot tell us): orphaned workers would otherwise
+    run on unsupervised."""
+    supervisor_pid = os.getppid()
+    while not stop_requested.wait(1.0):
+        if os.getppid() != supervisor_pid:
+            logger.warning("The supervisor process %d is gone; stopping.", supervisor_pid)
+            return
 
 
 def boot_worker(args, logger):

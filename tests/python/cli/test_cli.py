@@ -263,3 +263,23 @@ def test_process_hooks_forks_and_log_file(command, redis_server, redis_client, t
     assert "[PID %d] [MainThread] [dramatiq.MainProcess]" % child.pid in log
     assert "Fork process 'app:cli_fork_function' is ready for action." in log
     assert "Worker process is ready for action." not in child.stderr()  # all in the file
+
+
+def test_workers_stop_when_the_supervisor_is_killed(command, redis_server, redis_client, tmp_path):
+    write_app(tmp_path)
+    child = command.start("app", "-p", "1", "-t", "1")
+    wait_ready(child, 1)
+    send(redis_server.url, "record", (1,))
+    wait_until(lambda: redis_client.llen("done") >= 1, "a message processed", child)
+    worker_pid = int(redis_client.lindex("done", 0).split()[1])
+    child.kill()  # SIGKILL: the supervisor cannot pass anything on
+
+    def gone():
+        # Exited: no such process, or a zombie its new parent has not reaped yet.
+        try:
+            with open("/proc/%d/stat" % worker_pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    wait_until(gone, "the orphaned worker process to exit", child)
