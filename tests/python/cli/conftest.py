@@ -7,62 +7,9 @@ its tmp_path (the command's working directory, so ``--path .`` finds it);
 its actors record what they did into Redis lists.
 """
 
-import os
-import signal
-import sys
-import textwrap
-
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import redis_support  # noqa: E402
-
-#: Every wait in these tests is bounded by this many seconds.
-WAIT = 30.0
-
-#: The application most tests use.  VERSION is rewritten by the reload tests.
-APP = '''
-import os
-import threading
-import time
-
-import dramatiq
-from dramatiq.brokers.redis import RedisBroker
-
-broker = RedisBroker(url=os.environ["REDIS_URL"])
-dramatiq.set_broker(broker)
-VERSION = "v1"
-
-
-@dramatiq.actor
-def record(i):
-    broker.client.rpush("done", "%s %d %d %s" % (i, os.getpid(), threading.get_ident(), VERSION))
-
-
-@dramatiq.actor
-def rendezvous(i, parties):
-    # Holds its worker thread until `parties` messages run at the same time
-    # (bounded: gives up after 30 s and records that it did).
-    broker.client.rpush("started", i)
-    deadline = time.monotonic() + 30
-    while broker.client.llen("started") < parties and time.monotonic() < deadline:
-        time.sleep(0.01)
-    met = broker.client.llen("started") >= parties
-    broker.client.rpush("done", "%s %d %d %s" % (i, os.getpid(), threading.get_ident(), met))
-
-
-@dramatiq.actor
-def slow(i):
-    broker.client.rpush("started", i)
-    time.sleep(1.5)
-    broker.client.rpush("done", i)
-
-
-@dramatiq.actor(queue_name="other")
-def other(i):
-    broker.client.rpush("other_done", i)
-'''
+from cli_support import Command, redis_support
 
 
 @pytest.fixture
@@ -80,80 +27,8 @@ def redis_client(redis_server):
     client.close()
 
 
-def write_app(directory, source=APP, name="app.py"):
-    path = os.path.join(str(directory), name)
-    with open(path, "w") as f:
-        f.write(textwrap.dedent(source))
-    return path
-
-
-class Command:
-    """Runs ``python -m dramatiq ARGS`` in the test's directory."""
-
-    def __init__(self, tmp_path, redis_url):
-        self.tmp_path = tmp_path
-        self.redis_url = redis_url
-        self.children = []
-
-    def start(self, *args, redis_url=None):
-        env = redis_support.subprocess_env(
-            upstream=False,
-            extra_path=[str(redis_support.REPO_ROOT / "python")],
-            REDIS_URL=redis_url or self.redis_url,
-            # Reload tests rewrite app.py within the same second: no stale .pyc.
-            PYTHONDONTWRITEBYTECODE="1",
-        )
-        child = redis_support.ChildProcess(
-            [sys.executable, "-m", "dramatiq", *args],
-            env=env, cwd=self.tmp_path, log_dir=self.tmp_path, name="dramatiq",
-        )
-        self.children.append(child)
-        return child
-
-    def run(self, *args, redis_url=None):
-        """Run to completion (bounded); return the child."""
-        child = self.start(*args, redis_url=redis_url)
-        try:
-            child.process.wait(WAIT)
-        except Exception:
-            child.kill()
-            raise AssertionError("dramatiq did not exit:\n" + child.describe())
-        return child
-
-    def cleanup(self):
-        for child in self.children:
-            child.kill()
-
-
 @pytest.fixture
 def command(tmp_path, redis_server):
     cmd = Command(tmp_path, redis_server.url)
     yield cmd
     cmd.cleanup()
-
-
-def wait_until(predicate, what, child=None, timeout=WAIT):
-    try:
-        return redis_support.wait_until(predicate, timeout=timeout, message=what)
-    except AssertionError as e:
-        detail = "\n" + child.describe() if child is not None else ""
-        raise AssertionError(str(e) + detail) from None
-
-
-def ready_count(child):
-    return child.stderr().count("Worker process is ready for action.")
-
-
-def wait_ready(child, processes, what="the worker processes to boot"):
-    wait_until(lambda: ready_count(child) >= processes or not child.alive(), what, child)
-    assert child.alive(), child.describe()
-
-
-def stop(child, sig=signal.SIGTERM):
-    """Send ``sig`` and wait (bounded) for the command to exit; its exit code."""
-    child.process.send_signal(sig)
-    try:
-        return child.process.wait(WAIT)
-    except Exception:
-        child.kill()
-        raise AssertionError("dramatiq did not exit after %s:\n%s" % (sig.name, child.describe()))

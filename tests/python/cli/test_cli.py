@@ -8,7 +8,7 @@ import pytest
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from conftest import APP, stop, wait_ready, wait_until, write_app
+from cli_support import APP, stop, wait_ready, wait_until, write_app
 
 import redis_support
 
