@@ -206,6 +206,34 @@ def setup_logging(args, stream, logger_name: str) -> logging.Logger:
     return get_logger("dramatiq", logger_name)
 
 
+#: The supervisor's ends of the children's pipes.  A forked child gets a
+#: copy of every one of them: it must let go of them, or its own log pipe
+#: would never break when the supervisor dies and it could block forever
+#: writing to a full pipe that nobody reads.
+_supervisor_fds: set = set()
+
+
+def supervisor_side(conn):
+    _supervisor_fds.add(conn.fileno())
+    return conn
+
+
+def release_supervisor_fds() -> None:
+    """In a forked child: point the inherited supervisor fds at /dev/null.
+    (Not closed: Connection objects copied by fork still own those numbers,
+    and closing them later must not hit a file we opened since.)"""
+    if not _supervisor_fds:
+        return  # spawned: nothing was inherited
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    for fd in _supervisor_fds:
+        try:
+            os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+    _supervisor_fds.clear()
+
+
 def redirect_output(log_conn) -> None:
     """Send everything a child process writes (logging, print, tracebacks,
     and writes to fds 1 and 2 from C++) to its log pipe; the supervisor
@@ -302,6 +330,7 @@ def worker_process(args, worker_id: int, report_conn, log_conn) -> None:
     unblock_signals()
 
     random.seed()  # forked children would otherwise share the parent's random sequence
+    release_supervisor_fds()
     redirect_output(log_conn)
     logger = setup_logging(args, sys.stderr, "WorkerProcess(%d)" % worker_id)
 
@@ -392,6 +421,7 @@ def fork_process(args, fork_id: int, fork_path: str, log_conn) -> None:
         stopping = True
         sys.exit(code)  # raised inside the fork function: it can clean up
 
+    release_supervisor_fds()
     redirect_output(log_conn)
     random.seed()
     logger = setup_logging(args, sys.stderr, "ForkProcess(%d)" % fork_id)
@@ -526,7 +556,8 @@ class Child:
     def __init__(self, context, kind: str, target, target_args) -> None:
         self.kind = kind
         self.signalled = False
-        self.log_conn, write_end = context.Pipe(duplex=False)
+        read_end, write_end = context.Pipe(duplex=False)
+        self.log_conn = supervisor_side(read_end)
         self.process = context.Process(target=target, args=(*target_args, write_end), daemon=False,
                                        name="%sProcess(%d)" % (kind, target_args[1]))
         self.process.start()
@@ -539,6 +570,7 @@ def start_workers(context, args):
     workers, reports = [], []
     for worker_id in range(args.processes):
         report_read, report_write = context.Pipe(duplex=False)
+        supervisor_side(report_read)
         workers.append(Child(context, "Worker", worker_process, (args, worker_id, report_write)))
         report_write.close()
         reports.append(report_read)
@@ -564,6 +596,7 @@ def wait_for_boot_reports(reports, timeout_ms: float) -> list:
                     forks.append(path)
             pending.remove(conn)
     for conn in reports:
+        _supervisor_fds.discard(conn.fileno())  # the number may be reused
         conn.close()
     return forks
 

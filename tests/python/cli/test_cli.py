@@ -272,6 +272,10 @@ def test_workers_stop_when_the_supervisor_is_killed(command, redis_server, redis
     send(redis_server.url, "record", (1,))
     wait_until(lambda: redis_client.llen("done") >= 1, "a message processed", child)
     worker_pid = int(redis_client.lindex("done", 0).split()[1])
+    # The worker holds only the write end of its log pipe (a read end would
+    # keep the pipe open after the supervisor dies, and a full pipe blocks).
+    fds = {fd: os.readlink("/proc/%d/fd/%s" % (worker_pid, fd)) for fd in os.listdir("/proc/%d/fd" % worker_pid)}
+    assert sorted(fd for fd, target in fds.items() if target == fds["2"]) == ["1", "2"], fds
     child.kill()  # SIGKILL: the supervisor cannot pass anything on
 
     def gone():
