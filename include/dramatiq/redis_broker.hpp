@@ -81,6 +81,10 @@ class RedisBroker : public Broker {
   bool join(const std::string& queue_name, std::optional<std::chrono::milliseconds> timeout,
             std::chrono::milliseconds interval = std::chrono::milliseconds(100));
 
+  // Round trip to the server; throws ConnectionFailed/ConnectionClosed
+  // when it cannot be reached.
+  void ping();
+
   // Unique per broker instance: names this process's heartbeat and its
   // sets of unacknowledged messages.
   const std::string& broker_id() const;

@@ -162,13 +162,9 @@ def check_broker_connection(broker: Broker) -> None:
     """Raise BrokerConnectionError now if the broker's server cannot be
     reached, so that a wrong URL or a dead server fails the command at
     startup (exit 3) instead of leaving consumers retrying forever."""
-    from .brokers.redis import RedisBroker
-
-    if isinstance(broker, RedisBroker):
-        # join() on a queue nobody uses only reads its (absent) keys: it
-        # returns at once when the server answers and raises when it can't
-        # be reached.
-        broker.join("dramatiq-cli-connection-check", timeout=10_000)
+    ping = getattr(broker, "ping", None)
+    if callable(ping):
+        ping()
 
 
 # ---------------------------------------------------------------------------------------------

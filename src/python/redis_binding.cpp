@@ -82,6 +82,10 @@ void bind_redis_broker(nb::module_& m) {
              if (timeout) wait = std::chrono::milliseconds(*timeout);
              return b.join(queue, wait, std::chrono::milliseconds(std::max<std::int64_t>(1, interval)));
            }, "queue_name"_a, "timeout"_a.none(), "interval"_a)
+      .def("ping", [](RedisBroker& b) {
+             nb::gil_scoped_release release;
+             b.ping();
+           })
       .def("close", [](RedisBroker& b) {
              nb::gil_scoped_release release;
              b.close();

@@ -110,6 +110,11 @@ bool RedisBroker::join(const std::string& queue_name,
   }
 }
 
+void RedisBroker::ping() {
+  auto connection = impl_->context.pool().acquire();
+  redis::check(connection->call({"PING"}));
+}
+
 void RedisBroker::close() {
   impl_->settler.stop();
   impl_->context.pool().clear();

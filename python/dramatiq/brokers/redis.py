@@ -101,6 +101,11 @@ class RedisBroker(Broker):
                 self._client = redis.Redis(**parameters)
         return self._client
 
+    def ping(self) -> None:
+        """Check the server answers; raises ``ConnectionFailed`` or
+        ``ConnectionClosed`` when it cannot be reached."""
+        self._native.ping()
+
     def flush(self, queue_name: str) -> None:
         """Drop every message of a queue: waiting, delayed and dead-lettered."""
         self._native.flush(queue_name)

@@ -621,3 +621,14 @@ def test_client_argument_supplies_the_connection(redis_server):
     finally:
         broker.close()
         client.close()
+
+
+@pytest.mark.superset
+def test_ping_reports_whether_the_server_answers():
+    with RedisServer() as server:
+        broker = RedisBroker(url=server.url)
+        broker.ping()
+        server.stop()
+        with pytest.raises(dramatiq.errors.BrokerConnectionError):
+            broker.ping()
+        broker.close()
