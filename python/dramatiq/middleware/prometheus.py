@@ -80,7 +80,11 @@ def _run_exposition_server() -> int:
     """Serve the metrics over HTTP until the process is told to stop."""
     logger = get_logger(__name__, "_run_exposition_server")
     logger.debug("Starting exposition server on %s:%d...", HTTP_HOST, HTTP_PORT)
-    httpd = ThreadingHTTPServer((HTTP_HOST, HTTP_PORT), _metrics_handler)
+    try:
+        httpd = ThreadingHTTPServer((HTTP_HOST, HTTP_PORT), _metrics_handler)
+    except OSError as e:
+        logger.error("Cannot serve metrics on %s:%d: %s", HTTP_HOST, HTTP_PORT, e)
+        return 1
     httpd.daemon_threads = True
     try:
         httpd.serve_forever()

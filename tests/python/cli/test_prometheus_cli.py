@@ -4,7 +4,7 @@ their merged metrics on a free loopback port."""
 
 import os
 import signal
-import sys
+import socket
 import urllib.error
 
 import dramatiq
@@ -14,13 +14,10 @@ from dramatiq.middleware.prometheus import render_metrics
 from cli_support import stop, wait_until, write_app
 
 import redis_support
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from prometheus_support import Metrics, scrape  # noqa: E402
+from prometheus_support import Metrics, scrape  # tests/python, on sys.path via cli_support
 
 APP = '''
 import os
-import threading
 import time
 
 import dramatiq
@@ -142,3 +139,22 @@ def test_two_worker_processes_are_scraped_as_one(command, redis_server, redis_cl
     assert not after.matching("dramatiq_messages_inprogress")
     assert after.get("dramatiq_messages_total", queue_name="default", actor_name="ok") == 30
     assert "Fork process 'dramatiq.middleware.prometheus:_run_exposition_server' is ready" in child.stderr()
+    assert "did not stop" not in child.stderr()  # the exposition server stopped on SIGTERM
+
+
+def test_a_busy_port_is_a_logged_error_and_workers_keep_working(
+        command, redis_server, redis_client, tmp_path, monkeypatch):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("dramatiq_prom_db", str(tmp_path / "prom-db"))
+        monkeypatch.setenv("dramatiq_prom_host", "127.0.0.1")
+        monkeypatch.setenv("dramatiq_prom_port", str(port))
+        write_app(tmp_path, APP)
+        child = command.start("app", "-p", "1", "-t", "2")
+        wait_until(lambda: "Cannot serve metrics on 127.0.0.1:%d" % port in child.stderr(),
+                   "the exposition server's error", child)
+        send(redis_server.url, "rendezvous", [(0, 1)])
+        wait_until(lambda: redis_client.llen("done") == 1, "a message processed", child)
+        assert stop(child) == 0, child.describe()
