@@ -69,7 +69,8 @@ void read_file(const std::string& path, std::vector<SeriesSnapshot>& out) {
   bool live = owner_alive(fd) && load(header->live) == 1;
   // Records published after our fstat lie beyond the mapping: the next
   // scrape sees them.
-  std::size_t end = sizeof(FileHeader) + std::min<std::uint64_t>(load(header->used), size - sizeof(FileHeader));
+  std::size_t end =
+      sizeof(FileHeader) + std::min<std::uint64_t>(load(header->used), size - sizeof(FileHeader));
   std::size_t offset = sizeof(FileHeader);
   while (offset + sizeof(SeriesRecord) <= end) {
     const auto* record = reinterpret_cast<const SeriesRecord*>(bytes + offset);

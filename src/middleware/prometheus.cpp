@@ -113,7 +113,8 @@ void Prometheus::finish(MessageProxy& proxy, bool errored) {
   double milliseconds = 0;  // upstream's duration when the start is unknown
   if (running.owner == this && running.message == &proxy) {
     record = running.series;
-    milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - running.start).count();
+    auto elapsed = std::chrono::steady_clock::now() - running.start;
+    milliseconds = std::chrono::duration<double, std::milli>(elapsed).count();
     record->add(metrics::Metric::InProgress, -1);
     running = Running{};
   } else {

@@ -42,8 +42,12 @@ class TempDir {
   std::string path_;
 };
 
-std::int64_t value(const metrics::SeriesSnapshot& s, Metric m) { return s.values[static_cast<std::size_t>(m)]; }
-bool touched(const metrics::SeriesSnapshot& s, Metric m) { return (s.touched >> static_cast<std::size_t>(m)) & 1; }
+std::int64_t value(const metrics::SeriesSnapshot& s, Metric m) {
+  return s.values[static_cast<std::size_t>(m)];
+}
+bool touched(const metrics::SeriesSnapshot& s, Metric m) {
+  return (s.touched >> static_cast<std::size_t>(m)) & 1;
+}
 
 // The exposition's samples: "name{labels}" -> value text.
 std::map<std::string, std::string> samples(const std::string& text) {
@@ -56,6 +60,13 @@ std::map<std::string, std::string> samples(const std::string& text) {
     out[line.substr(0, space)] = line.substr(space + 1);
   }
   return out;
+}
+
+// A sample's key in `samples`: name{actor_name=...,[extra,]queue_name=...}.
+std::string key(const std::string& name, const std::string& actor, const std::string& queue,
+                const std::string& extra = "") {
+  return name + "{actor_name=\"" + actor + "\"," + (extra.empty() ? "" : extra + ",") + "queue_name=\"" +
+         queue + "\"}";
 }
 
 // Sums a metric over the snapshots of one series.
@@ -157,19 +168,16 @@ TEST(MetricsFile, DeadProcessesKeepTheirCountersButNotTheirGauges) {
 
   auto text = metrics::render_prometheus(snapshots);
   auto got = samples(text);
-  EXPECT_EQ(got["dramatiq_messages_total{actor_name=\"work\",queue_name=\"default\"}"], "30.0");
-  EXPECT_EQ(got["dramatiq_messages_inprogress{actor_name=\"work\",queue_name=\"default\"}"], "1.0");
-  std::string delayed = "dramatiq_delayed_messages_inprogress{actor_name=\"work\",pid=\"" +
-                        std::to_string(::getpid()) + "\",queue_name=\"default\"}";
-  EXPECT_EQ(got[delayed], "2.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_bucket{actor_name=\"work\",le=\"10.0\",queue_name=\"default\"}"],
-            "0.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_bucket{actor_name=\"work\",le=\"25.0\",queue_name=\"default\"}"],
-            "3.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_bucket{actor_name=\"work\",le=\"+Inf\",queue_name=\"default\"}"],
-            "3.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_count{actor_name=\"work\",queue_name=\"default\"}"], "3.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_sum{actor_name=\"work\",queue_name=\"default\"}"], "60.0");
+  EXPECT_EQ(got[key("dramatiq_messages_total", "work", "default")], "30.0");
+  EXPECT_EQ(got[key("dramatiq_messages_inprogress", "work", "default")], "1.0");
+  std::string pid = "pid=\"" + std::to_string(::getpid()) + "\"";
+  EXPECT_EQ(got[key("dramatiq_delayed_messages_inprogress", "work", "default", pid)], "2.0");
+  const std::string bucket = "dramatiq_message_duration_milliseconds_bucket";
+  EXPECT_EQ(got[key(bucket, "work", "default", "le=\"10.0\"")], "0.0");
+  EXPECT_EQ(got[key(bucket, "work", "default", "le=\"25.0\"")], "3.0");
+  EXPECT_EQ(got[key(bucket, "work", "default", "le=\"+Inf\"")], "3.0");
+  EXPECT_EQ(got[key("dramatiq_message_duration_milliseconds_count", "work", "default")], "3.0");
+  EXPECT_EQ(got[key("dramatiq_message_duration_milliseconds_sum", "work", "default")], "60.0");
   // Families nobody used are not shown at all (as prometheus_client does).
   EXPECT_EQ(text.find("dramatiq_message_errors_total"), std::string::npos);
   EXPECT_NE(text.find("# HELP dramatiq_messages_total The total number of messages processed.\n"
@@ -268,10 +276,10 @@ TEST_F(PrometheusMiddleware, CountsWhatTheWorkerDoes) {
   EXPECT_EQ(text.find("dramatiq_messages_inprogress"), std::string::npos);
   EXPECT_EQ(text.find("dramatiq_delayed_messages_inprogress"), std::string::npos);
   auto got = samples(text);
-  EXPECT_EQ(got["dramatiq_messages_total{actor_name=\"ok\",queue_name=\"default\"}"], "6.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_count{actor_name=\"ok\",queue_name=\"default\"}"], "6.0");
-  EXPECT_EQ(got["dramatiq_message_duration_milliseconds_count{actor_name=\"boom\",queue_name=\"other\"}"], "2.0");
-  EXPECT_EQ(got["dramatiq_message_rejects_total{actor_name=\"boom\",queue_name=\"other\"}"], "1.0");
+  EXPECT_EQ(got[key("dramatiq_messages_total", "ok", "default")], "6.0");
+  EXPECT_EQ(got[key("dramatiq_message_duration_milliseconds_count", "ok", "default")], "6.0");
+  EXPECT_EQ(got[key("dramatiq_message_duration_milliseconds_count", "boom", "other")], "2.0");
+  EXPECT_EQ(got[key("dramatiq_message_rejects_total", "boom", "other")], "1.0");
 }
 
 TEST_F(PrometheusMiddleware, MessagesSkippedBeforeItsHookAreCountedButNeverInProgress) {
