@@ -11,7 +11,10 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -184,6 +187,52 @@ TEST(MetricsFile, DeadProcessesKeepTheirCountersButNotTheirGauges) {
                       "# TYPE dramatiq_messages_total counter\n"),
             std::string::npos);
   EXPECT_NE(text.find("# TYPE dramatiq_message_duration_milliseconds histogram\n"), std::string::npos);
+}
+
+TEST(MetricsFile, AnotherProcessSeesLiveCountsAndAKilledWriterAsDead) {
+  TempDir dir;
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The writer process: counts, says so, then counts more while the
+    // parent watches, and waits to be killed.
+    metrics::MetricsFile file(dir.path());
+    auto* s = file.series("default", "work");
+    s->add(Metric::InProgress, 1);
+    s->add(Metric::Messages, 5);
+    char byte = 'r';
+    if (::write(to_parent[1], &byte, 1) != 1) ::_exit(1);
+    if (::read(to_child[0], &byte, 1) != 1) ::_exit(1);
+    s->add(Metric::Messages, 2);
+    if (::write(to_parent[1], &byte, 1) != 1) ::_exit(1);
+    while (true) ::pause();
+  }
+  char byte;
+  ASSERT_EQ(::read(to_parent[0], &byte, 1), 1);
+  auto before = metrics::read_directory(dir.path());
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_TRUE(before[0].live);
+  EXPECT_EQ(before[0].pid, child);
+  EXPECT_EQ(value(before[0], Metric::Messages), 5);
+  ASSERT_EQ(::write(to_child[1], &byte, 1), 1);
+  ASSERT_EQ(::read(to_parent[0], &byte, 1), 1);
+  EXPECT_EQ(value(metrics::read_directory(dir.path())[0], Metric::Messages), 7);  // no reopen needed
+
+  ::kill(child, SIGKILL);  // no shutdown hook runs: only the lock tells
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) ::close(fd);
+  auto after = metrics::read_directory(dir.path());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_FALSE(after[0].live);
+  EXPECT_EQ(value(after[0], Metric::Messages), 7);
+  auto text = metrics::render_prometheus(after);
+  EXPECT_EQ(text.find("dramatiq_messages_inprogress"), std::string::npos);
+  EXPECT_NE(text.find("dramatiq_messages_total{actor_name=\"work\",queue_name=\"default\"} 7.0\n"),
+            std::string::npos);
 }
 
 TEST(MetricsFile, ReadersSkipForeignAndDamagedFilesAndEscapeLabels) {
