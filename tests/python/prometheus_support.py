@@ -38,4 +38,5 @@ class Metrics:
         return {key: value for (n, key), value in self.samples.items() if n == name and wanted <= key}
 
     def names(self) -> set:
+        """Every sample name seen."""
         return {name for name, _ in self.samples}
