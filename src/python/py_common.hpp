@@ -7,10 +7,12 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include <optional>
 #include <string>
 
 #include "dramatiq/failure.hpp"
 #include "dramatiq/message_proxy.hpp"
+#include "dramatiq/redis_broker.hpp"
 #include "dramatiq/value.hpp"
 
 namespace dramatiq::python {
@@ -76,6 +78,15 @@ Failure failure_from_python(const nb::python_error& error);
 // Rethrows a Python exception raised by a middleware hook as the engine's
 // MiddlewareError / SkipMessage when it is one, else as HostException.
 [[noreturn]] void rethrow_hook_error(const nb::python_error& error);
+
+// Redis connection options from a URL (which wins) or from keyword
+// parameters named as redis-py names them; `owner` names the class in
+// errors (redis_binding.cpp).
+RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
+                                                const char* owner);
+
+// Adds the result backends and the Results middleware (results_binding.cpp).
+void bind_results(nanobind::module_& m);
 
 // Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
 void bind_redis_broker(nanobind::module_& m);

@@ -28,7 +28,8 @@ const std::set<std::string>& client_only_parameters() {
   return names;
 }
 
-void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value) {
+void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
+                     const char* owner) {
   if (client_only_parameters().count(name)) return;
   if (value.is_none()) {
     if (name == "socket_timeout") options.socket_timeout.reset();
@@ -48,11 +49,19 @@ void apply_parameter(RedisConnectionOptions& options, const std::string& name, n
   try {
     options.set_option(name, text);
   } catch (const RedisConnectionOptions::UnknownOption&) {
-    throw nb::type_error(("RedisBroker got an unexpected connection parameter '" + name + "'").c_str());
+    throw nb::type_error((std::string(owner) + " got an unexpected connection parameter '" + name + "'").c_str());
   }
 }
 
 }  // namespace
+
+RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
+                                                const char* owner) {
+  if (url) return RedisConnectionOptions::from_url(*url);
+  RedisConnectionOptions options;
+  for (auto [key, value] : parameters) apply_parameter(options, nb::cast<std::string>(key), value, owner);
+  return options;
+}
 
 void bind_redis_broker(nb::module_& m) {
   nb::class_<RedisBroker, Broker>(m, "RedisBroker")
@@ -60,13 +69,7 @@ void bind_redis_broker(nb::module_& m) {
                           std::string key_namespace, std::int64_t heartbeat_timeout,
                           std::int64_t dead_message_ttl, int maintenance_chance) {
              RedisBrokerOptions options;
-             if (url) {
-               options.connection = RedisConnectionOptions::from_url(*url);
-             } else {
-               for (auto [key, value] : parameters) {
-                 apply_parameter(options.connection, nb::cast<std::string>(key), value);
-               }
-             }
+             options.connection = redis_connection_options(url, parameters, "RedisBroker");
              options.key_namespace = std::move(key_namespace);
              options.heartbeat_timeout_ms = heartbeat_timeout;
              options.dead_message_ttl_ms = dead_message_ttl;
