@@ -76,20 +76,42 @@ class _metrics_handler(BaseHTTPRequestHandler):
         get_logger(__name__, type(self)).debug(fmt, *args)
 
 
+class _SupervisorGone(Exception):
+    """The process that started the exposition server has exited."""
+
+
+class _ExpositionServer(ThreadingHTTPServer):
+    """An HTTP server that stops when the process that started it (the
+    worker command's supervisor) is gone: a supervisor killed with SIGKILL
+    cannot stop its fork processes, and the port must not stay taken."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler) -> None:
+        super().__init__(address, handler)
+        self._parent = os.getppid()
+
+    def service_actions(self) -> None:
+        """Called by serve_forever between polls."""
+        if os.getppid() != self._parent:
+            raise _SupervisorGone()
+
+
 def _run_exposition_server() -> int:
     """Serve the metrics over HTTP until the process is told to stop."""
     logger = get_logger(__name__, "_run_exposition_server")
     logger.debug("Starting exposition server on %s:%d...", HTTP_HOST, HTTP_PORT)
     try:
-        httpd = ThreadingHTTPServer((HTTP_HOST, HTTP_PORT), _metrics_handler)
+        httpd = _ExpositionServer((HTTP_HOST, HTTP_PORT), _metrics_handler)
     except OSError as e:
         logger.error("Cannot serve metrics on %s:%d: %s", HTTP_HOST, HTTP_PORT, e)
         return 1
-    httpd.daemon_threads = True
     try:
-        httpd.serve_forever()
+        httpd.serve_forever(poll_interval=1.0)
     except KeyboardInterrupt:
         pass
+    except _SupervisorGone:
+        logger.warning("The supervisor process is gone; stopping the exposition server.")
     finally:
         # The worker command stops fork processes with SIGTERM, which
         # arrives here as SystemExit: release the port on the way out.

@@ -158,3 +158,28 @@ def test_a_busy_port_is_a_logged_error_and_workers_keep_working(
         send(redis_server.url, "rendezvous", [(0, 1)])
         wait_until(lambda: redis_client.llen("done") == 1, "a message processed", child)
         assert stop(child) == 0, child.describe()
+
+
+def test_the_exposition_server_stops_when_the_supervisor_is_killed(
+        command, redis_server, tmp_path, monkeypatch):
+    port = redis_support.free_port()
+    monkeypatch.setenv("dramatiq_prom_db", str(tmp_path / "prom-db"))
+    monkeypatch.setenv("dramatiq_prom_host", "127.0.0.1")
+    monkeypatch.setenv("dramatiq_prom_port", str(port))
+    write_app(tmp_path, APP)
+    child = command.start("app", "-p", "1", "-t", "1")
+
+    def serving():
+        try:
+            return scrape("http://127.0.0.1:%d/" % port)
+        except (urllib.error.URLError, ConnectionError):
+            return None
+
+    wait_until(serving, "the exposition server to answer", child)
+    child.kill()  # SIGKILL: the supervisor cannot stop its fork processes
+
+    def port_free():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            return probe.connect_ex(("127.0.0.1", port)) != 0
+
+    wait_until(port_free, "the orphaned exposition server to exit", child)
