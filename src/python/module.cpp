@@ -363,6 +363,7 @@ NB_MODULE(_engine, m) {
 
   bind_redis_broker(m);
   bind_results(m);
+  bind_prometheus(m);
 
   // ---- worker
   nb::class_<Worker>(m, "Worker")

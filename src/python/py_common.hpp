@@ -90,5 +90,7 @@ void bind_results(nanobind::module_& m);
 
 // Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
 void bind_redis_broker(nanobind::module_& m);
+// Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
+void bind_prometheus(nanobind::module_& m);
 
 }  // namespace dramatiq::python
