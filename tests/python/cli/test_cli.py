@@ -103,10 +103,33 @@ def test_sighup_restarts_workers_with_new_code(command, redis_server, redis_clie
                  lambda child: child.process.send_signal(signal.SIGHUP))
 
 
-def test_watch_restarts_workers_when_source_changes(command, redis_server, redis_client, tmp_path):
+@pytest.mark.parametrize("polling", [[], ["--watch-use-polling"]], ids=["notify", "polling"])
+def test_watch_restarts_workers_when_source_changes(command, redis_server, redis_client, tmp_path, polling):
     pytest.importorskip("watchdog")
     # The rewrite of app.py in check_reload is the trigger.
-    check_reload(command, redis_server, redis_client, tmp_path, ["--watch", str(tmp_path)], lambda child: None)
+    check_reload(command, redis_server, redis_client, tmp_path, ["--watch", str(tmp_path), *polling],
+                 lambda child: None)
+
+
+def test_watch_include_and_exclude_patterns(command, redis_server, redis_client, tmp_path):
+    pytest.importorskip("watchdog")
+    write_app(tmp_path)
+    child = command.start("app", "-p", "1", "-t", "1", "--watch", str(tmp_path),
+                          "--watch-include", "*.cfg", "--watch-exclude", "scratch_*.py")
+    wait_ready(child, 1)
+    send(redis_server.url, "record", (1,))
+    wait_until(lambda: redis_client.llen("done") >= 1, "a message processed", child)
+
+    # Changed in this order, one at a time: had the excluded .py file or the
+    # .txt file (matches no include pattern) triggered a restart, its change
+    # would be logged before the .cfg file's.
+    write_app(tmp_path, "X = 1\n", name="scratch_notes.py")
+    (tmp_path / "notes.txt").write_text("not watched\n")
+    (tmp_path / "settings.cfg").write_text("[app]\n")
+    wait_ready(child, 2, "the worker processes to restart")
+    assert stop(child) == 0, child.describe()
+    detected = re.findall(r"Detected changes to '([^']*)'", child.stderr())
+    assert detected and all(os.path.basename(path) == "settings.cfg" for path in detected), detected
 
 
 def test_queues_limits_consumption(command, redis_server, redis_client, tmp_path):
@@ -180,7 +203,8 @@ def test_stale_pid_file_is_replaced(command, tmp_path):
         (["app"], "raise RuntimeError('boom at import')\n", "'app'"),
         (["app:VERSION"], APP, "'app:VERSION' is not a Broker"),
     ],
-    ids=["missing-module", "missing-broker", "missing-attribute-path", "missing-extra-module", "syntax-error", "raises", "not-a-broker"],
+    ids=["missing-module", "missing-broker", "missing-attribute-path", "missing-extra-module", "syntax-error",
+         "raises", "not-a-broker"],
 )
 def test_import_errors_exit_2_naming_the_module(command, tmp_path, args, source, named):
     if source is not None:
