@@ -444,18 +444,31 @@ def chatty(i):
 '''
 
 
-def test_skip_logging_leaves_logging_to_the_application(command, redis_server, redis_client, tmp_path):
+@pytest.mark.parametrize("to_file", [False, True], ids=["stderr", "log-file"])
+def test_skip_logging_leaves_logging_to_the_application(command, redis_server, redis_client, tmp_path, to_file):
     write_app(tmp_path, LOGGING_APP)
-    child = command.start("app", "-p", "1", "-t", "1", "--skip-logging")
-    wait_ready(child, 1)
+    log_file = tmp_path / "dramatiq.log"
+    child = command.start("app", "-p", "1", "-t", "1", "--skip-logging",
+                          *(["--log-file", str(log_file)] if to_file else []))
+
+    def output():
+        if not to_file:
+            return child.stderr()
+        return log_file.read_text() if log_file.exists() else ""
+
+    ready = "APP INFO dramatiq.WorkerProcess(0): Worker process is ready for action."
+    wait_until(lambda: ready in output() or not child.alive(), "the worker process to boot", child)
     send(redis_server.url, "chatty", (1,))
     wait_until(lambda: redis_client.llen("done") >= 1, "a message processed", child)
     assert stop(child) == 0, child.describe()
 
     # The application's format and level (DEBUG) apply, in the worker
-    # process's own records and in the actor's.
-    text = child.stderr()
-    assert "APP INFO dramatiq.WorkerProcess(0): Worker process is ready for action." in text
+    # process's own records and in the actor's.  What the application's
+    # handler writes to standard error still goes where --log-file says.
+    text = output()
+    if to_file:
+        assert child.stderr() == "", child.describe()
+    assert ready in text
     assert "APP DEBUG app.tasks: debug from actor 1" in text
     assert "APP INFO app.tasks: info from actor 1" in text
     # The command formats nothing; the supervisor configures no handler
