@@ -198,13 +198,14 @@ def test_stale_pid_file_is_replaced(command, tmp_path):
         (["no_such_module_xyz"], None, "no_such_module_xyz"),
         (["app:no_such_broker"], APP, "Module 'app' does not define a 'no_such_broker' variable."),
         (["app:broker.no_such_attr"], APP, "Module 'app' does not define a 'broker.no_such_attr' variable."),
+        (["app:"], APP, "Module 'app' does not define a '' variable."),
         (["app", "no_such_extra_module"], APP, "no_such_extra_module"),
         (["app"], "import dramatiq\ndef broken(:\n", "'app'"),
         (["app"], "raise RuntimeError('boom at import')\n", "'app'"),
         (["app:VERSION"], APP, "'app:VERSION' is not a Broker"),
     ],
-    ids=["missing-module", "missing-broker", "missing-attribute-path", "missing-extra-module", "syntax-error",
-         "raises", "not-a-broker"],
+    ids=["missing-module", "missing-broker", "missing-attribute-path", "empty-name", "missing-extra-module",
+         "syntax-error", "raises", "not-a-broker"],
 )
 def test_import_errors_exit_2_naming_the_module(command, tmp_path, args, source, named):
     if source is not None:
