@@ -131,10 +131,12 @@ def import_object(value: str):
 
     A missing attribute is reported as an ImportError so that it gets the
     same exit code and message as a missing module."""
-    module_name, _, attr_path = value.partition(":")
+    module_name, colon, attr_path = value.partition(":")
     module = importlib.import_module(module_name)
-    if not attr_path:
+    if not colon:
         return module, None
+    # "module:" (nothing after the colon) is a mistake, not the module's
+    # global broker: getattr("") fails below and names it, as upstream does.
     obj = module
     for attr in attr_path.split("."):
         try:

@@ -1,6 +1,7 @@
 """Helpers for the tests of the ``dramatiq`` command (see conftest.py)."""
 
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -129,3 +130,11 @@ def stop(child, sig=signal.SIGTERM):
     except Exception:
         child.kill()
         raise AssertionError("dramatiq did not exit after %s:\n%s" % (sig.name, child.describe()))
+
+
+def ready_pids(child):
+    """{worker id: PID} of the worker processes that said they are ready
+    (from their log lines, in the command's default log format)."""
+    found = re.findall(r"\[PID (\d+)\] \[MainThread\] \[dramatiq\.WorkerProcess\((\d+)\)\] \[INFO\] "
+                       r"Worker process is ready for action\.", child.stderr())
+    return {int(worker_id): int(pid) for pid, worker_id in found}
