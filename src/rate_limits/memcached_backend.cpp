@@ -1,0 +1,119 @@
+// Rate limiter counters in memcached, in pylibmc's format for Python ints
+// (decimal text, flags 4), so upstream Dramatiq's pylibmc backend and this
+// one share counters. Where upstream lets a refused increment stay counted
+// (it never takes it back), this backend takes it back, so a busy limiter
+// does not lose slots.
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+#include "dramatiq/rate_limit_backends.hpp"
+#include "memcached/client.hpp"
+
+namespace dramatiq {
+
+namespace {
+
+std::int64_t parse_count(const memcached::Item& item) {
+  std::int64_t value = 0;
+  const char* begin = item.value.data();
+  const char* end = begin + item.value.size();
+  auto [stop, error] = std::from_chars(begin, end, value);
+  if (error != std::errc() || stop != end) {
+    throw DramatiqError("memcached value is not an integer counter: '" + item.value + "'");
+  }
+  return value;
+}
+
+}  // namespace
+
+class MemcachedRateLimiterBackend::Impl {
+ public:
+  explicit Impl(MemcachedOptions options) : client(std::move(options)) {}
+  memcached::Client client;
+};
+
+MemcachedRateLimiterBackend::MemcachedRateLimiterBackend(MemcachedOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+MemcachedRateLimiterBackend::~MemcachedRateLimiterBackend() = default;
+
+const MemcachedOptions& MemcachedRateLimiterBackend::options() const { return impl_->client.options(); }
+
+bool MemcachedRateLimiterBackend::add(const std::string& key, std::int64_t value, std::int64_t ttl) {
+  return impl_->client.add(key, std::to_string(value), memcached::flags::kInteger,
+                           memcached::expiry_from_ttl(ttl));
+}
+
+bool MemcachedRateLimiterBackend::incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                                       std::int64_t ttl) {
+  auto& client = impl_->client;
+  while (true) {
+    auto value = client.incr(key, static_cast<std::uint64_t>(amount));
+    if (value) {
+      if (static_cast<std::int64_t>(*value) <= maximum) return true;
+      client.decr(key, static_cast<std::uint64_t>(amount));  // take the refused increment back
+      return false;
+    }
+    // Missing (expired) counts as zero: create it, unless someone else just
+    // did, in which case increment theirs.
+    if (amount > maximum) return false;
+    if (client.add(key, std::to_string(amount), memcached::flags::kInteger, memcached::expiry_from_ttl(ttl))) {
+      return true;
+    }
+  }
+}
+
+bool MemcachedRateLimiterBackend::decr(const std::string& key, std::int64_t amount, std::int64_t minimum,
+                                       std::int64_t) {
+  // The server stops at 0 rather than going below: a counter at its last
+  // unit reads 0 afterwards, which every reader takes as "below minimum 1".
+  auto value = impl_->client.decr(key, static_cast<std::uint64_t>(amount));
+  if (!value) return false;
+  return static_cast<std::int64_t>(*value) >= minimum;
+}
+
+bool MemcachedRateLimiterBackend::incr_and_sum(const std::string& key, const KeysFunction& keys,
+                                               std::int64_t amount, std::int64_t maximum, std::int64_t ttl) {
+  auto& client = impl_->client;
+  std::time_t expiry = memcached::expiry_from_ttl(ttl);
+  client.add(key, "0", memcached::flags::kInteger, expiry);
+  // Optimistic: read the counter with its CAS id, check the window's sum,
+  // write back only if nobody changed the counter meanwhile.
+  while (true) {
+    auto item = client.gets(key);
+    if (!item) return false;
+    std::int64_t value = parse_count(*item) + amount;
+    if (value > maximum) return false;
+    std::int64_t total = amount;
+    for (const auto& [summed_key, summed] : client.get_multi(keys())) total += parse_count(summed);
+    if (total > maximum) return false;
+    if (client.cas(key, std::to_string(value), memcached::flags::kInteger, expiry, item->cas) ==
+        memcached::CasResult::Stored) {
+      return true;
+    }
+  }
+}
+
+bool MemcachedRateLimiterBackend::wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) {
+  // No blocking primitive in memcached: poll, starting fast and backing off
+  // to 50 ms between looks.
+  using Clock = std::chrono::steady_clock;
+  auto deadline = timeout ? std::optional(Clock::now() + *timeout) : std::nullopt;
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    if (impl_->client.get(key)) return true;
+    auto now = Clock::now();
+    if (deadline && now >= *deadline) return false;
+    auto sleep = pause;
+    if (deadline) sleep = std::min(sleep, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now) +
+                                              std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(sleep);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+void MemcachedRateLimiterBackend::wait_notify(const std::string& key, std::int64_t ttl) {
+  impl_->client.set(key, "x", memcached::flags::kBytes, memcached::expiry_from_ttl(ttl));
+}
+
+}  // namespace dramatiq
