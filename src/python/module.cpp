@@ -349,6 +349,7 @@ NB_MODULE(_engine, m) {
            });
 
   bind_redis_broker(m);
+  bind_rate_limits(m);
 
   // ---- worker
   nb::class_<Worker>(m, "Worker")

@@ -11,6 +11,7 @@
 
 #include "dramatiq/failure.hpp"
 #include "dramatiq/message_proxy.hpp"
+#include "dramatiq/redis_broker.hpp"
 #include "dramatiq/value.hpp"
 
 namespace dramatiq::python {
@@ -79,5 +80,13 @@ Failure failure_from_python(const nb::python_error& error);
 
 // Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
 void bind_redis_broker(nanobind::module_& m);
+// Sets one redis-py connection parameter (a Python value) on `options`;
+// TypeError naming `owner` for a parameter the engine does not know
+// (redis_binding.cpp).
+void apply_redis_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
+                           const char* owner);
+// Adds the rate limiters, their backends and GroupCallbacks
+// (rate_limits_binding.cpp).
+void bind_rate_limits(nanobind::module_& m);
 
 }  // namespace dramatiq::python

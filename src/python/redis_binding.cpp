@@ -28,7 +28,10 @@ const std::set<std::string>& client_only_parameters() {
   return names;
 }
 
-void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value) {
+}  // namespace
+
+void apply_redis_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
+                           const char* owner) {
   if (client_only_parameters().count(name)) return;
   if (value.is_none()) {
     if (name == "socket_timeout") options.socket_timeout.reset();
@@ -48,11 +51,9 @@ void apply_parameter(RedisConnectionOptions& options, const std::string& name, n
   try {
     options.set_option(name, text);
   } catch (const RedisConnectionOptions::UnknownOption&) {
-    throw nb::type_error(("RedisBroker got an unexpected connection parameter '" + name + "'").c_str());
+    throw nb::type_error((std::string(owner) + " got an unexpected connection parameter '" + name + "'").c_str());
   }
 }
-
-}  // namespace
 
 void bind_redis_broker(nb::module_& m) {
   nb::class_<RedisBroker, Broker>(m, "RedisBroker")
@@ -64,7 +65,7 @@ void bind_redis_broker(nb::module_& m) {
                options.connection = RedisConnectionOptions::from_url(*url);
              } else {
                for (auto [key, value] : parameters) {
-                 apply_parameter(options.connection, nb::cast<std::string>(key), value);
+                 apply_redis_parameter(options.connection, nb::cast<std::string>(key), value, "RedisBroker");
                }
              }
              options.key_namespace = std::move(key_namespace);
