@@ -2,7 +2,9 @@
 
 #include <libmemcached/memcached.h>
 
+#include <algorithm>
 #include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -127,7 +129,11 @@ bool is_connection_error(memcached_return_t rc) {
 std::time_t expiry_from_ttl(std::int64_t ttl_ms) {
   std::time_t seconds = static_cast<std::time_t>(ttl_ms / 1000);
   if (seconds < 1) seconds = 1;
-  if (seconds > kThirtyDays) seconds += std::time(nullptr);
+  if (seconds > kThirtyDays) {
+    // An absolute time; the text protocol reads it as a signed 32-bit
+    // number, and a negative one expires the item at once.
+    seconds = std::min<std::time_t>(seconds + std::time(nullptr), INT32_MAX);
+  }
   return seconds;
 }
 
