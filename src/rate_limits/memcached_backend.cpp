@@ -14,10 +14,13 @@ namespace dramatiq {
 
 namespace {
 
+// The server may leave trailing spaces after a decrement that shortened
+// the number ("10" - 1 reads "9 "), as pylibmc's int() tolerates.
 std::int64_t parse_count(const memcached::Item& item) {
   std::int64_t value = 0;
   const char* begin = item.value.data();
   const char* end = begin + item.value.size();
+  while (end > begin && (end[-1] == ' ' || end[-1] == '\r' || end[-1] == '\n')) --end;
   auto [stop, error] = std::from_chars(begin, end, value);
   if (error != std::errc() || stop != end) {
     throw DramatiqError("memcached value is not an integer counter: '" + item.value + "'");
