@@ -1,10 +1,7 @@
-"""GroupCallbacks and results-backed option checks: they need
-dramatiq.rate_limits and dramatiq.results (issue 4), so they live here until
-then. Validated against upstream 2.2.1."""
+"""Middleware option checks that need dramatiq.results (issue 4, being
+built). Validated against upstream 2.2.1. The GroupCallbacks tests that do
+not need results moved to tests/python/test_group_callbacks.py."""
 
-import time
-
-import dramatiq
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -37,102 +34,6 @@ def test_builtin_actor_options():
     }
     assert CurrentMessage().actor_options == set()
     assert GroupCallbacks(RateLimiterStubBackend()).actor_options == set()
-
-
-# -- GroupCallbacks ------------------------------------------------------------------------------
-
-
-def test_group_completion_callback(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    done = []
-    finished = []
-
-    @dramatiq.actor
-    def work(i):
-        time.sleep(0.01 * i)
-        done.append(i)
-
-    @dramatiq.actor
-    def all_done(tag):
-        finished.append((tag, sorted(done)))
-
-    g = dramatiq.group(work.message(i) for i in range(5))
-    g.add_completion_callback(all_done.message("finished"))
-    g.run()
-    stub_broker.join("default")
-    stub_worker.join()
-    assert finished == [("finished", [0, 1, 2, 3, 4])]
-
-
-def test_group_completion_callback_with_pipelines(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    finished = []
-    results = []
-
-    @dramatiq.actor
-    def add(x, y):
-        return x + y
-
-    @dramatiq.actor
-    def collect(value):
-        results.append(value)
-
-    @dramatiq.actor
-    def all_done():
-        finished.append(sorted(results))
-
-    g = dramatiq.group(
-        [
-            add.message(1, 2) | collect.message(),
-            add.message(3, 4) | collect.message(),
-        ]
-    )
-    g.add_completion_callback(all_done.message())
-    g.run()
-    stub_broker.join("default")
-    stub_worker.join()
-    assert finished == [[3, 7]]
-
-
-def test_group_callback_not_called_when_member_fails(stub_broker, stub_worker):
-    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
-    finished = []
-
-    @dramatiq.actor(max_retries=0)
-    def maybe(fail):
-        if fail:
-            raise ValueError()
-
-    @dramatiq.actor
-    def all_done():
-        finished.append(True)
-
-    g = dramatiq.group([maybe.message(False), maybe.message(True)])
-    g.add_completion_callback(all_done.message())
-    g.run()
-    stub_broker.join("default", fail_fast=False)
-    stub_worker.join()
-    assert finished == []
-
-
-def test_group_callbacks_require_middleware(stub_broker):
-    @dramatiq.actor
-    def work():
-        pass
-
-    g = dramatiq.group([work.message()])
-    g.add_completion_callback(work.message())
-    with pytest.raises(RuntimeError):
-        g.run()
-    assert stub_broker.queues["default"].qsize() == 0
-
-
-
-def test_rate_limits_reexport_rate_limit_exceeded():
-    from dramatiq.rate_limits import RateLimitExceeded
-
-    assert RateLimitExceeded is dramatiq.RateLimitExceeded
-
 
 
 def test_results_actor_options():

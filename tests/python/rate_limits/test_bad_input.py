@@ -25,6 +25,8 @@ def test_invalid_limits_fail_as_upstream_does(make):
         make(StubBackend())
 
 
+# Superset: upstream raises redis-py's and pylibmc's own exceptions.
+@pytest.mark.superset
 def test_unreachable_redis_is_a_connection_failure():
     backend = RedisBackend(url="redis://127.0.0.1:%d/0" % free_port())
     with pytest.raises(dramatiq.ConnectionFailed, match="127.0.0.1"):
@@ -34,6 +36,7 @@ def test_unreachable_redis_is_a_connection_failure():
         Barrier(backend, "k").wait(timeout=1000)
 
 
+@pytest.mark.superset
 def test_unreachable_memcached_is_a_connection_failure():
     backend = MemcachedBackend(servers=["127.0.0.1:%d" % free_port()])
     with pytest.raises(dramatiq.ConnectionFailed, match="127.0.0.1"):
@@ -50,6 +53,7 @@ def test_bad_redis_configuration():
         RedisBackend(no_such_option=1)
 
 
+@pytest.mark.superset
 def test_bad_memcached_configuration():
     with pytest.raises(ValueError):
         MemcachedBackend(servers=["127.0.0.1:notaport"])
@@ -65,6 +69,7 @@ def test_bad_memcached_configuration():
         MemcachedBackend(colour="blue")
 
 
+@pytest.mark.superset
 def test_memcached_text_protocol_refuses_keys_with_spaces(memcached_server):
     backend = MemcachedBackend(servers=[memcached_server.address])
     with pytest.raises(ValueError, match="bad key"):

@@ -34,6 +34,7 @@ def start_together(children_specs, redis_client, key, tmp_path):
             child.kill()
 
 
+@pytest.mark.superset_on_memcached
 def test_concurrent_limit_of_two_holds_across_two_processes_of_eight_threads(
     shared_kind, redis_server, memcached_server, redis_client, key, tmp_path
 ):
@@ -63,6 +64,7 @@ def test_concurrent_limit_of_two_holds_across_two_processes_of_eight_threads(
 
 
 @pytest.mark.parametrize("limiter", ["bucket", "window"])
+@pytest.mark.superset_on_memcached
 def test_bucket_and_window_limits_are_shared_across_processes(
     shared_kind, limiter, redis_server, memcached_server, redis_client, key, tmp_path
 ):
@@ -89,6 +91,7 @@ def test_bucket_and_window_limits_are_shared_across_processes(
         assert not acquired
 
 
+@pytest.mark.superset_on_memcached
 def test_barrier_across_processes(shared_kind, redis_server, memcached_server, redis_client, key, tmp_path):
     backend = backend_for(shared_kind, redis_server, memcached_server)
     barrier = Barrier(backend, key, ttl=60000)

@@ -26,6 +26,7 @@ def test_rate_limit_exceeded_is_dramatiqs():
     assert issubclass(RateLimitExceeded, dramatiq.DramatiqError)
 
 
+@pytest.mark.superset_on_memcached
 def test_concurrent_limiter_admits_up_to_its_limit(backend, key):
     limiter = ConcurrentRateLimiter(backend, key, limit=2)
     with limiter.acquire() as first, limiter.acquire() as second:
@@ -40,6 +41,7 @@ def test_concurrent_limiter_admits_up_to_its_limit(backend, key):
         assert again and again_too
 
 
+@pytest.mark.superset_on_memcached
 def test_a_refused_attempt_runs_the_block_without_a_slot(backend, key):
     limiter = ConcurrentRateLimiter(backend, key, limit=1)
     ran = []
@@ -87,6 +89,7 @@ def test_concurrent_limiter_under_thread_contention(backend, key):
     assert state["admitted"] > 0
 
 
+@pytest.mark.superset_on_memcached
 def test_bucket_limiter_admits_limit_per_bucket(backend, key):
     limiter = BucketRateLimiter(backend, key, limit=3, bucket=HUGE_BUCKET)
     outcomes = []
@@ -138,6 +141,7 @@ def test_barrier_clears_with_the_last_party(backend, key):
     assert barrier.wait(block=False) is True
 
 
+@pytest.mark.superset_on_memcached
 def test_blocked_parties_wake_when_the_barrier_clears(backend, key):
     barrier = Barrier(backend, key, ttl=60000)
     barrier.create(3)
@@ -156,6 +160,7 @@ def test_blocked_parties_wake_when_the_barrier_clears(backend, key):
     assert results == [True, True, True]
 
 
+@pytest.mark.superset_on_memcached
 def test_blocking_wait_times_out_without_the_other_parties(backend, key):
     barrier = Barrier(backend, key, ttl=60000)
     barrier.create(2)
@@ -181,6 +186,9 @@ def test_backends_are_rate_limiter_backends(backend):
     assert isinstance(backend, RateLimiterBackend)
 
 
+# Superset: upstream's Redis backend refuses waits under a second, and its
+# stub backend forgets an event posted before the wait started.
+@pytest.mark.superset
 def test_backend_methods_directly(backend, key):
     assert backend.add(key, 5, 60000) is True
     assert backend.add(key, 5, 60000) is False

@@ -168,6 +168,7 @@ def test_group_callbacks_on_a_python_backend(stub_broker, stub_worker):
     assert backend.calls.count("decr") == 3
 
 
+@pytest.mark.superset
 def test_objects_that_are_not_backends_are_refused():
     with pytest.raises(TypeError):
         ConcurrentRateLimiter(object(), "k")
