@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unistd.h>
 #include <climits>
 #include <cstdlib>
 #include <stdexcept>
@@ -137,7 +138,7 @@ std::time_t expiry_from_ttl(std::int64_t ttl_ms) {
   return seconds;
 }
 
-Client::Client(MemcachedOptions options) : options_(std::move(options)) {
+Client::Client(MemcachedOptions options) : options_(std::move(options)), pid_(getpid()) {
   if (options_.servers.empty()) throw std::invalid_argument("memcached needs at least one server");
   if (options_.pool_size == 0) throw std::invalid_argument("memcached pool_size must be positive");
   for (const auto& server : options_.servers) parse_server(server);
@@ -148,6 +149,7 @@ Client::Client(MemcachedOptions options) : options_(std::move(options)) {
 }
 
 Client::~Client() {
+  if (pid_ != getpid()) return;  // inherited across fork(): the parent's
   for (memcached_st* handle : idle_) memcached_free(handle);
 }
 
@@ -189,6 +191,12 @@ memcached_st* Client::make_handle() const {
 
 Client::Lease Client::borrow() {
   std::unique_lock lock(mutex_);
+  if (pid_ != getpid()) {
+    // Forked: the idle handles are the parent's (deliberately not freed).
+    idle_.clear();
+    created_ = 0;
+    pid_ = getpid();
+  }
   while (idle_.empty() && created_ >= options_.pool_size) returned_.wait(lock);
   if (!idle_.empty()) {
     memcached_st* handle = idle_.back();

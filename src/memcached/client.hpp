@@ -95,6 +95,10 @@ class Client {
   std::map<std::string, Item> fetch(const std::vector<std::string>& keys);
 
   MemcachedOptions options_;
+  // The process the pooled handles belong to: after fork() a child leaves
+  // the parent's handles alone (freeing them would send "quit" on the
+  // parent's sockets) and opens its own.
+  int pid_;
   std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<memcached_st*> idle_;

@@ -3,8 +3,11 @@
 // retries; Lua scripts give the same result atomically in one round trip,
 // and both kinds of client can update the same key.
 #include <openssl/sha.h>
+#include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <mutex>
 #include <cstdio>
 
 #include "dramatiq/rate_limit_backends.hpp"
@@ -92,7 +95,28 @@ std::string seconds_text(std::chrono::milliseconds timeout) {
 
 class RedisRateLimiterBackend::Impl {
  public:
-  explicit Impl(RedisConnectionOptions options) : pool(std::move(options)) {}
+  explicit Impl(RedisConnectionOptions options)
+      : options_(std::move(options)), pool_(std::make_unique<redis::ConnectionPool>(options_)), pid_(getpid()) {}
+  ~Impl() {
+    // Connections inherited across fork() belong to the parent: closing
+    // them here could end its TLS sessions.
+    if (pid_ != getpid()) (void)pool_.release();
+  }
+
+  // The pool of this process. A backend created before fork() (at import
+  // time, say) must not share the parent's sockets: the child starts a
+  // pool of its own and leaves the inherited connections alone.
+  redis::ConnectionPool& pool() {
+    if (pid_.load(std::memory_order_relaxed) != getpid()) {
+      std::lock_guard lock(mutex_);
+      if (pid_.load() != getpid()) {
+        (void)pool_.release();
+        pool_ = std::make_unique<redis::ConnectionPool>(options_);
+        pid_ = getpid();
+      }
+    }
+    return *pool_;
+  }
 
   // Runs a script by its digest, loading it on the first NOSCRIPT.
   redis::Reply run(const LuaScript& script, const std::vector<std::string>& keys,
@@ -100,7 +124,7 @@ class RedisRateLimiterBackend::Impl {
     redis::Command command{"EVALSHA", script.sha1, std::to_string(keys.size())};
     command.insert(command.end(), keys.begin(), keys.end());
     command.insert(command.end(), arguments.begin(), arguments.end());
-    auto connection = pool.acquire();
+    auto connection = pool().acquire();
     redis::Reply reply = connection->call(command);
     if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0) {
       command[0] = "EVAL";
@@ -116,17 +140,23 @@ class RedisRateLimiterBackend::Impl {
     return run(script, keys, arguments).integer == 1;
   }
 
-  redis::ConnectionPool pool;
+  const RedisConnectionOptions& options() const { return options_; }
+
+ private:
+  RedisConnectionOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<redis::ConnectionPool> pool_;
+  std::atomic<pid_t> pid_;
 };
 
 RedisRateLimiterBackend::RedisRateLimiterBackend(RedisConnectionOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 RedisRateLimiterBackend::~RedisRateLimiterBackend() = default;
 
-const RedisConnectionOptions& RedisRateLimiterBackend::options() const { return impl_->pool.options(); }
+const RedisConnectionOptions& RedisRateLimiterBackend::options() const { return impl_->options(); }
 
 bool RedisRateLimiterBackend::add(const std::string& key, std::int64_t value, std::int64_t ttl) {
-  auto connection = impl_->pool.acquire();
+  auto connection = impl_->pool().acquire();
   redis::Reply reply = connection->call({"SET", key, std::to_string(value), "PX", std::to_string(ttl), "NX"});
   redis::check(reply);
   return !reply.is_nil();
@@ -154,7 +184,7 @@ bool RedisRateLimiterBackend::incr_and_sum(const std::string& key, const KeysFun
 
 bool RedisRateLimiterBackend::wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) {
   if (timeout && timeout->count() <= 0) {
-    auto connection = impl_->pool.acquire();
+    auto connection = impl_->pool().acquire();
     redis::Reply reply = connection->call({"RPOPLPUSH", key, key});
     redis::check(reply);
     return reply.type == redis::Reply::Type::String && reply.str == "x";
@@ -162,7 +192,7 @@ bool RedisRateLimiterBackend::wait(const std::string& key, std::optional<std::ch
   // A connection of its own: it sits in a blocking call that may outlive
   // the client's socket timeout, and it must not go back to the pool if the
   // reply never comes.
-  auto connection = impl_->pool.open();
+  auto connection = impl_->pool().open();
   connection->send({"BRPOPLPUSH", key, key, timeout ? seconds_text(*timeout) : "0"});
   // The server answers when its own timeout runs out; allow for a slow
   // server on top.

@@ -114,3 +114,43 @@ def test_barrier_across_processes(shared_kind, redis_server, memcached_server, r
         for child in children:
             child.kill()
     assert reports == [{"cleared": True}, {"cleared": True}]
+
+
+def _count_in_child(backend, key, conn):
+    try:
+        limiter = BucketRateLimiter(backend, key, limit=10**9, bucket=10**12)
+        for _ in range(300):
+            assert limiter._acquire()
+        conn.send("ok")
+    except BaseException as e:  # pragma: no cover - reported to the parent
+        conn.send(repr(e))
+
+
+@pytest.mark.superset
+def test_a_backend_created_before_fork_works_in_parent_and_child(
+    shared_kind, redis_server, memcached_server, key
+):
+    """A backend made at import time is used by forked processes: each
+    process must talk on its own connections."""
+    import multiprocessing
+
+    backend = backend_for(shared_kind, redis_server, memcached_server)
+    limiter = BucketRateLimiter(backend, key, limit=10**9, bucket=10**12)
+    assert limiter._acquire()  # the backend now holds an idle connection
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+    child = context.Process(target=_count_in_child, args=(backend, key, child_end))
+    child.start()
+    try:
+        for _ in range(300):
+            assert limiter._acquire()
+        assert parent_end.poll(60)
+        assert parent_end.recv() == "ok"
+    finally:
+        child.join(60)
+    assert child.exitcode == 0
+    # 1 + 300 + 300 acquisitions were counted in the shared bucket.
+    probe = BucketRateLimiter(backend, key, limit=601, bucket=10**12)
+    assert not probe._acquire()
+    probe = BucketRateLimiter(backend, key, limit=602, bucket=10**12)
+    assert probe._acquire()
