@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import _engine
 from .backend import engine_backend
+from .rate_limiter import whole
 
 
 class Barrier:
@@ -20,7 +21,7 @@ class Barrier:
 
     def __init__(self, backend, key, *, ttl=900000):
         self._backend = backend
-        self._native = _engine.Barrier(engine_backend(backend), key, ttl)
+        self._native = _engine.Barrier(engine_backend(backend), key, whole(ttl))
 
     @property
     def backend(self):
@@ -53,7 +54,7 @@ class Barrier:
 
     @ttl.setter
     def ttl(self, ttl):
-        self._native.ttl = ttl
+        self._native.ttl = whole(ttl)
 
     def create(self, parties):
         """Set the barrier up for ``parties`` parties (>= 1).
@@ -61,7 +62,7 @@ class Barrier:
         Returns:
           bool: False if a barrier with this key already exists.
         """
-        return self._native.create(parties)
+        return self._native.create(whole(parties))
 
     def wait(self, *, block=True, timeout=None):
         """Arrive at the barrier.
@@ -75,7 +76,7 @@ class Barrier:
           bool: whether the barrier is cleared (by this party, or, when
           blocking, by the last one before the timeout).
         """
-        return self._native.wait(block, timeout)
+        return self._native.wait(block, None if timeout is None else whole(timeout))
 
     def __repr__(self):
         return "Barrier(key=%r)" % (self.key,)

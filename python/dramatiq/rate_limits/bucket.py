@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _engine
 from .backend import engine_backend
-from .rate_limiter import RateLimiter, backend_attribute, native_attribute
+from .rate_limiter import RateLimiter, backend_attribute, native_attribute, whole
 
 
 class BucketRateLimiter(RateLimiter):
@@ -23,7 +23,7 @@ class BucketRateLimiter(RateLimiter):
 
     def __init__(self, backend, key, *, limit=1, bucket=1000):
         self._backend = backend
-        self._native = _engine.BucketRateLimiter(engine_backend(backend), key, limit, bucket)
+        self._native = _engine.BucketRateLimiter(engine_backend(backend), key, whole(limit), whole(bucket))
 
     backend = backend_attribute()
     key = native_attribute("key", "The name of the limit.")

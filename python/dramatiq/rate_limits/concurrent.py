@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _engine
 from .backend import engine_backend
-from .rate_limiter import RateLimiter, backend_attribute, native_attribute
+from .rate_limiter import RateLimiter, backend_attribute, native_attribute, whole
 
 
 class ConcurrentRateLimiter(RateLimiter):
@@ -22,7 +22,7 @@ class ConcurrentRateLimiter(RateLimiter):
 
     def __init__(self, backend, key, *, limit=1, ttl=900000):
         self._backend = backend
-        self._native = _engine.ConcurrentRateLimiter(engine_backend(backend), key, limit, ttl)
+        self._native = _engine.ConcurrentRateLimiter(engine_backend(backend), key, whole(limit), whole(ttl))
 
     backend = backend_attribute()
     key = native_attribute("key", "The name of the limit.")

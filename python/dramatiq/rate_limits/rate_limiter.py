@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 from ..errors import RateLimitExceeded
@@ -63,6 +64,14 @@ class RateLimiter:
         return "%s(key=%r)" % (type(self).__name__, self.key)
 
 
+def whole(value):
+    """A limit or duration as the engine takes it: floats are accepted, as
+    upstream accepts them (counts are whole, so a limit of 2.5 admits 2)."""
+    if isinstance(value, float):
+        return math.floor(value)
+    return value
+
+
 def native_attribute(name, doc):
     """A property that reads and writes an attribute of the engine object."""
 
@@ -70,7 +79,7 @@ def native_attribute(name, doc):
         return getattr(self._native, name)
 
     def set(self, value):
-        setattr(self._native, name, value)
+        setattr(self._native, name, whole(value))
 
     return property(get, set, doc=doc)
 

@@ -226,3 +226,16 @@ def test_rate_limiter_subclass_uses_the_base_context_manager():
         with limiter.acquire():
             pass  # pragma: no cover
     assert limiter.calls == ["acquire", "release", "acquire"]
+
+
+# Superset: upstream keeps the float (limit reads 2.5) and passes it to the store.
+@pytest.mark.superset
+def test_float_limits_and_durations_are_accepted(backend, key):
+    limiter = ConcurrentRateLimiter(backend, key, limit=2.5, ttl=60000.0)
+    assert limiter.limit == 2
+    with limiter.acquire(), limiter.acquire():
+        with limiter.acquire(raise_on_failure=False) as acquired:
+            assert not acquired
+    barrier = Barrier(backend, key + "-barrier", ttl=60000.0)
+    assert barrier.create(1.0)
+    assert barrier.wait(timeout=1000.0)
