@@ -242,6 +242,28 @@ INSTANTIATE_TEST_SUITE_P(Backends, RateLimits,
                          ::testing::Values(Kind::Stub, Kind::Redis, Kind::MemcachedText, Kind::MemcachedBinary),
                          kind_name);
 
+TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {
+  LogCapture logs;
+  auto backend = std::make_shared<StubRateLimiterBackend>();
+  auto limiter = std::make_shared<ConcurrentRateLimiter>(backend, "busy", 1);
+  auto held = limiter->acquire();  // the only slot is taken
+  auto broker = std::make_shared<StubBroker>();
+  std::atomic<int> ran{0};
+  broker->declare_actor(make_actor("limited", [&](const Array&, const Object&) {
+    auto slot = limiter->acquire();
+    ++ran;
+    return Value();
+  }));
+  broker->enqueue(make_message("limited", {}));
+  Worker worker(broker, WorkerOptions{std::nullopt, 50, 1});
+  worker.start();
+  EXPECT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  worker.stop();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(logs.matching(log::Level::Debug, "Rate limit exceeded").size(), 1u);
+  EXPECT_EQ(logs.count_at(log::Level::Error), 0u);
+}
+
 // ---- storage formats shared with upstream Dramatiq
 
 TEST(RedisRateLimiterBackend, StoresDecimalCountersUnderTheLimiterKey) {
