@@ -244,6 +244,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, RateLimits,
 
 TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {
   LogCapture logs;
+  log::set_min_level(log::Level::Debug);
   auto backend = std::make_shared<StubRateLimiterBackend>();
   auto limiter = std::make_shared<ConcurrentRateLimiter>(backend, "busy", 1);
   auto held = limiter->acquire();  // the only slot is taken
@@ -262,6 +263,7 @@ TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {
   EXPECT_EQ(ran.load(), 0);
   EXPECT_EQ(logs.matching(log::Level::Debug, "Rate limit exceeded").size(), 1u);
   EXPECT_EQ(logs.count_at(log::Level::Error), 0u);
+  log::set_min_level(log::Level::Info);
 }
 
 // ---- storage formats shared with upstream Dramatiq
