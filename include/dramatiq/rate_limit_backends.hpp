@@ -19,6 +19,10 @@ class StubRateLimiterBackend : public RateLimiterBackend {
   bool add(const std::string& key, std::int64_t value, std::int64_t ttl) override;
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
+  // incr alone: a missing key counts as 0, so no separate add is needed.
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+    return incr(key, amount, maximum, ttl);
+  }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
                     std::int64_t maximum, std::int64_t ttl) override;
   bool wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) override;
@@ -41,6 +45,10 @@ class RedisRateLimiterBackend : public RateLimiterBackend {
   bool add(const std::string& key, std::int64_t value, std::int64_t ttl) override;
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
+  // incr alone: a missing key counts as 0, so no separate add is needed.
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+    return incr(key, amount, maximum, ttl);
+  }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
                     std::int64_t maximum, std::int64_t ttl) override;
   // Blocks on the server (BRPOPLPUSH), not by polling.
@@ -64,6 +72,10 @@ class MemcachedRateLimiterBackend : public RateLimiterBackend {
   bool add(const std::string& key, std::int64_t value, std::int64_t ttl) override;
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
+  // incr alone: a missing key counts as 0, so no separate add is needed.
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+    return incr(key, amount, maximum, ttl);
+  }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
                     std::int64_t maximum, std::int64_t ttl) override;
   bool wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) override;

@@ -41,6 +41,13 @@ class RateLimiterBackend {
   // if it did.
   virtual bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum,
                     std::int64_t ttl) = 0;
+  // What a limiter taking a slot does: add(key, amount) if the key is
+  // missing, else incr(key, amount, maximum). Backends whose incr already
+  // treats a missing key as 0 do it in one round trip.
+  virtual bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                           std::int64_t ttl) {
+    return add(key, amount, ttl) || incr(key, amount, maximum, ttl);
+  }
   // Adds `amount` to `key` unless the sum over `keys()` plus `amount` would
   // exceed `maximum`; true if it did.
   virtual bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,

@@ -53,10 +53,7 @@ ConcurrentRateLimiter::ConcurrentRateLimiter(RateLimiterBackendPtr backend, std:
   require_positive(limit, "limit");
 }
 
-bool ConcurrentRateLimiter::try_acquire() {
-  if (backend_->add(key_, 1, ttl)) return true;
-  return backend_->incr(key_, 1, limit, ttl);
-}
+bool ConcurrentRateLimiter::try_acquire() { return backend_->add_or_incr(key_, 1, limit, ttl); }
 
 void ConcurrentRateLimiter::release() { backend_->decr(key_, 1, 0, ttl); }
 
@@ -74,9 +71,7 @@ std::string BucketRateLimiter::bucket_key(std::int64_t now) const {
 }
 
 bool BucketRateLimiter::try_acquire() {
-  std::string current = bucket_key(now_ms());
-  if (backend_->add(current, 1, bucket)) return true;
-  return backend_->incr(current, 1, limit, bucket);
+  return backend_->add_or_incr(bucket_key(now_ms()), 1, limit, bucket);
 }
 
 // One counter per second, named `<key>@<unix seconds>`; an acquisition

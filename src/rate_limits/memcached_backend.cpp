@@ -79,19 +79,27 @@ bool MemcachedRateLimiterBackend::incr_and_sum(const std::string& key, const Key
                                                std::int64_t amount, std::int64_t maximum, std::int64_t ttl) {
   auto& client = impl_->client;
   std::time_t expiry = memcached::expiry_from_ttl(ttl);
-  client.add(key, "0", memcached::flags::kInteger, expiry);
-  // Optimistic: read the counter with its CAS id, check the window's sum,
-  // write back only if nobody changed the counter meanwhile.
+  // Optimistic, in two round trips: read the counter (with its CAS id) and
+  // the window's counters together, then write the counter back only if
+  // nobody changed it meanwhile (or create it only if nobody did).
   while (true) {
-    auto item = client.gets(key);
-    if (!item) return false;
-    std::int64_t value = parse_count(*item) + amount;
+    std::vector<std::string> summed = keys();
+    std::vector<std::string> wanted = summed;
+    if (std::find(wanted.begin(), wanted.end(), key) == wanted.end()) wanted.push_back(key);
+    auto items = client.get_multi(wanted);
+    auto own = items.find(key);
+    std::int64_t value = (own == items.end() ? 0 : parse_count(own->second)) + amount;
     if (value > maximum) return false;
     std::int64_t total = amount;
-    for (const auto& [summed_key, summed] : client.get_multi(keys())) total += parse_count(summed);
+    for (const auto& summed_key : summed) {
+      auto it = items.find(summed_key);
+      if (it != items.end()) total += parse_count(it->second);
+    }
     if (total > maximum) return false;
-    if (client.cas(key, std::to_string(value), memcached::flags::kInteger, expiry, item->cas) ==
-        memcached::CasResult::Stored) {
+    if (own == items.end()) {
+      if (client.add(key, std::to_string(value), memcached::flags::kInteger, expiry)) return true;
+    } else if (client.cas(key, std::to_string(value), memcached::flags::kInteger, expiry, own->second.cas) ==
+               memcached::CasResult::Stored) {
       return true;
     }
   }
