@@ -74,8 +74,12 @@ class PythonRateLimiterBackend : public RateLimiterBackend {
   }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
                     std::int64_t maximum, std::int64_t ttl) override {
+    // The keys are computed now and handed over as a callable returning
+    // them (the Python method may keep the callable; the limiter behind
+    // `keys` may not live that long).
+    std::vector<std::string> current = keys();
     return call_flag("incr_and_sum", [&](nb::handle method) {
-      nb::object keys_callable = nb::cpp_function([keys]() { return keys(); });
+      nb::object keys_callable = nb::cpp_function([current]() { return current; });
       return method(key, keys_callable, amount, maximum, ttl);
     });
   }
