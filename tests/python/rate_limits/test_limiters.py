@@ -15,6 +15,7 @@ from dramatiq.rate_limits import (
     WindowRateLimiter,
 )
 
+from dramatiq.rate_limits.backends import RedisBackend
 from redis_support import wait_until
 
 #: A bucket so long that no test run crosses one of its boundaries.
@@ -239,3 +240,20 @@ def test_float_limits_and_durations_are_accepted(backend, key):
     barrier = Barrier(backend, key + "-barrier", ttl=60000.0)
     assert barrier.create(1.0)
     assert barrier.wait(timeout=1000.0)
+
+
+def test_redis_backend_connection_parameters(redis_server, key):
+    """client=, url= and redis-py keywords all reach the same server."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, db=3)
+    backends = [
+        RedisBackend(client=client),
+        RedisBackend(url="redis://127.0.0.1:%d/3" % redis_server.port),
+        RedisBackend(host="127.0.0.1", port=redis_server.port, db=3, socket_timeout=5),
+    ]
+    for backend in backends:
+        assert backend.add(key, 1, 60000) is (backend is backends[0])
+    assert client.get(key) == b"1"
+    assert backends[0].client is client
+    client.close()
