@@ -17,6 +17,9 @@ class Encoder {
   virtual std::string encode(const Message& message) = 0;
   // Throws DecodeError with the reason.
   virtual Message decode(std::string_view data) = 0;
+  // Any value (what result backends store). Throw as encode/decode do.
+  virtual std::string encode_value(const Value& value) = 0;
+  virtual Value decode_value(std::string_view data) = 0;
 };
 
 // Upstream's JSONEncoder wire format, byte for byte.
@@ -24,6 +27,8 @@ class JsonEncoder : public Encoder {
  public:
   std::string encode(const Message& message) override;
   Message decode(std::string_view data) override;
+  std::string encode_value(const Value& value) override;
+  Value decode_value(std::string_view data) override;
 };
 
 // The process-wide encoder used by brokers (defaults to JsonEncoder).

@@ -108,4 +108,7 @@ class Value {
       data_;
 };
 
+// Python truthiness, which upstream's `a or b` / `if x:` option checks rely on.
+bool truthy(const Value& v);
+
 }  // namespace dramatiq

@@ -26,6 +26,7 @@ from .generic import GenericActor
 from .logging import get_logger
 from .message import Message, _message_from_engine, get_encoder, set_encoder
 from .middleware import Middleware, MiddlewareError, Shutdown, SkipMessage, TimeLimitExceeded
+from .results.errors import ResultFailure, ResultMissing, ResultTimeout
 from .worker import ConsumerThread, Worker, WorkerThread
 
 __all__ = [
@@ -57,6 +58,9 @@ _engine.register_python(
     ConnectionFailed=ConnectionFailed,
     ConnectionClosed=ConnectionClosed,
     DecodeError=DecodeError,
+    ResultFailure=ResultFailure,
+    ResultMissing=ResultMissing,
+    ResultTimeout=ResultTimeout,
 )
 
 

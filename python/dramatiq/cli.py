@@ -431,8 +431,24 @@ def fork_process(args, fork_id: int, fork_path: str, log_conn) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGHUP, request_stop)
     unblock_signals()
+    stop_when_orphaned(logger)
     logger.info("Fork process %r is ready for action.", fork_path)
     sys.exit(function())
+
+
+def stop_when_orphaned(logger) -> None:
+    """Stop this fork process as a SIGTERM would once the supervisor is
+    gone: a fork function runs until told to stop, and a SIGKILLed
+    supervisor cannot tell it."""
+    supervisor_pid = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == supervisor_pid:
+            time.sleep(1.0)
+        logger.warning("The supervisor process %d is gone; stopping.", supervisor_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="SupervisorWatch", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------------

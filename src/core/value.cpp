@@ -183,4 +183,17 @@ bool Value::operator==(const Value& other) const {
   return false;
 }
 
+bool truthy(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::Null: return false;
+    case Value::Kind::Bool: return v.as_bool();
+    case Value::Kind::Int: return v.as_int() != 0;
+    case Value::Kind::Float: return v.as_float() != 0.0;
+    case Value::Kind::String: return !v.as_string().empty();
+    case Value::Kind::Array: return !v.as_array().empty();
+    case Value::Kind::Object: return !v.as_object().empty();
+    default: return true;
+  }
+}
+
 }  // namespace dramatiq

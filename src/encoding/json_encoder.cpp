@@ -40,6 +40,16 @@ Message JsonEncoder::decode(std::string_view data) {
   return Message::from_value(std::move(fields));
 }
 
+std::string JsonEncoder::encode_value(const Value& value) { return to_json(value); }
+
+Value JsonEncoder::decode_value(std::string_view data) {
+  try {
+    return read_json(data);
+  } catch (const JsonDecodeError& e) {
+    throw DecodeError(std::string("Failed to decode value: ") + e.what());
+  }
+}
+
 namespace {
 std::mutex encoder_mutex;
 std::shared_ptr<Encoder>& encoder_slot() {

@@ -11,6 +11,7 @@
 #include "dramatiq/errors.hpp"
 #include "dramatiq/json.hpp"
 #include "dramatiq/log.hpp"
+#include "dramatiq/result_backend.hpp"
 #include "dramatiq/stub_broker.hpp"
 #include "dramatiq/worker.hpp"
 #include "py_actor.hpp"
@@ -63,6 +64,18 @@ void translate_exceptions(const std::exception_ptr& error, void*) {
                           ? error_classes()["MiddlewareError"].ptr() : PyExc_RuntimeError,
                       e.what());
     }
+  } catch (const ResultFailure& e) {
+    nb::dict& classes = error_classes();
+    if (!classes.contains("ResultFailure")) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      return;
+    }
+    nb::object error = classes["ResultFailure"](e.what(), e.exception_type, e.exception_message);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+  } catch (const ResultMissing& e) {
+    set_error("ResultMissing", e.what());
+  } catch (const ResultTimeout& e) {
+    set_error("ResultTimeout", e.what());
   } catch (const ActorNotFound& e) {
     set_error("ActorNotFound", e.what());
   } catch (const QueueNotFound& e) {
@@ -349,6 +362,8 @@ NB_MODULE(_engine, m) {
            });
 
   bind_redis_broker(m);
+  bind_results(m);
+  bind_prometheus(m);
   bind_rate_limits(m);
 
   // ---- worker

@@ -7,6 +7,7 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include <optional>
 #include <string>
 
 #include "dramatiq/failure.hpp"
@@ -78,13 +79,19 @@ Failure failure_from_python(const nb::python_error& error);
 // MiddlewareError / SkipMessage when it is one, else as HostException.
 [[noreturn]] void rethrow_hook_error(const nb::python_error& error);
 
+// Redis connection options from a URL (which wins) or from keyword
+// parameters named as redis-py names them; `owner` names the class in
+// errors (redis_binding.cpp).
+RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
+                                                const char* owner);
+
+// Adds the result backends and the Results middleware (results_binding.cpp).
+void bind_results(nanobind::module_& m);
+
 // Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
 void bind_redis_broker(nanobind::module_& m);
-// Sets one redis-py connection parameter (a Python value) on `options`;
-// TypeError naming `owner` for a parameter the engine does not know
-// (redis_binding.cpp).
-void apply_redis_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
-                           const char* owner);
+// Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
+void bind_prometheus(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks
 // (rate_limits_binding.cpp).
 void bind_rate_limits(nanobind::module_& m);

@@ -23,15 +23,34 @@ std::string PyEncoder::encode(const Message& message) {
   fields["options"] = from_value(message.options);
   fields["message_id"] = nb::str(message.message_id.c_str());
   fields["message_timestamp"] = nb::int_(message.message_timestamp);
+  return encode_object(fields);
+}
+
+std::string PyEncoder::encode_object(nb::handle data) {
   try {
-    nb::object data = encoder_.attr("encode")(fields);
-    if (PyBytes_Check(data.ptr())) {
-      return std::string(PyBytes_AS_STRING(data.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
+    nb::object encoded = encoder_.attr("encode")(data);
+    if (PyBytes_Check(encoded.ptr())) {
+      return std::string(PyBytes_AS_STRING(encoded.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(encoded.ptr())));
     }
-    if (PyUnicode_Check(data.ptr())) return nb::cast<std::string>(data);
+    if (PyUnicode_Check(encoded.ptr())) return nb::cast<std::string>(encoded);
     throw nb::type_error("Encoder.encode must return bytes");
   } catch (const nb::python_error& e) {
     throw HostException(failure_from_python(e));
+  }
+}
+
+std::string PyEncoder::encode_value(const Value& value) {
+  nb::gil_scoped_acquire gil;
+  return encode_object(from_value(value));
+}
+
+Value PyEncoder::decode_value(std::string_view data) {
+  nb::gil_scoped_acquire gil;
+  try {
+    return to_value(encoder_.attr("decode")(nb::bytes(data.data(), data.size())));
+  } catch (const nb::python_error& e) {
+    std::string reason = nb::cast<std::string>(nb::str(e.value()));
+    throw DecodeError("Failed to decode value: " + reason);
   }
 }
 

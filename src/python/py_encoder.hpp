@@ -13,8 +13,12 @@ class PyEncoder : public Encoder {
   ~PyEncoder() override;
   std::string encode(const Message& message) override;
   Message decode(std::string_view data) override;
+  std::string encode_value(const Value& value) override;
+  Value decode_value(std::string_view data) override;
 
  private:
+  // encoder.encode(data) as bytes; call with the GIL held.
+  std::string encode_object(nb::handle data);
   nb::object encoder_;
 };
 

@@ -183,15 +183,7 @@ void bind_rate_limits(nb::module_& m) {
 
   nb::class_<RedisRateLimiterBackend, RateLimiterBackend>(m, "RedisRateLimiterBackend")
       .def("__init__", [](RedisRateLimiterBackend* self, std::optional<std::string> url, nb::dict parameters) {
-             RedisConnectionOptions options;
-             if (url) {
-               options = RedisConnectionOptions::from_url(*url);
-             } else {
-               for (auto [key, value] : parameters) {
-                 apply_redis_parameter(options, nb::cast<std::string>(key), value, "RedisBackend");
-               }
-             }
-             new (self) RedisRateLimiterBackend(std::move(options));
+             new (self) RedisRateLimiterBackend(redis_connection_options(url, parameters, "RedisBackend"));
            }, "url"_a.none(), "parameters"_a)
       .def_prop_ro("description", [](const RedisRateLimiterBackend& b) { return b.options().describe(); });
 

@@ -28,10 +28,8 @@ const std::set<std::string>& client_only_parameters() {
   return names;
 }
 
-}  // namespace
-
-void apply_redis_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
-                           const char* owner) {
+void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
+                     const char* owner) {
   if (client_only_parameters().count(name)) return;
   if (value.is_none()) {
     if (name == "socket_timeout") options.socket_timeout.reset();
@@ -55,19 +53,23 @@ void apply_redis_parameter(RedisConnectionOptions& options, const std::string& n
   }
 }
 
+}  // namespace
+
+RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
+                                                const char* owner) {
+  if (url) return RedisConnectionOptions::from_url(*url);
+  RedisConnectionOptions options;
+  for (auto [key, value] : parameters) apply_parameter(options, nb::cast<std::string>(key), value, owner);
+  return options;
+}
+
 void bind_redis_broker(nb::module_& m) {
   nb::class_<RedisBroker, Broker>(m, "RedisBroker")
       .def("__init__", [](RedisBroker* self, std::optional<std::string> url, nb::dict parameters,
                           std::string key_namespace, std::int64_t heartbeat_timeout,
                           std::int64_t dead_message_ttl, int maintenance_chance) {
              RedisBrokerOptions options;
-             if (url) {
-               options.connection = RedisConnectionOptions::from_url(*url);
-             } else {
-               for (auto [key, value] : parameters) {
-                 apply_redis_parameter(options.connection, nb::cast<std::string>(key), value, "RedisBroker");
-               }
-             }
+             options.connection = redis_connection_options(url, parameters, "RedisBroker");
              options.key_namespace = std::move(key_namespace);
              options.heartbeat_timeout_ms = heartbeat_timeout;
              options.dead_message_ttl_ms = dead_message_ttl;

@@ -9,6 +9,18 @@
 namespace dramatiq::python {
 
 namespace {
+// Whether engine threads may still take the GIL. During finalization a
+// thread that takes it is ended on the spot (unwound by force), which
+// terminates the process when that happens inside a C++ handler; engine
+// threads that outlive the interpreter's main code drop their logs instead.
+bool interpreter_alive() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+  return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
 // Each engine thread keeps one Python thread state for its whole life, so
 // taking the GIL per message is a plain lock, not a thread-state setup.
 thread_local PyGILState_STATE attached_state;
@@ -37,7 +49,7 @@ void detach_thread() {
 
 void log_to_python(log::Level level, std::string_view logger, std::string_view message,
                    const Failure* failure) {
-  if (!Py_IsInitialized()) return;
+  if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_logger = registry().get_logger(nb::str(logger.data(), logger.size()));
@@ -60,7 +72,7 @@ void log_to_python(log::Level level, std::string_view logger, std::string_view m
 }
 
 void interrupt_in_python(ThreadId thread, InterruptKind kind) {
-  if (!Py_IsInitialized()) return;
+  if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   const nb::object& exception =
       kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded : registry().shutdown;

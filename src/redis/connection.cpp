@@ -358,6 +358,18 @@ Reply Connection::call(const Command& command) {
   return std::move(pipeline({command}).front());
 }
 
+Reply Connection::call_blocking(const Command& command, std::chrono::milliseconds server_wait) {
+  send(command);
+  // The server answers by itself once server_wait is over; past that plus
+  // the usual reply time (5 s when none is configured) it is not coming.
+  Deadline deadline = Clock::now() + server_wait + options_.socket_timeout.value_or(std::chrono::seconds(5));
+  write_pending(deadline);
+  while (true) {
+    if (auto reply = take_buffered_reply()) return std::move(*reply);
+    if (!fill(deadline)) fail("timed out waiting for a reply");
+  }
+}
+
 std::vector<Reply> Connection::pipeline(const std::vector<Command>& commands) {
   for (const auto& command : commands) send(command);
   Deadline deadline = deadline_after(options_.socket_timeout);

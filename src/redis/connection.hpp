@@ -42,6 +42,9 @@ class Connection {
   // Throws ConnectionClosed when the connection breaks; the connection is
   // then unusable.
   Reply call(const Command& command);
+  // For a command the server holds for up to `server_wait` (BRPOPLPUSH,
+  // BLPOP...): waits that long for the reply, plus the usual reply time.
+  Reply call_blocking(const Command& command, std::chrono::milliseconds server_wait);
   // Sends every command in one write, then reads their replies in order.
   std::vector<Reply> pipeline(const std::vector<Command>& commands);
 

@@ -325,6 +325,8 @@ TEST(MessageGlobalEncoder, GlobalEncoderDefaultsToJsonAndCanBeReplaced) {
    public:
     std::string encode(const Message&) override { return "fixed"; }
     Message decode(std::string_view) override { return Message(); }
+    std::string encode_value(const Value&) override { return "fixed"; }
+    Value decode_value(std::string_view) override { return Value(); }
   };
   ASSERT_NE(dynamic_cast<JsonEncoder*>(get_encoder().get()), nullptr);
   // Restores the default even when an assertion below returns early, so

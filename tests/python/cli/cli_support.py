@@ -9,6 +9,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis_support  # noqa: E402
 
+import dramatiq  # noqa: E402
+
 #: Every wait in these tests is bounded by this many seconds.
 WAIT = 30.0
 #: The application most tests use.  VERSION is rewritten by the reload tests.
@@ -73,7 +75,9 @@ class Command:
     def start(self, *args, redis_url=None):
         env = redis_support.subprocess_env(
             upstream=False,
-            extra_path=[str(redis_support.REPO_ROOT / "python")],
+            # The command must import the dramatiq under test (installed or
+            # in-tree), whichever this interpreter imported.
+            extra_path=[os.path.dirname(os.path.dirname(os.path.abspath(dramatiq.__file__)))],
             REDIS_URL=redis_url or self.redis_url,
             # Reload tests rewrite app.py within the same second: no stale .pyc.
             PYTHONDONTWRITEBYTECODE="1",

@@ -1,8 +1,8 @@
 """Fixtures for the tests of the ``dramatiq`` command.
 
 The tests run the real command (``python -m dramatiq ...``) as a
-subprocess against a private redis-server, with the in-tree package
-first on PYTHONPATH.  Each test writes a small application module into
+subprocess against a private redis-server, importing the same
+``dramatiq`` as the test process.  Each test writes a small application module into
 its tmp_path (the command's working directory, so ``--path .`` finds it);
 its actors record what they did into Redis lists.
 """

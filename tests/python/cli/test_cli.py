@@ -265,6 +265,15 @@ def test_process_hooks_forks_and_log_file(command, redis_server, redis_client, t
     assert "Worker process is ready for action." not in child.stderr()  # all in the file
 
 
+def process_exited(pid):
+    """No such process, or a zombie its new parent has not reaped yet."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_workers_stop_when_the_supervisor_is_killed(command, redis_server, redis_client, tmp_path):
     write_app(tmp_path)
     child = command.start("app", "-p", "1", "-t", "1")
@@ -278,12 +287,24 @@ def test_workers_stop_when_the_supervisor_is_killed(command, redis_server, redis
     assert sorted(fd for fd, target in fds.items() if target == fds["2"]) == ["1", "2"], fds
     child.kill()  # SIGKILL: the supervisor cannot pass anything on
 
-    def gone():
-        # Exited: no such process, or a zombie its new parent has not reaped yet.
-        try:
-            with open("/proc/%d/stat" % worker_pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except FileNotFoundError:
-            return True
+    wait_until(lambda: process_exited(worker_pid), "the orphaned worker process to exit", child)
 
-    wait_until(gone, "the orphaned worker process to exit", child)
+
+FOREVER_FORK_APP = APP + '''
+
+def forever():
+    """A fork function that only stops when told to."""
+    broker.client.rpush("forks", os.getpid())
+    while True:
+        time.sleep(0.1)
+'''
+
+
+def test_fork_processes_stop_when_the_supervisor_is_killed(command, redis_server, redis_client, tmp_path):
+    write_app(tmp_path, FOREVER_FORK_APP)
+    child = command.start("app", "-p", "1", "-t", "1", "-f", "app:forever")
+    wait_until(lambda: redis_client.llen("forks") >= 1, "the fork function to run", child)
+    fork_pid = int(redis_client.lindex("forks", 0))
+    child.kill()  # SIGKILL: the supervisor cannot pass anything on
+
+    wait_until(lambda: process_exited(fork_pid), "the orphaned fork process to exit", child)

@@ -1,0 +1,8 @@
+"""Result backends: Stub (in memory), Redis and Memcached, all in the engine."""
+
+from __future__ import annotations
+
+from .redis import RedisBackend
+from .stub import StubBackend
+
+__all__ = ["StubBackend", "RedisBackend"]

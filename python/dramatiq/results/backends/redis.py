@@ -1,0 +1,53 @@
+"""RedisBackend: results in Redis, readable by upstream Dramatiq too."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ... import _engine
+from ...brokers.redis import _client_parameters
+from ...encoder import JSONEncoder
+from ..backend import NativeResultBackend
+
+
+class RedisBackend(NativeResultBackend):
+    """A result backend on Redis (the engine's own client). Blocking waits
+    block on the server and return as soon as the result is stored.
+
+    Parameters:
+      namespace, encoder, use_namespace_prefix_keys: as ``ResultBackend``.
+      client: a redis-py client; its connection parameters are used.
+      url: a connection URL (``redis://``, ``rediss://``, ``unix://``);
+        it wins over connection parameters.
+      **parameters: connection parameters, named as redis-py names them.
+    """
+
+    def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
+                 client=None, url: Optional[str] = None, **parameters) -> None:
+        if client is not None and url is None:
+            parameters = {**_client_parameters(client), **parameters}
+        self.url = url
+        self._parameters = parameters
+        self._client = client
+        super().__init__(namespace=namespace, encoder=encoder, use_namespace_prefix_keys=use_namespace_prefix_keys)
+
+    def _make_native(self):
+        return _engine.RedisResultBackend(
+            self.url, self._parameters, self.namespace, self.use_namespace_prefix_keys, self.encoder, JSONEncoder
+        )
+
+    @property
+    def client(self):
+        """A redis-py client to the same server, for your own inspection
+        (the engine never uses it). Needs the ``redis`` package."""
+        if self._client is None:
+            import redis
+
+            if self.url:
+                self._client = redis.Redis.from_url(self.url)
+            else:
+                parameters = dict(self._parameters)
+                if "path" in parameters:
+                    parameters["unix_socket_path"] = parameters.pop("path")
+                self._client = redis.Redis(**parameters)
+        return self._client
