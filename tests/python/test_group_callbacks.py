@@ -1,7 +1,6 @@
 """GroupCallbacks: a group's completion callbacks run once every member
 succeeded. Moved from tests/python/pending (written against upstream
-2.2.1) now that dramatiq.rate_limits exists; the tests that also need
-dramatiq.results stay in pending/test_group_callbacks.py."""
+2.2.1) now that dramatiq.rate_limits and dramatiq.results exist."""
 
 import time
 import warnings
@@ -9,7 +8,16 @@ import warnings
 import pytest
 
 import dramatiq
-from dramatiq.middleware import GroupCallbacks
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    GroupCallbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 from dramatiq.rate_limits.backends import StubBackend as RateLimiterStubBackend
 
 
@@ -146,3 +154,31 @@ def test_barrier_ttl_from_the_deprecated_environment_variable(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert GroupCallbacks(RateLimiterStubBackend()).barrier_ttl == 86400 * 1000
+
+
+def test_builtin_actor_options():
+    from dramatiq.results import Results
+    from dramatiq.results.backends import StubBackend
+
+    assert AgeLimit().actor_options == {"max_age"}
+    assert TimeLimit().actor_options == {"time_limit"}
+    assert ShutdownNotifications().actor_options == {"notify_shutdown"}
+    assert Callbacks().actor_options == {"on_success", "on_failure"}
+    assert Pipelines().actor_options == {"pipe_ignore", "pipe_target"}
+    assert Retries().actor_options == {
+        "max_retries",
+        "min_backoff",
+        "max_backoff",
+        "retry_when",
+        "throws",
+        "on_retry_exhausted",
+    }
+    assert CurrentMessage().actor_options == set()
+    assert GroupCallbacks(RateLimiterStubBackend()).actor_options == set()
+
+
+def test_results_actor_options():
+    from dramatiq.results import Results
+    from dramatiq.results.backends import StubBackend
+
+    assert Results(backend=StubBackend()).actor_options == {"store_results", "result_ttl"}
