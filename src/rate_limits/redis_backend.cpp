@@ -107,7 +107,7 @@ class RedisRateLimiterBackend::Impl {
   // time, say) must not share the parent's sockets: the child starts a
   // pool of its own and leaves the inherited connections alone.
   redis::ConnectionPool& pool() {
-    if (pid_.load(std::memory_order_relaxed) != getpid()) {
+    if (pid_.load(std::memory_order_acquire) != getpid()) {
       std::lock_guard lock(mutex_);
       if (pid_.load() != getpid()) {
         (void)pool_.release();
