@@ -20,7 +20,8 @@ class StubRateLimiterBackend : public RateLimiterBackend {
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
   // incr alone: a missing key counts as 0, so no separate add is needed.
-  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                   std::int64_t ttl) override {
     return incr(key, amount, maximum, ttl);
   }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
@@ -46,7 +47,8 @@ class RedisRateLimiterBackend : public RateLimiterBackend {
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
   // incr alone: a missing key counts as 0, so no separate add is needed.
-  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                   std::int64_t ttl) override {
     return incr(key, amount, maximum, ttl);
   }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,
@@ -73,7 +75,8 @@ class MemcachedRateLimiterBackend : public RateLimiterBackend {
   bool incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override;
   bool decr(const std::string& key, std::int64_t amount, std::int64_t minimum, std::int64_t ttl) override;
   // incr alone: a missing key counts as 0, so no separate add is needed.
-  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum, std::int64_t ttl) override {
+  bool add_or_incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                   std::int64_t ttl) override {
     return incr(key, amount, maximum, ttl);
   }
   bool incr_and_sum(const std::string& key, const KeysFunction& keys, std::int64_t amount,

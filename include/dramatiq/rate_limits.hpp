@@ -77,7 +77,9 @@ class RateLimiter {
   class Slot {
    public:
     Slot(RateLimiter* limiter, bool acquired) : limiter_(limiter), acquired_(acquired) {}
-    Slot(Slot&& other) noexcept : limiter_(other.limiter_), acquired_(other.acquired_) { other.acquired_ = false; }
+    Slot(Slot&& other) noexcept : limiter_(other.limiter_), acquired_(other.acquired_) {
+      other.acquired_ = false;
+    }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
     Slot& operator=(Slot&&) = delete;

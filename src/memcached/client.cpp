@@ -60,7 +60,9 @@ ServerAddress parse_server(const std::string& server) {
   }
   if (text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("Invalid memcached server '" + server + "'");
+    if (close == std::string_view::npos) {
+      throw std::invalid_argument("Invalid memcached server '" + server + "'");
+    }
     address.host = text.substr(1, close - 1);
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
@@ -184,7 +186,9 @@ memcached_st* Client::make_handle() const {
   if (options_.username) {
     memcached_return_t rc = memcached_set_sasl_auth_data(handle, options_.username->c_str(),
                                                          options_.password.value_or("").c_str());
-    if (rc != MEMCACHED_SUCCESS) fail(std::string("memcached SASL setup failed: ") + memcached_strerror(handle, rc));
+    if (rc != MEMCACHED_SUCCESS) {
+      fail(std::string("memcached SASL setup failed: ") + memcached_strerror(handle, rc));
+    }
   }
   return handle;
 }

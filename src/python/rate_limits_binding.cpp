@@ -182,7 +182,8 @@ void bind_rate_limits(nb::module_& m) {
       .def("get", &StubRateLimiterBackend::get, "key"_a);
 
   nb::class_<RedisRateLimiterBackend, RateLimiterBackend>(m, "RedisRateLimiterBackend")
-      .def("__init__", [](RedisRateLimiterBackend* self, std::optional<std::string> url, nb::dict parameters) {
+      .def("__init__", [](RedisRateLimiterBackend* self, std::optional<std::string> url,
+                          nb::dict parameters) {
              new (self) RedisRateLimiterBackend(redis_connection_options(url, parameters, "RedisBackend"));
            }, "url"_a.none(), "parameters"_a)
       .def_prop_ro("description", [](const RedisRateLimiterBackend& b) { return b.options().describe(); });
@@ -208,7 +209,9 @@ void bind_rate_limits(nb::module_& m) {
   nb::class_<ConcurrentRateLimiter, RateLimiter>(m, "ConcurrentRateLimiter")
       .def("__init__", [](ConcurrentRateLimiter* self, RateLimiterBackendPtr backend, std::string key,
                           std::int64_t limit, std::int64_t ttl) {
-             asserting([&] { return new (self) ConcurrentRateLimiter(std::move(backend), std::move(key), limit, ttl); });
+             asserting([&] {
+               return new (self) ConcurrentRateLimiter(std::move(backend), std::move(key), limit, ttl);
+             });
            }, "backend"_a, "key"_a, "limit"_a, "ttl"_a)
       .def_rw("limit", &ConcurrentRateLimiter::limit)
       .def_rw("ttl", &ConcurrentRateLimiter::ttl);
@@ -216,7 +219,9 @@ void bind_rate_limits(nb::module_& m) {
   nb::class_<BucketRateLimiter, RateLimiter>(m, "BucketRateLimiter")
       .def("__init__", [](BucketRateLimiter* self, RateLimiterBackendPtr backend, std::string key,
                           std::int64_t limit, std::int64_t bucket) {
-             asserting([&] { return new (self) BucketRateLimiter(std::move(backend), std::move(key), limit, bucket); });
+             asserting([&] {
+               return new (self) BucketRateLimiter(std::move(backend), std::move(key), limit, bucket);
+             });
            }, "backend"_a, "key"_a, "limit"_a, "bucket"_a)
       .def_rw("limit", &BucketRateLimiter::limit)
       .def_rw("bucket", &BucketRateLimiter::bucket);
@@ -224,7 +229,9 @@ void bind_rate_limits(nb::module_& m) {
   nb::class_<WindowRateLimiter, RateLimiter>(m, "WindowRateLimiter")
       .def("__init__", [](WindowRateLimiter* self, RateLimiterBackendPtr backend, std::string key,
                           std::int64_t limit, std::int64_t window) {
-             asserting([&] { return new (self) WindowRateLimiter(std::move(backend), std::move(key), limit, window); });
+             asserting([&] {
+               return new (self) WindowRateLimiter(std::move(backend), std::move(key), limit, window);
+             });
            }, "backend"_a, "key"_a, "limit"_a, "window"_a)
       .def("current_keys", &WindowRateLimiter::current_keys)
       .def_rw("limit", &WindowRateLimiter::limit)

@@ -60,9 +60,8 @@ bool MemcachedRateLimiterBackend::incr(const std::string& key, std::int64_t amou
     // Missing (expired) counts as zero: create it, unless someone else just
     // did, in which case increment theirs.
     if (amount > maximum) return false;
-    if (client.add(key, std::to_string(amount), memcached::flags::kInteger, memcached::expiry_from_ttl(ttl))) {
-      return true;
-    }
+    std::time_t expiry = memcached::expiry_from_ttl(ttl);
+    if (client.add(key, std::to_string(amount), memcached::flags::kInteger, expiry)) return true;
   }
 }
 
@@ -105,7 +104,8 @@ bool MemcachedRateLimiterBackend::incr_and_sum(const std::string& key, const Key
   }
 }
 
-bool MemcachedRateLimiterBackend::wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) {
+bool MemcachedRateLimiterBackend::wait(const std::string& key,
+                                       std::optional<std::chrono::milliseconds> timeout) {
   // No blocking primitive in memcached: poll, starting fast and backing off
   // to 50 ms between looks.
   using Clock = std::chrono::steady_clock;
@@ -116,8 +116,10 @@ bool MemcachedRateLimiterBackend::wait(const std::string& key, std::optional<std
     auto now = Clock::now();
     if (deadline && now >= *deadline) return false;
     auto sleep = pause;
-    if (deadline) sleep = std::min(sleep, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now) +
-                                              std::chrono::milliseconds(1));
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now);
+      sleep = std::min(sleep, left + std::chrono::milliseconds(1));
+    }
     std::this_thread::sleep_for(sleep);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }

@@ -96,7 +96,9 @@ std::string seconds_text(std::chrono::milliseconds timeout) {
 class RedisRateLimiterBackend::Impl {
  public:
   explicit Impl(RedisConnectionOptions options)
-      : options_(std::move(options)), pool_(std::make_unique<redis::ConnectionPool>(options_)), pid_(getpid()) {}
+      : options_(std::move(options)),
+        pool_(std::make_unique<redis::ConnectionPool>(options_)),
+        pid_(getpid()) {}
   ~Impl() {
     // Connections inherited across fork() belong to the parent: closing
     // them here could end its TLS sessions.

@@ -55,8 +55,10 @@ class RateLimits : public ::testing::TestWithParam<Kind> {
     switch (GetParam()) {
       case Kind::Stub: return std::make_shared<StubRateLimiterBackend>();
       case Kind::Redis: return std::make_shared<RedisRateLimiterBackend>(redis_->options());
-      case Kind::MemcachedText: return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(false));
-      case Kind::MemcachedBinary: return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(true));
+      case Kind::MemcachedText:
+        return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(false));
+      case Kind::MemcachedBinary:
+        return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(true));
     }
     return nullptr;
   }
@@ -239,7 +241,8 @@ TEST_P(RateLimits, GroupCallbacksEnqueueTheCallbacksOnceTheLastMemberSucceeds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RateLimits,
-                         ::testing::Values(Kind::Stub, Kind::Redis, Kind::MemcachedText, Kind::MemcachedBinary),
+                         ::testing::Values(Kind::Stub, Kind::Redis, Kind::MemcachedText,
+                                           Kind::MemcachedBinary),
                          kind_name);
 
 TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {

@@ -83,5 +83,7 @@ def engine_backend(backend):
         if all(getattr(cls, name) is getattr(home, name) for name in _METHODS):
             return native
     if not all(callable(getattr(backend, name, None)) for name in _METHODS[:-1]):
-        raise TypeError("%r is not a rate limiter backend (it lacks add/incr/decr/incr_and_sum/wait)" % (backend,))
+        raise TypeError(
+            "%r is not a rate limiter backend (it lacks add/incr/decr/incr_and_sum/wait)" % (backend,)
+        )
     return _engine.PythonRateLimiterBackend(backend)

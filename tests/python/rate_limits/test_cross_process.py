@@ -105,7 +105,8 @@ def test_barrier_across_processes(shared_kind, redis_server, memcached_server, r
     }
     children = [start(our_python(), dict(spec, tag=tag), tmp_path) for tag in ("a", "b")]
     try:
-        wait_until(lambda: redis_client.llen("ready:" + key) == 2, timeout=60, message="children at the barrier")
+        wait_until(lambda: redis_client.llen("ready:" + key) == 2, timeout=60,
+                   message="children at the barrier")
         # Both children are at the barrier (they finish only when it clears,
         # or after a minute).
         assert barrier.wait(block=False) in (True, False)

@@ -23,7 +23,9 @@ def run_child(python, spec, tmp_path, *, upstream):
         child.kill()
 
 
-def test_mixed_fleet_shares_one_concurrent_limit_on_redis(upstream_python, redis_server, redis_client, key, tmp_path):
+def test_mixed_fleet_shares_one_concurrent_limit_on_redis(
+    upstream_python, redis_server, redis_client, key, tmp_path
+):
     spec = {
         "backend": {"redis": redis_server.url},
         "redis": redis_server.url,
@@ -127,10 +129,12 @@ def test_upstream_pylibmc_backend_shares_our_concurrent_counter(
     upstream_python, memcached_kind, memcached_server, redis_server, key, tmp_path
 ):
     binary = memcached_kind == "memcached-binary"
-    ours = ConcurrentRateLimiter(MemcachedBackend(servers=[memcached_server.address], binary=binary), key, limit=3)
+    backend = MemcachedBackend(servers=[memcached_server.address], binary=binary)
+    ours = ConcurrentRateLimiter(backend, key, limit=3)
     assert ours._acquire() and ours._acquire()
     assert memcached_server.get(key) == (b"2", 4)  # an int, as pylibmc stores it
-    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server), "redis": redis_server.url,
+    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server),
+            "redis": redis_server.url,
             "mode": "take", "limiter": "concurrent", "key": key, "options": {"limit": 3}, "attempts": 2,
             "tag": "upstream"}
     assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"taken": [True, False]}
@@ -143,12 +147,14 @@ def test_upstream_pylibmc_backend_sums_our_window_counters(
 ):
     binary = memcached_kind == "memcached-binary"
     options = {"limit": 3, "window": 600}
-    ours = WindowRateLimiter(MemcachedBackend(servers=[memcached_server.address], binary=binary), key, **options)
+    backend = MemcachedBackend(servers=[memcached_server.address], binary=binary)
+    ours = WindowRateLimiter(backend, key, **options)
     for _ in range(2):
         with ours.acquire():
             pass
-    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server), "redis": redis_server.url,
-            "mode": "count", "limiter": "window", "key": key, "options": options, "attempts": 4, "tag": "upstream"}
+    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server),
+            "redis": redis_server.url, "mode": "count", "limiter": "window", "key": key,
+            "options": options, "attempts": 4, "tag": "upstream"}
     assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"admitted": 1}
     with ours.acquire(raise_on_failure=False) as acquired:
         assert not acquired
@@ -161,7 +167,8 @@ def test_barrier_shared_with_upstream_on_memcached(
     barrier = Barrier(MemcachedBackend(servers=[memcached_server.address], binary=binary), key, ttl=60000)
     assert barrier.create(3)
     assert barrier.wait(block=False) is False
-    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server), "redis": redis_server.url,
+    spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server),
+            "redis": redis_server.url,
             "mode": "barrier", "key": key, "tag": "upstream", "block": False}
     assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"cleared": False}
     assert barrier.wait(block=False) is True
