@@ -3,7 +3,9 @@ memcached (started once per test module, stopped by PID), and a
 ``backend`` fixture that runs a test on every backend we ship."""
 
 import os
+import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -95,3 +97,14 @@ def upstream_python():
     if problem:
         pytest.skip(problem)
     return python
+
+
+@pytest.fixture
+def upstream_python_with_pylibmc(upstream_python):
+    """The upstream interpreter, when it also has pylibmc (upstream's
+    memcached backend needs it; scripts/setup.sh installs it)."""
+    probe = subprocess.run([upstream_python, "-c", "import pylibmc"], capture_output=True,
+                           env=redis_support.subprocess_env(upstream=True), cwd=tempfile.gettempdir())
+    if probe.returncode != 0:
+        pytest.skip("%s has no pylibmc (run scripts/setup.sh)" % upstream_python)
+    return upstream_python

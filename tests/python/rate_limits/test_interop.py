@@ -126,7 +126,7 @@ def memcached_kind(request):
 
 
 def test_upstream_pylibmc_backend_shares_our_concurrent_counter(
-    upstream_python, memcached_kind, memcached_server, redis_server, key, tmp_path
+    upstream_python_with_pylibmc, memcached_kind, memcached_server, redis_server, key, tmp_path
 ):
     binary = memcached_kind == "memcached-binary"
     backend = MemcachedBackend(servers=[memcached_server.address], binary=binary)
@@ -137,13 +137,14 @@ def test_upstream_pylibmc_backend_shares_our_concurrent_counter(
             "redis": redis_server.url,
             "mode": "take", "limiter": "concurrent", "key": key, "options": {"limit": 3}, "attempts": 2,
             "tag": "upstream"}
-    assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"taken": [True, False]}
+    taken = run_child(upstream_python_with_pylibmc, spec, tmp_path, upstream=True)
+    assert taken == {"taken": [True, False]}
     with ours.acquire(raise_on_failure=False) as acquired:
         assert not acquired
 
 
 def test_upstream_pylibmc_backend_sums_our_window_counters(
-    upstream_python, memcached_kind, memcached_server, redis_server, key, tmp_path
+    upstream_python_with_pylibmc, memcached_kind, memcached_server, redis_server, key, tmp_path
 ):
     binary = memcached_kind == "memcached-binary"
     options = {"limit": 3, "window": 600}
@@ -155,13 +156,13 @@ def test_upstream_pylibmc_backend_sums_our_window_counters(
     spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server),
             "redis": redis_server.url, "mode": "count", "limiter": "window", "key": key,
             "options": options, "attempts": 4, "tag": "upstream"}
-    assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"admitted": 1}
+    assert run_child(upstream_python_with_pylibmc, spec, tmp_path, upstream=True) == {"admitted": 1}
     with ours.acquire(raise_on_failure=False) as acquired:
         assert not acquired
 
 
 def test_barrier_shared_with_upstream_on_memcached(
-    upstream_python, memcached_kind, memcached_server, redis_server, key, tmp_path
+    upstream_python_with_pylibmc, memcached_kind, memcached_server, redis_server, key, tmp_path
 ):
     binary = memcached_kind == "memcached-binary"
     barrier = Barrier(MemcachedBackend(servers=[memcached_server.address], binary=binary), key, ttl=60000)
@@ -170,5 +171,5 @@ def test_barrier_shared_with_upstream_on_memcached(
     spec = {"backend": backend_spec(memcached_kind, memcached_server=memcached_server),
             "redis": redis_server.url,
             "mode": "barrier", "key": key, "tag": "upstream", "block": False}
-    assert run_child(upstream_python, spec, tmp_path, upstream=True) == {"cleared": False}
+    assert run_child(upstream_python_with_pylibmc, spec, tmp_path, upstream=True) == {"cleared": False}
     assert barrier.wait(block=False) is True
