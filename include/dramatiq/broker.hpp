@@ -82,6 +82,13 @@ class Broker {
   virtual void flush_all() = 0;
   virtual void close() {}
 
+  // Whether a worker thread that runs out of work should busy-wait a few
+  // microseconds for the next message instead of sleeping at once. That
+  // pays off when messages are handed over in process, one at a time (the
+  // stub broker); a network broker delivers in batches a round trip apart,
+  // and a spinning thread would take a core from the broker server.
+  virtual bool worth_spinning_for_work() const { return false; }
+
   // ---- hook emission (upstream semantics: before_* in order, a
   // MiddlewareError propagates and anything else is logged; after_* in
   // reverse order, every exception logged).

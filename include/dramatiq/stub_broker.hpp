@@ -39,10 +39,12 @@ class StubBroker : public Broker {
   std::size_t queue_size(const std::string& queue_name) const;
   std::vector<std::string> queue_contents(const std::string& queue_name) const;
   std::vector<DeadLetter> dead_letters() const;
+  bool worth_spinning_for_work() const override { return true; }
 
  protected:
   const char* logger_name() const override { return "dramatiq.broker.StubBroker"; }
   bool lists_delay_queues_as_queues() const override { return true; }
+
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
 

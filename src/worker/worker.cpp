@@ -569,6 +569,7 @@ bool Worker::Impl::spin_for_work() {
   // When messages arrive about as fast as they are processed, the queue is
   // often empty for a few microseconds only: sleeping then means one wake-up
   // per message. One thread waits actively instead, for a short while.
+  if (!broker_.worth_spinning_for_work()) return false;
   bool expected = false;
   if (!spinning_.compare_exchange_strong(expected, true)) return false;
   auto until = std::chrono::steady_clock::now() + kWorkSpinTime;
