@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # System packages: compiler, the engine's C++ libraries, test frameworks.
 packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
-  redis-server)
+  redis-server memcached libmemcached-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -25,10 +25,11 @@ python3 -m pip install -q --disable-pip-version-check \
   prometheus_client
 
 # Upstream Dramatiq 2.2.1 in its own venv, for the Redis interop tests
-# (tests/python/redis; $DRAMATIQ_UPSTREAM_PYTHON overrides its path).
+# (tests/python/redis, tests/python/rate_limits; $DRAMATIQ_UPSTREAM_PYTHON
+# overrides its path).
 upstream_ok() {
   .venv-upstream/bin/python -c \
-    "import dramatiq, redis, pytest, msgpack; assert dramatiq.__version__ == '2.2.1'" >/dev/null 2>&1
+    "import dramatiq, redis, pylibmc, pytest, msgpack; assert dramatiq.__version__ == '2.2.1'" >/dev/null 2>&1
 }
 if ! upstream_ok; then
   if [ ! -x .venv-upstream/bin/python ]; then
@@ -41,7 +42,8 @@ if ! upstream_ok; then
       python3 -m venv .venv-upstream
     fi
   fi
-  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pytest msgpack
+  # pylibmc (built against libmemcached-dev) for the memcached rate-limit interop tests.
+  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pylibmc pytest msgpack
   upstream_ok
 fi
 

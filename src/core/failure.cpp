@@ -3,6 +3,7 @@
 #include <typeinfo>
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/rate_limits.hpp"
 
 namespace dramatiq {
 
@@ -34,6 +35,9 @@ Failure Failure::from_exception(const std::exception_ptr& error) {
     return Failure{"SkipMessage", e.what(), {}, e.host_exception, false, std::nullopt, false};
   } catch (const MiddlewareError& e) {
     return Failure{"MiddlewareError", e.what(), {}, e.host_exception, false, std::nullopt, false};
+  } catch (const RateLimitExceeded& e) {
+    // A C++ actor whose limiter is full: logged quietly, as for Python actors.
+    return Failure{"RateLimitExceeded", e.what(), {}, nullptr, false, std::nullopt, true};
   } catch (const std::exception& e) {
     return Failure{typeid(e).name(), e.what(), {}, nullptr, false, std::nullopt, false};
   } catch (...) {

@@ -364,6 +364,7 @@ NB_MODULE(_engine, m) {
   bind_redis_broker(m);
   bind_results(m);
   bind_prometheus(m);
+  bind_rate_limits(m);
 
   // ---- worker
   nb::class_<Worker>(m, "Worker")

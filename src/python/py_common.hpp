@@ -92,5 +92,8 @@ void bind_results(nanobind::module_& m);
 void bind_redis_broker(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
+// Adds the rate limiters, their backends and GroupCallbacks
+// (rate_limits_binding.cpp).
+void bind_rate_limits(nanobind::module_& m);
 
 }  // namespace dramatiq::python

@@ -1,16 +1,53 @@
 """GroupCallbacks: run a group's completion callbacks once all its
-messages are done. It counts completions with a rate-limiter Barrier, which
-arrives with dramatiq.rate_limits (not built yet)."""
+members have finished (runs in the engine)."""
 
 from __future__ import annotations
 
+import os
+import warnings
+
+from .. import _engine
+from ..rate_limits.backend import engine_backend
 from .middleware import Middleware
+
+#: The deprecated way to set the barrier ttl (ms); upstream still reads it.
+_BARRIER_TTL_VARIABLE = "dramatiq_group_callback_barrier_ttl"
 
 
 class GroupCallbacks(Middleware):
-    """Enqueues ``group_completion_callbacks`` when the last message of a group finishes."""
+    """Enqueues a group's completion callbacks when its last member
+    succeeds. Each group counts its finished members with a ``Barrier`` in
+    ``rate_limiter_backend``; use a backend every worker shares (Redis,
+    memcached) when workers run in several processes.
+
+    Parameters:
+      rate_limiter_backend(RateLimiterBackend): where the barriers live.
+      barrier_ttl(int): how long (ms) a group's barrier lives.
+    """
 
     def __init__(self, rate_limiter_backend, *, barrier_ttl: int = 86400 * 1000) -> None:
-        raise NotImplementedError(
-            "GroupCallbacks needs dramatiq.rate_limits backends, which dramatiq-cpp does not provide yet."
-        )
+        ttl_from_environment = os.getenv(_BARRIER_TTL_VARIABLE)
+        if ttl_from_environment is not None:
+            warnings.warn(
+                "The %s environment variable is deprecated and will go away in dramatiq 3.0; "
+                "pass barrier_ttl to GroupCallbacks instead." % _BARRIER_TTL_VARIABLE,
+                FutureWarning,
+                stacklevel=2,
+            )
+            barrier_ttl = int(ttl_from_environment)
+        self.rate_limiter_backend = rate_limiter_backend
+        self._native = _engine.GroupCallbacks(engine_backend(rate_limiter_backend), barrier_ttl)
+
+    @property
+    def barrier_ttl(self) -> int:
+        """How long (ms) a group's barrier lives."""
+        return self._native.barrier_ttl
+
+    @barrier_ttl.setter
+    def barrier_ttl(self, ttl: int) -> None:
+        self._native.barrier_ttl = ttl
+
+    def create_barrier(self, completion_uuid: str, parties: int) -> bool:
+        """Set up the barrier of a group with ``parties`` members (called
+        by ``group.run``)."""
+        return self._native.create_barrier(completion_uuid, parties)

@@ -1,4 +1,5 @@
-"""Group completion callbacks (GroupCallbacks needs dramatiq.rate_limits)."""
+"""Group completion callbacks on groups whose members store results.
+Moved from tests/python/pending now that dramatiq.rate_limits exists."""
 
 import pytest
 
@@ -22,6 +23,11 @@ def add(stub_broker, result_backend):
         return x + y
 
     return add
+
+
+def run(stub_broker, stub_worker, queue_name="default", fail_fast=True):
+    stub_broker.join(queue_name, fail_fast=fail_fast)
+    stub_worker.join()
 
 
 def test_group_add_completion_callback(stub_broker, stub_worker, add):

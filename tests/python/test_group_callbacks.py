@@ -1,8 +1,11 @@
-"""GroupCallbacks and results-backed option checks: they need
-dramatiq.rate_limits and dramatiq.results (issue 4), so they live here until
-then. Validated against upstream 2.2.1."""
+"""GroupCallbacks: a group's completion callbacks run once every member
+succeeded. Moved from tests/python/pending (written against upstream
+2.2.1) now that dramatiq.rate_limits and dramatiq.results exist."""
 
 import time
+import warnings
+
+import pytest
 
 import dramatiq
 from dramatiq.middleware import (
@@ -18,28 +21,8 @@ from dramatiq.middleware import (
 from dramatiq.rate_limits.backends import StubBackend as RateLimiterStubBackend
 
 
-def test_builtin_actor_options():
-    from dramatiq.results import Results
-    from dramatiq.results.backends import StubBackend
-
-    assert AgeLimit().actor_options == {"max_age"}
-    assert TimeLimit().actor_options == {"time_limit"}
-    assert ShutdownNotifications().actor_options == {"notify_shutdown"}
-    assert Callbacks().actor_options == {"on_success", "on_failure"}
-    assert Pipelines().actor_options == {"pipe_ignore", "pipe_target"}
-    assert Retries().actor_options == {
-        "max_retries",
-        "min_backoff",
-        "max_backoff",
-        "retry_when",
-        "throws",
-        "on_retry_exhausted",
-    }
-    assert CurrentMessage().actor_options == set()
+def test_group_callbacks_declare_no_actor_options():
     assert GroupCallbacks(RateLimiterStubBackend()).actor_options == set()
-
-
-# -- GroupCallbacks ------------------------------------------------------------------------------
 
 
 def test_group_completion_callback(stub_broker, stub_worker):
@@ -127,12 +110,71 @@ def test_group_callbacks_require_middleware(stub_broker):
     assert stub_broker.queues["default"].qsize() == 0
 
 
+def test_each_run_of_a_group_has_its_own_barrier(stub_broker, stub_worker):
+    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
+    finished = []
+
+    @dramatiq.actor
+    def work():
+        pass
+
+    @dramatiq.actor
+    def all_done():
+        finished.append(True)
+
+    g = dramatiq.group([work.message(), work.message()])
+    g.add_completion_callback(all_done.message())
+    for _ in range(3):
+        g.run()
+        stub_broker.join("default")
+        stub_worker.join()
+    assert finished == [True, True, True]
+
 
 def test_rate_limits_reexport_rate_limit_exceeded():
     from dramatiq.rate_limits import RateLimitExceeded
 
     assert RateLimitExceeded is dramatiq.RateLimitExceeded
 
+
+def test_group_callbacks_attributes():
+    backend = RateLimiterStubBackend()
+    middleware = GroupCallbacks(backend, barrier_ttl=5000)
+    assert middleware.rate_limiter_backend is backend
+    assert middleware.barrier_ttl == 5000
+    assert GroupCallbacks(backend).barrier_ttl == 86400 * 1000
+
+
+def test_barrier_ttl_from_the_deprecated_environment_variable(monkeypatch):
+    monkeypatch.setenv("dramatiq_group_callback_barrier_ttl", "1234")
+    with pytest.warns(FutureWarning):
+        middleware = GroupCallbacks(RateLimiterStubBackend(), barrier_ttl=5000)
+    assert middleware.barrier_ttl == 1234
+    monkeypatch.delenv("dramatiq_group_callback_barrier_ttl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert GroupCallbacks(RateLimiterStubBackend()).barrier_ttl == 86400 * 1000
+
+
+def test_builtin_actor_options():
+    from dramatiq.results import Results
+    from dramatiq.results.backends import StubBackend
+
+    assert AgeLimit().actor_options == {"max_age"}
+    assert TimeLimit().actor_options == {"time_limit"}
+    assert ShutdownNotifications().actor_options == {"notify_shutdown"}
+    assert Callbacks().actor_options == {"on_success", "on_failure"}
+    assert Pipelines().actor_options == {"pipe_ignore", "pipe_target"}
+    assert Retries().actor_options == {
+        "max_retries",
+        "min_backoff",
+        "max_backoff",
+        "retry_when",
+        "throws",
+        "on_retry_exhausted",
+    }
+    assert CurrentMessage().actor_options == set()
+    assert GroupCallbacks(RateLimiterStubBackend()).actor_options == set()
 
 
 def test_results_actor_options():

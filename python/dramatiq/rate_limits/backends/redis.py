@@ -1,0 +1,52 @@
+"""RedisBackend: counters in Redis, shared with upstream Dramatiq."""
+
+from __future__ import annotations
+
+from ... import _engine
+from ...brokers.redis import _client_parameters
+from ._native import NativeBackend
+
+
+class RedisBackend(NativeBackend):
+    """A backend on Redis. Counters are stored as upstream Dramatiq stores
+    them (decimal strings under the limiter's keys, with an expiry), so
+    upstream processes and ours share the same limits. Updates are atomic
+    (Lua scripts); ``wait`` blocks on the server.
+
+    Parameters:
+      client: a redis-py client; its connection parameters are used.
+      url(str): a connection URL (``redis://``, ``rediss://``, ``unix://``);
+        it wins over connection parameters.
+      **parameters: connection parameters as redis-py names them (host,
+        port, db, username, password, ssl, socket_timeout, ...).
+    """
+
+    def __init__(self, *, client=None, url=None, **parameters):
+        if client is not None and url is None:
+            parameters = {**_client_parameters(client), **parameters}
+        self._native = _engine.RedisRateLimiterBackend(url, parameters)
+        self._client = client
+        self._url = url
+        self._parameters = parameters
+
+    @property
+    def client(self):
+        """A redis-py client to the same server, for your own inspection
+        (the engine never uses it). Needs the ``redis`` package."""
+        if self._client is None:
+            import redis
+
+            if self._url:
+                self._client = redis.Redis.from_url(self._url)
+            else:
+                parameters = dict(self._parameters)
+                if "path" in parameters:
+                    parameters["unix_socket_path"] = parameters.pop("path")
+                self._client = redis.Redis(**parameters)
+        return self._client
+
+    def __repr__(self):
+        return "RedisBackend(%s)" % self._native.description
+
+
+RedisBackend._native_class = RedisBackend

@@ -1,0 +1,217 @@
+// Rate limiter counters in Redis. Upstream Dramatiq keeps them as plain
+// decimal strings with a PX expiry and updates them with WATCH/MULTI
+// retries; Lua scripts give the same result atomically in one round trip,
+// and both kinds of client can update the same key.
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <cstdio>
+
+#include "dramatiq/rate_limit_backends.hpp"
+#include "redis/connection_pool.hpp"
+#include "redis/context.hpp"
+
+namespace dramatiq {
+
+namespace {
+
+struct LuaScript {
+  explicit LuaScript(std::string text) : source(std::move(text)) {
+    std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
+    SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest.data());
+    char hex[3];
+    for (unsigned char byte : digest) {
+      std::snprintf(hex, sizeof hex, "%02x", byte);
+      sha1 += hex;
+    }
+  }
+  std::string source;
+  std::string sha1;
+};
+
+// KEYS[1] counter; ARGV amount, maximum, ttl. Values are written with %d so
+// large counts never turn into Lua's exponent notation.
+const LuaScript& bounded_increment() {
+  static const LuaScript script(R"LUA(
+local next_value = tonumber(redis.call("get", KEYS[1]) or "0") + tonumber(ARGV[1])
+if next_value > tonumber(ARGV[2]) then return 0 end
+redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
+return 1
+)LUA");
+  return script;
+}
+
+// KEYS[1] counter; ARGV amount, minimum, ttl.
+const LuaScript& bounded_decrement() {
+  static const LuaScript script(R"LUA(
+local next_value = tonumber(redis.call("get", KEYS[1]) or "0") - tonumber(ARGV[1])
+if next_value < tonumber(ARGV[2]) then return 0 end
+redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
+return 1
+)LUA");
+  return script;
+}
+
+// KEYS[1] counter, KEYS[2..] the counters whose sum is bounded; ARGV
+// amount, maximum, ttl.
+const LuaScript& increment_within_sum() {
+  static const LuaScript script(R"LUA(
+local amount = tonumber(ARGV[1])
+local maximum = tonumber(ARGV[2])
+local next_value = tonumber(redis.call("get", KEYS[1]) or "0") + amount
+if next_value > maximum then return 0 end
+local total = amount
+for i = 2, #KEYS do
+  total = total + tonumber(redis.call("get", KEYS[i]) or "0")
+end
+if total > maximum then return 0 end
+redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
+return 1
+)LUA");
+  return script;
+}
+
+// KEYS[1] event list; ARGV ttl. Waiters rotate the list (BRPOPLPUSH onto
+// itself), so the event stays for later waiters until it expires.
+const LuaScript& post_event() {
+  static const LuaScript script(R"LUA(
+redis.call("rpush", KEYS[1], "x")
+redis.call("pexpire", KEYS[1], ARGV[1])
+return 1
+)LUA");
+  return script;
+}
+
+std::string seconds_text(std::chrono::milliseconds timeout) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(timeout.count()) / 1000.0);
+  return text;
+}
+
+}  // namespace
+
+class RedisRateLimiterBackend::Impl {
+ public:
+  explicit Impl(RedisConnectionOptions options)
+      : options_(std::move(options)),
+        pool_(std::make_unique<redis::ConnectionPool>(options_)),
+        pid_(getpid()) {}
+  ~Impl() {
+    // Connections inherited across fork() belong to the parent: closing
+    // them here could end its TLS sessions.
+    if (pid_ != getpid()) (void)pool_.release();
+  }
+
+  // The pool of this process. A backend created before fork() (at import
+  // time, say) must not share the parent's sockets: the child starts a
+  // pool of its own and leaves the inherited connections alone.
+  redis::ConnectionPool& pool() {
+    if (pid_.load(std::memory_order_acquire) != getpid()) {
+      std::lock_guard lock(mutex_);
+      if (pid_.load() != getpid()) {
+        (void)pool_.release();
+        pool_ = std::make_unique<redis::ConnectionPool>(options_);
+        pid_ = getpid();
+      }
+    }
+    return *pool_;
+  }
+
+  // Runs a script by its digest, loading it on the first NOSCRIPT.
+  redis::Reply run(const LuaScript& script, const std::vector<std::string>& keys,
+                   const std::vector<std::string>& arguments) {
+    redis::Command command{"EVALSHA", script.sha1, std::to_string(keys.size())};
+    command.insert(command.end(), keys.begin(), keys.end());
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    auto connection = pool().acquire();
+    redis::Reply reply = connection->call(command);
+    if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0) {
+      command[0] = "EVAL";
+      command[1] = script.source;
+      reply = connection->call(command);
+    }
+    redis::check(reply);
+    return reply;
+  }
+
+  bool run_flag(const LuaScript& script, const std::vector<std::string>& keys,
+                const std::vector<std::string>& arguments) {
+    return run(script, keys, arguments).integer == 1;
+  }
+
+  const RedisConnectionOptions& options() const { return options_; }
+
+ private:
+  RedisConnectionOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<redis::ConnectionPool> pool_;
+  std::atomic<pid_t> pid_;
+};
+
+RedisRateLimiterBackend::RedisRateLimiterBackend(RedisConnectionOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+RedisRateLimiterBackend::~RedisRateLimiterBackend() = default;
+
+const RedisConnectionOptions& RedisRateLimiterBackend::options() const { return impl_->options(); }
+
+bool RedisRateLimiterBackend::add(const std::string& key, std::int64_t value, std::int64_t ttl) {
+  auto connection = impl_->pool().acquire();
+  redis::Reply reply = connection->call({"SET", key, std::to_string(value), "PX", std::to_string(ttl), "NX"});
+  redis::check(reply);
+  return !reply.is_nil();
+}
+
+bool RedisRateLimiterBackend::incr(const std::string& key, std::int64_t amount, std::int64_t maximum,
+                                   std::int64_t ttl) {
+  return impl_->run_flag(bounded_increment(), {key},
+                         {std::to_string(amount), std::to_string(maximum), std::to_string(ttl)});
+}
+
+bool RedisRateLimiterBackend::decr(const std::string& key, std::int64_t amount, std::int64_t minimum,
+                                   std::int64_t ttl) {
+  return impl_->run_flag(bounded_decrement(), {key},
+                         {std::to_string(amount), std::to_string(minimum), std::to_string(ttl)});
+}
+
+bool RedisRateLimiterBackend::incr_and_sum(const std::string& key, const KeysFunction& keys,
+                                           std::int64_t amount, std::int64_t maximum, std::int64_t ttl) {
+  std::vector<std::string> all{key};
+  for (auto& k : keys()) all.push_back(std::move(k));
+  return impl_->run_flag(increment_within_sum(), all,
+                         {std::to_string(amount), std::to_string(maximum), std::to_string(ttl)});
+}
+
+bool RedisRateLimiterBackend::wait(const std::string& key, std::optional<std::chrono::milliseconds> timeout) {
+  if (timeout && timeout->count() <= 0) {
+    auto connection = impl_->pool().acquire();
+    redis::Reply reply = connection->call({"RPOPLPUSH", key, key});
+    redis::check(reply);
+    return reply.type == redis::Reply::Type::String && reply.str == "x";
+  }
+  // A connection of its own: it sits in a blocking call that may outlive
+  // the client's socket timeout, and it must not go back to the pool if the
+  // reply never comes.
+  auto connection = impl_->pool().open();
+  connection->send({"BRPOPLPUSH", key, key, timeout ? seconds_text(*timeout) : "0"});
+  // The server answers when its own timeout runs out; allow for a slow
+  // server on top.
+  std::optional<redis::Reply> reply;
+  if (timeout) {
+    reply = connection->read(*timeout + std::chrono::seconds(10));
+    if (!reply) throw ConnectionClosed("Redis did not answer a blocking wait on '" + key + "'");
+  } else {
+    while (!(reply = connection->read(std::chrono::hours(1)))) {
+    }
+  }
+  redis::check(*reply);
+  return reply->type == redis::Reply::Type::String && reply->str == "x";
+}
+
+void RedisRateLimiterBackend::wait_notify(const std::string& key, std::int64_t ttl) {
+  impl_->run(post_event(), {key}, {std::to_string(ttl)});
+}
+
+}  // namespace dramatiq
