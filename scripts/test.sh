@@ -11,6 +11,4 @@ cmake --build build-tests -j 2
 (cd build-tests && ctest --output-on-failure -j 2)
 
 echo "== Python API tests (pytest)"
-# tests/python/pending holds tests of issue-4 features (results, rate
-# limits); see its README.
-python3 -m pytest tests/python --ignore=tests/python/pending -q --timeout 120 -p no:cacheprovider
+python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
