@@ -231,8 +231,13 @@ namespace {
 
 [[noreturn]] void raise(memcached_st* handle, memcached_return_t rc, const std::string& operation,
                         const std::string& key, const MemcachedOptions& options) {
-  std::string detail = memcached_last_error_message(handle) ? memcached_last_error_message(handle)
-                                                            : memcached_strerror(handle, rc);
+  // The code's own text, plus the server's words when it said more (the
+  // handle's "last error" may be stale: SUCCESS after a reply-level error).
+  std::string detail = memcached_strerror(handle, rc);
+  const char* said = memcached_last_error_message(handle);
+  if (said && memcached_last_error(handle) != MEMCACHED_SUCCESS && detail != said) {
+    detail += std::string(" (") + said + ")";
+  }
   if (is_connection_error(rc)) {
     throw ConnectionFailed("memcached " + operation + " failed (servers: " + options.describe() +
                            "): " + detail);

@@ -7,10 +7,13 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dramatiq/failure.hpp"
+#include "dramatiq/memcached_options.hpp"
 #include "dramatiq/message_proxy.hpp"
 #include "dramatiq/redis_broker.hpp"
 #include "dramatiq/value.hpp"
@@ -84,6 +87,12 @@ Failure failure_from_python(const nb::python_error& error);
 // errors (redis_binding.cpp).
 RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
                                                 const char* owner);
+
+// Memcached options from the settings python/dramatiq/_memcached.py parses
+// (memcached_parameters.cpp).
+MemcachedOptions memcached_options(std::vector<std::string> servers, bool binary, std::size_t pool_size,
+                                   std::map<std::string, long long> behaviors,
+                                   std::optional<std::string> username, std::optional<std::string> password);
 
 // Adds the result backends and the Results middleware (results_binding.cpp).
 void bind_results(nanobind::module_& m);

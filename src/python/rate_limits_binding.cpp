@@ -134,19 +134,6 @@ void translate_rate_limit_exceeded(const std::exception_ptr& error, void*) {
   }
 }
 
-MemcachedOptions memcached_options(std::vector<std::string> servers, bool binary, std::size_t pool_size,
-                                   std::map<std::string, long long> behaviors,
-                                   std::optional<std::string> username, std::optional<std::string> password) {
-  MemcachedOptions options;
-  options.servers = std::move(servers);
-  options.binary = binary;
-  options.pool_size = pool_size;
-  options.behaviors = std::move(behaviors);
-  options.username = std::move(username);
-  options.password = std::move(password);
-  return options;
-}
-
 }  // namespace
 
 void bind_rate_limits(nb::module_& m) {

@@ -1,10 +1,13 @@
 // dramatiq._engine's result backends and Results middleware: Python
 // arguments become the engine's; waits release the GIL.
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include "dramatiq/json.hpp"
+#include "dramatiq/memcached_result_backend.hpp"
 #include "dramatiq/redis_result_backend.hpp"
 #include "dramatiq/results.hpp"
 #include "dramatiq/stub_result_backend.hpp"
@@ -114,6 +117,19 @@ void bind_results(nb::module_& m) {
                                            backend_options(ns, prefix_keys, encoder, json_encoder_class));
            }, "url"_a.none(), "parameters"_a, "namespace"_a, "use_namespace_prefix_keys"_a, "encoder"_a.none(),
            "json_encoder_class"_a);
+
+  nb::class_<MemcachedResultBackend, ResultBackend>(m, "MemcachedResultBackend")
+      .def("__init__", [](MemcachedResultBackend* self, std::vector<std::string> servers, bool binary,
+                          std::size_t pool_size, std::map<std::string, long long> behaviors,
+                          std::optional<std::string> username, std::optional<std::string> password,
+                          const std::string& ns, bool prefix_keys, nb::handle encoder, nb::handle json_encoder_class) {
+             new (self) MemcachedResultBackend(
+                 memcached_options(std::move(servers), binary, pool_size, std::move(behaviors), std::move(username),
+                                   std::move(password)),
+                 backend_options(ns, prefix_keys, encoder, json_encoder_class));
+           }, "servers"_a, "binary"_a, "pool_size"_a, "behaviors"_a, "username"_a.none(), "password"_a.none(),
+           "namespace"_a, "use_namespace_prefix_keys"_a, "encoder"_a.none(), "json_encoder_class"_a)
+      .def_prop_ro("servers", [](const MemcachedResultBackend& b) { return b.connection().servers; });
 
   nb::class_<PyResultBackend, ResultBackend>(m, "PythonResultBackend")
       .def("__init__", [](PyResultBackend* self, nb::object backend, nb::object missing, bool custom_keys,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .memcached import MemcachedBackend
 from .redis import RedisBackend
 from .stub import StubBackend
 
-__all__ = ["StubBackend", "RedisBackend"]
+__all__ = ["StubBackend", "MemcachedBackend", "RedisBackend"]
