@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Generic, Optional, TypeVar
 
@@ -34,7 +33,7 @@ def set_encoder(encoder: Encoder) -> None:
 
 def generate_unique_id() -> str:
     """Generate a globally-unique message id (a UUID4 string)."""
-    return str(uuid.uuid4())
+    return _engine.generate_message_id()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +56,7 @@ class Message(Generic[R]):
         if type(self.args) is not tuple:
             object.__setattr__(self, "args", tuple(self.args))
         if self.message_id is None:
-            object.__setattr__(self, "message_id", generate_unique_id())
+            object.__setattr__(self, "message_id", _engine.generate_message_id())
         if self.message_timestamp is None:
             object.__setattr__(self, "message_timestamp", int(time.time() * 1000))
 

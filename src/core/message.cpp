@@ -1,5 +1,8 @@
 #include "dramatiq/message.hpp"
 
+#include <pthread.h>
+
+#include <atomic>
 #include <chrono>
 #include <random>
 
@@ -13,10 +16,38 @@ std::int64_t current_millis() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string generate_message_id() {
+namespace {
+
+// Bumped in a child after fork(): the child must not repeat the ids its
+// parent's generators are about to produce.
+std::atomic<unsigned> fork_generation{0};
+
+std::mt19937_64& id_generator() {
   // One generator per thread: ids are produced on hot paths from many
-  // threads, and a shared generator would need a lock.
-  thread_local std::mt19937_64 generator{std::random_device{}()};
+  // threads, and a shared generator would need a lock. Seeded with 256
+  // random bits (one 32-bit seed would let two of a fleet's threads share
+  // a sequence, and so their ids), and again in a forked child.
+  static const bool at_fork_registered = pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }) == 0;
+  static_cast<void>(at_fork_registered);
+  struct Seeded {
+    std::mt19937_64 engine;
+    unsigned generation = ~0u;
+  };
+  thread_local Seeded generator;
+  unsigned generation = fork_generation.load(std::memory_order_relaxed);
+  if (generator.generation != generation) {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
+    generator.engine.seed(seed);
+    generator.generation = generation;
+  }
+  return generator.engine;
+}
+
+}  // namespace
+
+std::string generate_message_id() {
+  std::mt19937_64& generator = id_generator();
   std::uint64_t hi = generator();
   std::uint64_t lo = generator();
   hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4

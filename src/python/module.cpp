@@ -188,6 +188,7 @@ NB_MODULE(_engine, m) {
     MessageProxy* proxy = CurrentMessage::current();
     return proxy ? proxy_view(*proxy) : nb::none();
   });
+  m.def("generate_message_id", &generate_message_id, "A random UUID4 string (the engine's message ids).");
   m.def("compute_backoff", &compute_backoff, "attempts"_a, "factor"_a, "max_backoff"_a);
 
   // ---- deliveries (the engine side of a Python MessageProxy)

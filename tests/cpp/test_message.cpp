@@ -10,6 +10,8 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <set>
@@ -113,6 +115,30 @@ TEST(MessageCreate, IdsAreUniqueAcrossThreads) {
   std::set<std::string> all;
   for (auto& ids : per_thread) all.insert(ids.begin(), ids.end());
   EXPECT_EQ(all.size(), 800u);
+}
+
+TEST(MessageCreate, ForkedChildDoesNotRepeatItsParentsIds) {
+  // A process that forks (a producer using multiprocessing, the worker
+  // command) must not have parent and child draw the same ids.
+  generate_message_id();  // this thread's generator exists before the fork
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string id = generate_message_id();
+    ssize_t written = write(fds[1], id.data(), id.size());
+    _exit(written == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string parent_id = generate_message_id();
+  char buffer[64] = {};
+  ssize_t got = read(fds[0], buffer, sizeof buffer);
+  close(fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_EQ(got, 36);
+  EXPECT_NE(std::string(buffer, 36), parent_id);
 }
 
 // ---------------------------------------------------------- to_value / from_value
