@@ -273,6 +273,38 @@ def test_group_run_with_delay(stub_broker, make_worker, add):
     assert list(g.get_results()) == [3, 7]
 
 
+def test_group_add_completion_callback(stub_broker, stub_worker, add):
+    from dramatiq.middleware import GroupCallbacks
+    from dramatiq.rate_limits.backends import StubBackend as RateLimiterStubBackend
+
+    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
+    finished = []
+
+    @dramatiq.actor
+    def done(tag):
+        finished.append(tag)
+
+    g = group([add.message(1, 2), add.message(3, 4)])
+    g.add_completion_callback(done.message("first"))
+    g.add_completion_callback(done.message("second"))
+    g.run()
+    g.wait(timeout=5000)
+    run(stub_broker, stub_worker)
+    assert sorted(finished) == ["first", "second"]
+    assert list(g.get_results()) == [3, 7]
+
+
+def test_group_of_groups_with_callback_is_not_supported(stub_broker, add):
+    from dramatiq.middleware import GroupCallbacks
+    from dramatiq.rate_limits.backends import StubBackend as RateLimiterStubBackend
+
+    stub_broker.add_middleware(GroupCallbacks(RateLimiterStubBackend()))
+    g = group([group([add.message(1, 2)])])
+    g.add_completion_callback(add.message(0, 0))
+    with pytest.raises(NotImplementedError):
+        g.run()
+
+
 def test_group_uses_given_broker(stub_broker, add):
     g = group([add.message(1)], broker=stub_broker)
     assert g.broker is stub_broker

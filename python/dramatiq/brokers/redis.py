@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import _engine
+from .._redis import connection_parameters, redis_py_client
 from ..broker import Broker
 from ..errors import QueueJoinTimeout
 
@@ -54,8 +55,7 @@ class RedisBroker(Broker):
         client=None,
         **parameters,
     ) -> None:
-        if client is not None and url is None:
-            parameters = {**_client_parameters(client), **parameters}
+        parameters = connection_parameters(client, url, parameters)
         self._native = _engine.RedisBroker(
             url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
         )
@@ -88,17 +88,7 @@ class RedisBroker(Broker):
         """A redis-py client to the same server, for your own inspection
         (the engine never uses it). Needs the ``redis`` package."""
         if self._client is None:
-            try:
-                import redis
-            except ImportError:
-                raise AttributeError("RedisBroker.client needs the 'redis' package (pip install redis)") from None
-            if self.url:
-                self._client = redis.Redis.from_url(self.url)
-            else:
-                parameters = dict(self._parameters)
-                if "path" in parameters:
-                    parameters["unix_socket_path"] = parameters.pop("path")
-                self._client = redis.Redis(**parameters)
+            self._client = redis_py_client("RedisBroker", self.url, self._parameters)
         return self._client
 
     def ping(self) -> None:
@@ -117,18 +107,3 @@ class RedisBroker(Broker):
         Raises ``QueueJoinTimeout`` after ``timeout`` ms."""
         if not self._native.join(queue_name, timeout, interval):
             raise QueueJoinTimeout(queue_name)
-
-
-def _client_parameters(client) -> dict:
-    """The connection parameters of a redis-py client."""
-    pool = client.connection_pool
-    parameters = {
-        key: value
-        for key, value in pool.connection_kwargs.items()
-        if key in {"host", "port", "db", "username", "password", "path", "client_name",
-                   "socket_timeout", "socket_connect_timeout", "ssl_ca_certs", "ssl_certfile",
-                   "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"}
-    }
-    if "SSL" in getattr(pool, "connection_class", type(None)).__name__:
-        parameters["ssl"] = True
-    return parameters

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import _engine
-from ...brokers.redis import _client_parameters
+from ..._redis import connection_parameters, redis_py_client
 from ._native import NativeBackend
 
 
@@ -22,8 +22,7 @@ class RedisBackend(NativeBackend):
     """
 
     def __init__(self, *, client=None, url=None, **parameters):
-        if client is not None and url is None:
-            parameters = {**_client_parameters(client), **parameters}
+        parameters = connection_parameters(client, url, parameters)
         self._native = _engine.RedisRateLimiterBackend(url, parameters)
         self._client = client
         self._url = url
@@ -34,15 +33,7 @@ class RedisBackend(NativeBackend):
         """A redis-py client to the same server, for your own inspection
         (the engine never uses it). Needs the ``redis`` package."""
         if self._client is None:
-            import redis
-
-            if self._url:
-                self._client = redis.Redis.from_url(self._url)
-            else:
-                parameters = dict(self._parameters)
-                if "path" in parameters:
-                    parameters["unix_socket_path"] = parameters.pop("path")
-                self._client = redis.Redis(**parameters)
+            self._client = redis_py_client("RedisBackend", self._url, self._parameters)
         return self._client
 
     def __repr__(self):

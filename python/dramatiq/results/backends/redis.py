@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import _engine
-from ...brokers.redis import _client_parameters
+from ..._redis import connection_parameters, redis_py_client
 from ...encoder import JSONEncoder
 from ..backend import NativeResultBackend
 
@@ -24,8 +24,7 @@ class RedisBackend(NativeResultBackend):
 
     def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
                  client=None, url: Optional[str] = None, **parameters) -> None:
-        if client is not None and url is None:
-            parameters = {**_client_parameters(client), **parameters}
+        parameters = connection_parameters(client, url, parameters)
         self.url = url
         self._parameters = parameters
         self._client = client
@@ -41,13 +40,5 @@ class RedisBackend(NativeResultBackend):
         """A redis-py client to the same server, for your own inspection
         (the engine never uses it). Needs the ``redis`` package."""
         if self._client is None:
-            import redis
-
-            if self.url:
-                self._client = redis.Redis.from_url(self.url)
-            else:
-                parameters = dict(self._parameters)
-                if "path" in parameters:
-                    parameters["unix_socket_path"] = parameters.pop("path")
-                self._client = redis.Redis(**parameters)
+            self._client = redis_py_client("RedisBackend", self.url, self._parameters)
         return self._client
