@@ -32,7 +32,7 @@ def main(json_path, png_path):
         names, meds, lo, hi, ratios, colors = [], [], [], [], [], []
         for j, (key, name) in enumerate(systems):
             c = s["cells"][(i, key)]
-            names.append(name.replace(" ", "\n", 1))
+            names.append(name.replace(" ", "\n", 1).replace("-", "-\n", 1))
             colors.append(COLORS[j % len(COLORS)])
             if "median" in c:
                 meds.append(c["median"])

@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -49,13 +50,13 @@ WORKLOADS = ("noop", "fib", "io", "send", "batch", "latency")
 PARAMS = {
     "rounds": (3, 1),
     "messages": (100000, 20000),
-    "prefill_budget": (5.0, 1.5),
-    "max_drain": (5.0, 2.0),
+    "prefill_budget": (4.0, 1.5),
+    "max_drain": (4.0, 2.0),
     "sends": (10000, 2000),
-    "send_budget": (3.0, 1.0),
+    "send_budget": (2.5, 1.0),
     "reps": (10, 3),
     "latency_sends": (1000, 200),
-    "latency_budget": (6.0, 2.0),
+    "latency_budget": (5.0, 2.0),
     "idle_seconds": (1.0, 0.5),
 }
 
@@ -127,7 +128,9 @@ def main(argv=None):
                     % ",".join(WORKLOADS))
     ap.add_argument("--ours-python", default=sys.executable, help="interpreter for ours (default: this one)")
     ap.add_argument("--ours-pythonpath", default=str(REPO_ROOT / "python"),
-                    help="PYTHONPATH for ours (default <repo>/python, the source tree with build-dev's engine)")
+                    help="PYTHONPATH for ours (default <repo>/python, the source tree, whose _engine is a "
+                    "symlink into build-dev/; from a git worktree without a build, point it at the main "
+                    "checkout's python/)")
     ap.add_argument("--out-dir", help="where the report goes: <dir>/benchmarks-peers.md and <dir>/img/peers.png "
                     "(default docs/, or bench/results/ with --quick)")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG (and the matplotlib venv)")
@@ -148,6 +151,11 @@ def main(argv=None):
     suffix = "-quick" if args.quick else ""
     json_path = BENCH_DIR / "results" / ("peers%s.json" % suffix)
 
+    if not list(Path(args.ours_pythonpath).glob("dramatiq/_engine*.so")):
+        ps.log("error: no dramatiq/_engine*.so under --ours-pythonpath %s (build first, or point it at a "
+               "checkout that has one)" % args.ours_pythonpath)
+        return 2
+
     t_suite = time.monotonic()
     try:
         interps = {key: ps.interpreter(key, reqs, args.ours_python, args.ours_pythonpath)
@@ -158,7 +166,7 @@ def main(argv=None):
         return 2
 
     meta = {
-        "command": "python3 bench/run_peer_bench.py" + (" --quick" if args.quick else ""),
+        "command": shlex.join(["python3", "bench/run_peer_bench.py"] + (sys.argv[1:] if argv is None else argv)),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": git("log", "-1", "--format=%h %s"),
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
