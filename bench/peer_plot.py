@@ -60,7 +60,7 @@ def main(json_path, png_path):
         ax.axis("off")
     meta = data["meta"]
     fig.suptitle("Python task queues on one redis-server, %s, commit %s (ratios: × Dramatiq 2.2.1; "
-                 "median, whiskers min–max over %d rounds)" % (meta["date"], meta["commit"].split()[0],
+                 "median, whiskers min–max over %d rounds)" % (meta["date"], meta["commit"],
                                                                meta["params"]["rounds"]), fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(png_path, dpi=110)

@@ -110,12 +110,25 @@ def check_identity(system, result):
     return None
 
 
-def git(*args):
+def git(*args, repo=REPO_ROOT):
     try:
-        return subprocess.run(["git", "-C", str(REPO_ROOT)] + list(args), capture_output=True,
+        return subprocess.run(["git", "-C", str(repo)] + list(args), capture_output=True,
                               text=True).stdout.strip()
     except OSError:
         return "?"
+
+
+def ours_build(pythonpath):
+    """Which dramatiq-cpp the runs import: the commit of the checkout that
+    holds --ours-pythonpath and when its engine was built.  Another
+    checkout's tree (and its build-dev/) can change during a run, so the
+    driver records this before and after."""
+    engines = sorted(Path(pythonpath).glob("dramatiq/_engine*.so"))
+    engine = engines[0].resolve() if engines else None
+    return {"commit": git("log", "-1", "--format=%h", repo=pythonpath),
+            "engine": str(engine) if engine else None,
+            "engine_built": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(engine.stat().st_mtime))
+            if engine else None}
 
 
 def main(argv=None):
@@ -168,10 +181,11 @@ def main(argv=None):
     meta = {
         "command": shlex.join(["python3", "bench/run_peer_bench.py"] + (sys.argv[1:] if argv is None else argv)),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git("log", "-1", "--format=%h %s"),
+        "commit": git("log", "-1", "--format=%h"),
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "host": platform.platform(), "nproc": os.cpu_count(), "python": platform.python_version(),
         "loadavg_start": os.getloadavg(), "params": p,
+        "ours_pythonpath": args.ours_pythonpath, "ours_start": ours_build(args.ours_pythonpath),
         "systems": [{"key": key, "label": label, "requirements": reqs, "adapter": adapter,
                      "sizing": {w: ps.sizing(key, w) for w in ps.SIZING}}
                     for key, label, reqs, adapter in systems],
@@ -194,8 +208,14 @@ def main(argv=None):
                 for key, label, reqs, adapter in order:
                     python, env = interps[key]
                     ps.log("[round %d/%d] %-8s %-13s ..." % (rnd + 1, p["rounds"], workload, key))
-                    result, err = run_once(harness_argv(python, adapter, workload, key, server, p), env, server,
-                                           args.timeout)
+                    hv = harness_argv(python, adapter, workload, key, server, p)
+                    result, err = run_once(hv, env, server, args.timeout)
+                    if err is not None and key == ps.OURS and "_engine" in err:
+                        # build-dev/ or python/ of the checkout we import from
+                        # was being updated; try once more.
+                        ps.log("  failed on _engine (checkout being rebuilt?); retrying in 10 s")
+                        time.sleep(10)
+                        result, err = run_once(hv, env, server, args.timeout)
                     if err is None:
                         err = check_identity(key, result)
                     if err is not None:
@@ -210,6 +230,9 @@ def main(argv=None):
     finally:
         server.close()
     meta["loadavg_end"] = os.getloadavg()
+    meta["ours_end"] = ours_build(args.ours_pythonpath)
+    if meta["ours_end"] != meta["ours_start"]:
+        ps.log("warning: ours changed during the run: %s -> %s" % (meta["ours_start"], meta["ours_end"]))
     meta["suite_seconds"] = time.monotonic() - t_suite
 
     json_path.parent.mkdir(parents=True, exist_ok=True)
