@@ -47,10 +47,14 @@ def main(json_path, png_path):
         x = range(len(names))
         ax.bar(x, meds, color=colors, yerr=[lo, hi], capsize=3)
         positive = [m for m in meds if m > 0]
-        if positive and max(positive) / min(positive) > 30:
+        log = bool(positive) and max(positive) / min(positive) > 30
+        if log:
             ax.set_yscale("log")
-        for xi, m, r in zip(x, meds, ratios):
-            ax.annotate(r, (xi, m if m > 0 else (min(positive) if positive else 1)), ha="center", va="bottom",
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, top * (2.0 if log else 1.12))  # headroom for the ratio labels
+        # The ratio goes above the whisker, so the two do not overlap.
+        for xi, m, h, r in zip(x, meds, hi, ratios):
+            ax.annotate(r, (xi, m + h if m > 0 else (min(positive) if positive else 1)), ha="center", va="bottom",
                         fontsize=7, xytext=(0, 2), textcoords="offset points")
         ax.set_xticks(list(x))
         ax.set_xticklabels(names, fontsize=7)
