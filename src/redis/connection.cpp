@@ -302,8 +302,9 @@ void Connection::write_pending(Deadline deadline) {
   out_.clear();
 }
 
-bool Connection::fill(Deadline deadline) {
+bool Connection::fill(Deadline deadline, std::chrono::microseconds spin) {
   char buffer[16384];
+  auto spin_until = spin.count() > 0 ? Clock::now() + spin : Clock::time_point{};
   while (true) {
     short wait_events = POLLIN;
     if (tls_) {
@@ -329,6 +330,7 @@ bool Connection::fill(Deadline deadline) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) fail(std::strerror(errno));
     }
+    if (spin.count() > 0 && Clock::now() < spin_until) continue;
     if (!wait_for(fd_, wait_events, deadline)) return false;
   }
 }
@@ -381,7 +383,7 @@ std::vector<Reply> Connection::pipeline(const std::vector<Command>& commands) {
       replies.push_back(std::move(*reply));
       continue;
     }
-    if (!fill(deadline)) fail("timed out waiting for a reply");
+    if (!fill(deadline, reply_spin_)) fail("timed out waiting for a reply");
   }
   return replies;
 }

@@ -53,6 +53,14 @@ class Connection {
   // The next reply, or nullopt if none arrived within `timeout`.
   std::optional<Reply> read(std::chrono::milliseconds timeout);
 
+  // How long pipeline()/call() keep trying a non-blocking read before they
+  // sleep in poll() for the reply (0: sleep at once). A reply usually comes
+  // within tens of microseconds on a local network, and the wake-up from
+  // poll() can cost more than that (notably on a virtual machine whose
+  // cores are idle): callers who wait for the reply, e.g. a producer's
+  // send, get it sooner; background threads should not spin.
+  void set_reply_spin(std::chrono::microseconds spin) { reply_spin_ = spin; }
+
   // False once an I/O error or EOF was seen.
   bool healthy() const { return healthy_; }
   // Whether the peer closed (or sent something unasked) since the last
@@ -65,7 +73,10 @@ class Connection {
   void handshake();
   void write_pending(std::optional<std::chrono::steady_clock::time_point> deadline);
   // Reads more bytes into the reader; false if the deadline passed first.
-  bool fill(std::optional<std::chrono::steady_clock::time_point> deadline);
+  // `spin`: how long to keep trying a non-blocking read before sleeping in
+  // poll() (see kReplySpin in connection.cpp).
+  bool fill(std::optional<std::chrono::steady_clock::time_point> deadline,
+            std::chrono::microseconds spin = std::chrono::microseconds(0));
   std::optional<Reply> take_buffered_reply();
   [[noreturn]] void fail(const std::string& what);
 
@@ -76,6 +87,7 @@ class Connection {
   void* reader_ = nullptr;  // redisReader*
   std::string out_;
   bool healthy_ = true;
+  std::chrono::microseconds reply_spin_{0};
 };
 
 }  // namespace dramatiq::redis

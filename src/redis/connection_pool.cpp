@@ -15,7 +15,11 @@ ConnectionPool::Lease ConnectionPool::acquire() {
     // so a command is never sent on a dead socket and then guessed about.
     if (!connection->went_stale()) return Lease(*this, std::move(connection));
   }
-  return Lease(*this, open());
+  auto connection = open();
+  // Pooled connections serve callers that wait for each reply (producers,
+  // result and rate-limit backends): see Connection::set_reply_spin.
+  connection->set_reply_spin(kCallerReplySpin);
+  return Lease(*this, std::move(connection));
 }
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {

@@ -2,6 +2,7 @@
 // does not pay for a new connection each time.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -42,6 +43,7 @@ class ConnectionPool {
   void give_back(std::unique_ptr<Connection> connection);
 
   static constexpr std::size_t kMaxIdle = 16;
+  static constexpr std::chrono::microseconds kCallerReplySpin{100};
   RedisConnectionOptions options_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_;
