@@ -19,6 +19,11 @@ struct WorkerOptions {
   std::optional<std::set<std::string>> queues;  // default: every declared queue
   int worker_timeout_ms = 1000;
   int worker_threads = 8;
+  // Messages each consumer may hold fetched but unsettled; 0 means
+  // upstream's defaults (2 per worker thread for a queue, 1000 per worker
+  // thread for a delay queue).
+  int queue_prefetch = 0;
+  int delay_prefetch = 0;
 };
 
 // Hooks the host runs on every engine thread it starts (the Python bindings

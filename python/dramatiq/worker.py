@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from typing import Optional
@@ -12,6 +13,13 @@ from .logging import get_logger
 
 #: Default milliseconds an idle worker waits before checking for shutdown.
 WORKER_TIMEOUT = 1000
+
+#: Messages each queue's consumer may hold fetched and unsettled
+#: ($dramatiq_queue_prefetch, as upstream; 0: 2 per worker thread).
+QUEUE_PREFETCH = int(os.getenv("dramatiq_queue_prefetch", 0))
+#: The same for delay queues ($dramatiq_delay_queue_prefetch; 0: 1000 per
+#: worker thread).
+DELAY_QUEUE_PREFETCH = int(os.getenv("dramatiq_delay_queue_prefetch", 0))
 
 _live_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 
@@ -27,10 +35,11 @@ class Worker:
         self.broker = broker
         self.worker_timeout = worker_timeout
         self.worker_threads = worker_threads
-        self.queue_prefetch = min(worker_threads * 2, 65535)
-        self.delay_prefetch = min(worker_threads * 1000, 65535)
+        self.queue_prefetch = QUEUE_PREFETCH or min(worker_threads * 2, 65535)
+        self.delay_prefetch = DELAY_QUEUE_PREFETCH or min(worker_threads * 1000, 65535)
         self.consumer_whitelist = set(queues) if queues else None
-        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self)
+        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads,
+                                      self.queue_prefetch, self.delay_prefetch, self)
         self._running = False
 
     def start(self) -> None:

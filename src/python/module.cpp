@@ -370,11 +370,13 @@ NB_MODULE(_engine, m) {
   // ---- worker
   nb::class_<Worker>(m, "Worker")
       .def("__init__", [](Worker* self, std::shared_ptr<Broker> broker, std::optional<std::set<std::string>> queues,
-                          int worker_timeout, int worker_threads, nb::handle host_worker) {
-             WorkerOptions options{std::move(queues), worker_timeout, worker_threads};
+                          int worker_timeout, int worker_threads, int queue_prefetch, int delay_prefetch,
+                          nb::handle host_worker) {
+             WorkerOptions options{std::move(queues), worker_timeout, worker_threads, queue_prefetch, delay_prefetch};
              new (self) Worker(std::move(broker), std::move(options), python_thread_hooks());
              self->host_worker = wrap(host_worker);
-           }, "broker"_a, "queues"_a.none(), "worker_timeout"_a, "worker_threads"_a, "host_worker"_a)
+           }, "broker"_a, "queues"_a.none(), "worker_timeout"_a, "worker_threads"_a, "queue_prefetch"_a,
+           "delay_prefetch"_a, "host_worker"_a)
       .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())

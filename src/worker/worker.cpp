@@ -118,8 +118,8 @@ class Worker::Impl {
   Impl(Worker& owner, Broker& broker, WorkerOptions options, ThreadHooks hooks)
       : owner_(owner), broker_(broker), options_(std::move(options)), hooks_(std::move(hooks)) {
     int threads = std::max(1, options_.worker_threads);
-    queue_prefetch_ = std::min(threads * 2, 65535);
-    delay_prefetch_ = std::min(threads * 1000, 65535);
+    queue_prefetch_ = options_.queue_prefetch > 0 ? options_.queue_prefetch : std::min(threads * 2, 65535);
+    delay_prefetch_ = options_.delay_prefetch > 0 ? options_.delay_prefetch : std::min(threads * 1000, 65535);
   }
 
   void start();

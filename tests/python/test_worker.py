@@ -1,5 +1,8 @@
 """Workers: lifecycle, concurrency, priorities, delays and shutdown."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -352,6 +355,42 @@ def test_prefetch_is_twice_the_worker_threads(stub_broker, make_worker):
         release.set()
     stub_broker.join("default")
     worker.join()
+
+
+PREFETCH_SCRIPT = r"""
+import threading, time
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+broker = StubBroker()
+dramatiq.set_broker(broker)
+release = threading.Event()
+
+@dramatiq.actor
+def slow(i):
+    release.wait(10)
+
+for i in range(10):
+    slow.send(i)
+worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+worker.start()
+deadline = time.monotonic() + 10
+while broker.queues["default"].qsize() > 5 and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.3)
+print(worker.queue_prefetch, broker.queues["default"].qsize())
+release.set()
+worker.stop()
+"""
+
+
+def test_queue_prefetch_from_the_environment():
+    # As upstream: $dramatiq_queue_prefetch replaces the default window
+    # (read at import time, hence a fresh interpreter).
+    env = dict(os.environ, dramatiq_queue_prefetch="5")
+    proc = subprocess.run([sys.executable, "-c", PREFETCH_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["5", "5"]
 
 
 def test_stop_waits_for_running_message(stub_broker, make_worker):
