@@ -13,6 +13,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kFirstReconnectDelay = std::chrono::milliseconds(500);
 constexpr auto kMaxReconnectDelay = std::chrono::seconds(5);
 constexpr auto kSettleOnCloseTimeout = std::chrono::seconds(5);
+constexpr auto kFetchReplySpin = std::chrono::microseconds(100);
 
 std::string seconds_text(std::chrono::milliseconds delay) {
   char text[32];
@@ -66,6 +67,9 @@ std::shared_ptr<MessageProxy> RedisConsumer::next(std::chrono::milliseconds time
 
 void RedisConsumer::connect() {
   auto connection = context_.pool().open();
+  // A worker waits on each fetch (its prefetch window is small): read the
+  // reply without a poll() wake-up when it comes soon (Connection::set_reply_spin).
+  connection->set_reply_spin(kFetchReplySpin);
   auto subscription = context_.pool().open();
   subscription->send({"SUBSCRIBE", wakeup_channel(context_.key_namespace(), queue_)});
   auto confirmation = subscription->read(std::chrono::seconds(10));
