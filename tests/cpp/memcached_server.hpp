@@ -2,81 +2,39 @@
 // temporary directory, stopped by PID when the test ends.
 #pragma once
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <stdexcept>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "dramatiq/memcached_options.hpp"
+#include "server_process.hpp"
 
 namespace dramatiq::testing {
 
 class MemcachedServer {
  public:
-  MemcachedServer() {
-    char pattern[] = "/tmp/dramatiq-memcached-XXXXXX";
-    if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    do {
-      port_ = free_port();
-    } while (port_ == 11211);
-    pid_ = fork();
-    if (pid_ == 0) {
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, STDOUT_FILENO);
-      dup2(null, STDERR_FILENO);
-      if (chdir(dir_.c_str()) != 0) _exit(127);
-      std::string port = std::to_string(port_);
-      // memcached refuses to run as root unless named a user.
-      if (geteuid() == 0) {
-        execlp("memcached", "memcached", "-l", "127.0.0.1", "-p", port.c_str(), "-U", "0", "-m", "64",
-               "-u", "root", static_cast<char*>(nullptr));
-      } else {
-        execlp("memcached", "memcached", "-l", "127.0.0.1", "-p", port.c_str(), "-U", "0", "-m", "64",
-               static_cast<char*>(nullptr));
-      }
-      _exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (answers()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    stop();
-    throw std::runtime_error("memcached did not start (is the memcached package installed?)");
+  // memcached lingers a second on SIGTERM, not on SIGINT; it refuses to
+  // run as root unless named a user.
+  MemcachedServer() : process_("memcached", SIGINT, 11211) {
+    std::vector<std::string> argv{"memcached", "-l", "127.0.0.1", "-p", std::to_string(port()), "-U", "0",
+                                  "-m", "64"};
+    if (geteuid() == 0) argv.insert(argv.end(), {"-u", "root"});
+    process_.start(argv, [this] { return answers(); });
   }
-  ~MemcachedServer() { stop(); }
-  MemcachedServer(const MemcachedServer&) = delete;
-  MemcachedServer& operator=(const MemcachedServer&) = delete;
 
-  int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return process_.port(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
   MemcachedOptions options(bool binary = false) const {
     MemcachedOptions options;
     options.servers = {address()};
     options.binary = binary;
     return options;
   }
-
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGINT);  // memcached lingers a second on SIGTERM, not on SIGINT
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
-  }
+  void stop() { process_.stop(); }
 
  private:
   // True when the port accepts a connection and answers "version".
@@ -84,7 +42,7 @@ class MemcachedServer {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_port = htons(static_cast<uint16_t>(port()));
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = false;
     if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
@@ -98,21 +56,7 @@ class MemcachedServer {
     return ok;
   }
 
-  static int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    close(fd);
-    return ntohs(address.sin_port);
-  }
-
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  ServerProcess process_;
 };
 
 }  // namespace dramatiq::testing
