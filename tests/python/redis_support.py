@@ -14,41 +14,26 @@ Importable without pytest (benchmarks and scripts may use it too):
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from pathlib import Path
+
+# free_port is re-exported: tests import it from here.
+from server_process import ServerProcess, ServerProcessError, free_port  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER_BINARY = os.environ.get("DRAMATIQ_TEST_REDIS_SERVER", "/usr/bin/redis-server")
 UPSTREAM_VENV = REPO_ROOT / ".venv-upstream"
 UPSTREAM_VERSION = "2.2.1"
 
-#: Port numbers the harness must never use (a developer's own server).
-_RESERVED_PORTS = {6379}
 
-_live_servers: "weakref.WeakSet[RedisServer]" = weakref.WeakSet()
-
-
-class RedisServerError(RuntimeError):
+class RedisServerError(ServerProcessError):
     """redis-server could not be started or did not answer."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _RESERVED_PORTS:
-            return port
 
 
 def _resp_command(*parts: str | bytes) -> bytes:
@@ -85,7 +70,7 @@ def ping(port: int, password: str | None = None, timeout: float = 1.0) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """A private redis-server process for one test (or one benchmark).
 
     Parameters:
@@ -100,7 +85,14 @@ class RedisServer:
 
     ``start()`` returns once the server answers PING.  Use as a context
     manager, or call ``close()`` to stop it and delete its directory.
+    ``stop()`` is a clean shutdown (SIGTERM syncs the append-only file);
+    ``kill()`` does none (data written with appendonly is kept: it fsyncs
+    every write).
     """
+
+    name = "redis-server"
+    package = "redis-server"
+    error = RedisServerError
 
     def __init__(
         self,
@@ -112,26 +104,12 @@ class RedisServer:
         startup_timeout: float = 20.0,
         binary: str = REDIS_SERVER_BINARY,
     ) -> None:
-        if port in _RESERVED_PORTS:
-            raise ValueError("refusing to use port %d" % port)
         self.appendonly = appendonly
         self.password = password
-        self.startup_timeout = startup_timeout
-        self.binary = binary
-        self._fixed_port = port is not None
-        self.port = port if port is not None else free_port()
-        self.dir = tempfile.mkdtemp(prefix="dramatiq-redis-")
+        super().__init__(binary=binary, port=port, startup_timeout=startup_timeout)
         self.unix_path = os.path.join(self.dir, "redis.sock") if unix_socket else None
-        self.log_path = os.path.join(self.dir, "redis-server.log")
-        self._process: subprocess.Popen | None = None
-        self._starts = 0
-        _live_servers.add(self)
 
     # -- addresses ---------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
 
     @property
     def url(self) -> str:
@@ -147,14 +125,6 @@ class RedisServer:
         if self.unix_path is None:
             raise RuntimeError("this server has no unix socket (unix_socket=False)")
         return "unix://%s?db=0" % self.unix_path
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,101 +147,8 @@ class RedisServer:
             argv += ["--requirepass", self.password]
         return argv
 
-    def log(self) -> str:
-        """What redis-server has written so far (for failure messages)."""
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def start(self) -> "RedisServer":
-        """Start (or restart, on the same port and dir) and wait for PING."""
-        if self.running:
-            raise RuntimeError("redis-server is already running (pid %d)" % self.pid)
-        if not os.path.exists(self.binary):
-            raise RedisServerError("%s not found (install the redis-server package)" % self.binary)
-        attempts = 1 if (self._fixed_port or self._starts) else 5
-        for attempt in range(attempts):
-            try:
-                self._start_once()
-                self._starts += 1
-                return self
-            except RedisServerError:
-                in_use = "Address already in use" in self.log()
-                if not in_use or attempt == attempts - 1:
-                    raise
-                self.port = free_port()  # lost a race for the port; pick another
-        return self  # pragma: no cover
-
-    def _start_once(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                self._argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.dir,
-                start_new_session=True,  # a Ctrl-C in the terminal is for pytest, not for us
-            )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._process = None
-                raise RedisServerError("redis-server exited at startup:\n" + self.log()[-4000:])
-            if ping(self.port, self.password):
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RedisServerError(
-            "redis-server did not answer PING within %.0fs:\n%s" % (self.startup_timeout, self.log()[-4000:])
-        )
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (a clean shutdown that syncs the append-only file),
-        SIGKILL if it has not exited after ``timeout`` seconds."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.kill(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout)
-        self._process = None
-
-    def kill(self) -> None:
-        """SIGKILL, no shutdown work (data written with appendonly is kept:
-        it fsyncs every write)."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(15)
-        self._process = None
-
-    def close(self) -> None:
-        """Stop the server and delete its directory."""
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        _live_servers.discard(self)
-
-    def __enter__(self) -> "RedisServer":
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def _answers(self) -> bool:
+        return ping(self.port, self.password)
 
     # -- convenience -------------------------------------------------------------------------
 
@@ -283,15 +160,6 @@ class RedisServer:
 
     def __repr__(self) -> str:
         return "<RedisServer port=%d pid=%s dir=%s>" % (self.port, self.pid, self.dir)
-
-
-@atexit.register
-def _stop_leftover_servers() -> None:
-    for server in list(_live_servers):
-        try:
-            server.close()
-        except Exception:  # pragma: no cover - best effort at exit
-            pass
 
 
 # -- upstream Dramatiq --------------------------------------------------------------------------
