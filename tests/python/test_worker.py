@@ -440,7 +440,14 @@ def test_stop_gives_up_waiting_after_its_timeout(stub_broker, make_worker):
 def test_stop_leaves_unfetched_messages_on_queue(stub_broker, make_worker):
     started = threading.Event()
     release = threading.Event()
+    stopping = threading.Event()
     ran = []
+
+    class StopWatch(dramatiq.Middleware):
+        def before_worker_shutdown(self, broker, worker):
+            stopping.set()
+
+    stub_broker.add_middleware(StopWatch())
 
     @dramatiq.actor
     def slow(i):
@@ -452,14 +459,20 @@ def test_stop_leaves_unfetched_messages_on_queue(stub_broker, make_worker):
         slow.send(i)
     worker = make_worker(worker_threads=1)
     assert started.wait(5)
-    time.sleep(0.2)
+    # Stop while the first message still runs, and let it finish only once
+    # the stop is under way: had it finished earlier, the worker would have
+    # gone on to the next messages (they take no time).
+    stopper = threading.Thread(target=make_worker.stop, args=(worker,))
+    stopper.start()
+    assert stopping.wait(5)
+    time.sleep(0.1)
     release.set()
-    make_worker.stop(worker)
+    stopper.join(10)
 
     # Messages that the worker never fetched stay on the queue.
     remaining = stub_broker.queues["default"].qsize()
+    assert ran == [0]
     assert 10 - len(ran) - 2 <= remaining <= 10 - len(ran)
-    assert remaining >= 5
 
 
 @pytest.mark.superset
