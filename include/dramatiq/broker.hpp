@@ -30,6 +30,8 @@ class Consumer {
   // The next delivered message, or nullptr when none arrived within
   // `timeout`. Undecodable deliveries come back with decode_error set.
   virtual std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) = 0;
+  // Whether next() would return a message already fetched, without waiting.
+  virtual bool has_buffered() const { return false; }
   virtual void ack(MessageProxy& message) = 0;
   // Rejects the message: it goes to the dead-letter queue.
   virtual void nack(MessageProxy& message) = 0;

@@ -45,6 +45,7 @@ std::shared_ptr<MessageProxy> RedisConsumer::next(std::chrono::milliseconds time
     if (!buffer_.empty()) {
       Fetched fetched = std::move(buffer_.front());
       buffer_.pop_front();
+      buffered_ = buffer_.size();
       lock.unlock();
       return deliver(std::move(fetched));
     }
@@ -103,6 +104,7 @@ std::size_t RedisConsumer::fetch(int wanted) {
     buffer_.push_back(Fetched{std::move(id), std::move(data.str)});
   }
   context_.held().add(queue_, taken_ids);
+  buffered_ = buffer_.size();
   return taken_ids.size();
 }
 
@@ -202,6 +204,7 @@ void RedisConsumer::close() {
   std::vector<std::string> unstarted;
   for (auto& fetched : buffer_) unstarted.push_back(std::move(fetched.id));
   buffer_.clear();
+  buffered_ = 0;
   requeue_ids(std::move(unstarted));
   settler_.flush(kSettleOnCloseTimeout);
   connection_.reset();

@@ -23,6 +23,7 @@ class RedisConsumer : public Consumer {
   ~RedisConsumer() override;
 
   std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override;
+  bool has_buffered() const override { return buffered_ > 0; }
   void ack(MessageProxy& message) override;
   void nack(MessageProxy& message) override;
   void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) override;
@@ -57,6 +58,7 @@ class RedisConsumer : public Consumer {
   std::unique_ptr<Connection> connection_;
   std::unique_ptr<Connection> subscription_;
   std::deque<Fetched> buffer_;
+  std::atomic<std::size_t> buffered_{0};  // buffer_.size(), readable without the lock
   std::atomic<int> unsettled_{0};  // delivered and not yet acked, nacked or requeued
   bool closed_ = false;
 

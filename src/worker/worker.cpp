@@ -21,6 +21,9 @@ constexpr const char* kWorkerThreadLogger = "dramatiq.worker.WorkerThread";
 constexpr auto kConsumerRestartDelay = std::chrono::seconds(3);
 constexpr auto kPostProcessRetryDelay = std::chrono::seconds(5);
 constexpr auto kWorkSpinTime = std::chrono::microseconds(50);
+// How long queued work may sit untouched while every awake worker thread is
+// busy before sleeping threads join in (see Worker::Impl::wait_for_work).
+constexpr auto kStaleWorkCheck = std::chrono::milliseconds(1);
 
 std::string describe(const MessageProxy& proxy) { return proxy.message.describe(); }
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
@@ -128,17 +131,15 @@ class Worker::Impl {
   void pause();
   void resume();
 
+  // Queues a message for the worker threads. Consumers push a whole fetched
+  // batch, then call wake_for_work() once.
   void push_work(std::shared_ptr<MessageProxy> message, int priority, ConsumerThread* consumer) {
-    {
-      std::lock_guard lock(work_mutex_);
-      work_.push(WorkItem{priority, work_sequence_++, std::move(message), consumer});
-      unfinished_work_ += 1;
-      queued_ = work_.size();
-    }
-    // A worker spinning for work takes this one; waking a sleeping thread
-    // costs a context switch (and, in Python, a GIL handoff) per message.
-    if (!spinning_) work_ready_.notify_one();
+    std::lock_guard lock(work_mutex_);
+    work_.push(WorkItem{priority, work_sequence_++, std::move(message), consumer});
+    unfinished_work_ += 1;
+    queued_ = work_.size();
   }
+  void wake_for_work();
 
   Broker& broker() { return broker_; }
   Worker& owner() { return owner_; }
@@ -173,6 +174,9 @@ class Worker::Impl {
   void worker_loop(WorkerThreadSlot& slot);
   // Busy-waits briefly for work, one thread at a time; true if work came.
   bool spin_for_work();
+  // Sleeps until this thread should take queued work (true), or until the
+  // worker timeout, a pause or the stop (false). work_mutex_ held.
+  bool wait_for_work(std::unique_lock<std::mutex>& lock);
   void process_message(WorkItem& item);
 
  public:
@@ -217,6 +221,11 @@ class Worker::Impl {
   std::size_t unfinished_work_ = 0;  // queued plus being processed
   std::atomic<std::size_t> queued_{0};  // work_.size(), readable without the lock
   std::atomic<bool> spinning_{false};   // a worker thread is in spin_for_work()
+  // Wake-up bookkeeping (work_mutex_): see wake_for_work and wait_for_work.
+  int sleeping_ = 0;             // worker threads in wait_for_work
+  int wake_grants_ = 0;          // sleepers allowed to take work right away
+  bool watcher_armed_ = false;   // a sleeper checks for stale work every kStaleWorkCheck
+  std::uint64_t takes_ = 0;      // work items taken so far
 };
 
 // ---------------------------------------------------------------- consumer
@@ -270,6 +279,9 @@ void ConsumerThread::consume_loop() {
       std::unique_lock lock(mutex_);
       window_full = in_flight_ >= prefetch_;
       if (window_full) {
+        lock.unlock();
+        worker_.wake_for_work();
+        lock.lock();
         // The prefetch window is full: wait for an ack (or a delayed
         // message coming due) instead of fetching more.
         auto wait = next_wait_locked();
@@ -281,6 +293,8 @@ void ConsumerThread::consume_loop() {
     if (!window_full) {
       auto message = consumer->next(next_wait());
       if (message) handle_message(std::move(message));
+      // Wake worker threads once per fetched batch, not once per message.
+      if (!consumer->has_buffered()) worker_.wake_for_work();
     }
     handle_delayed_messages();
   }
@@ -535,15 +549,17 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
       counted_paused = false;
       paused_workers_ -= 1;
     }
-    if (!work_ready_.wait_for(lock, timeout(),
-                              [&] { return !work_.empty() || !running_ || paused_; })) {
-      continue;
-    }
-    if (work_.empty() || paused_ || !running_) continue;
+    if (!wait_for_work(lock)) continue;
     WorkItem item = work_.top();
     work_.pop();
     queued_ = work_.size();
+    takes_ += 1;
+    if (work_.empty()) wake_grants_ = 0;  // nothing left for sleepers already woken
+    // Work is left and nobody watches it: have a sleeper do so, in case
+    // this message keeps this thread busy for long.
+    bool arm_watcher = !work_.empty() && !watcher_armed_ && sleeping_ > 0;
     lock.unlock();
+    if (arm_watcher) work_ready_.notify_one();
     process_message(item);
     lock.lock();
     unfinished_work_ -= 1;
@@ -563,6 +579,68 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot) {
     slot.exited = true;
   }
   thread_exited_.notify_all();
+}
+
+// Waking a sleeping thread per message costs a context switch and, with
+// Python actors, a GIL handoff; an awake thread that is between messages
+// takes queued work for free. So a push wakes a sleeper only when every
+// thread sleeps. Parallelism for actors that run long (or wait on I/O) comes
+// from the watcher: one sleeper wakes every kStaleWorkCheck while others are
+// busy, and when queued work went untouched for a whole period it takes
+// some and wakes one sleeper per remaining item.
+void Worker::Impl::wake_for_work() {
+  if (spinning_) return;  // the spinning thread takes it
+  bool wake;
+  {
+    std::lock_guard lock(work_mutex_);
+    if (work_.empty() || sleeping_ == 0) return;
+    if (sleeping_ == worker_threads()) {
+      wake = true;
+      wake_grants_ = std::max(wake_grants_, 1);
+    } else {
+      wake = !watcher_armed_;  // the one woken arms itself
+    }
+  }
+  if (wake) work_ready_.notify_one();
+}
+
+bool Worker::Impl::wait_for_work(std::unique_lock<std::mutex>& lock) {
+  if (!work_.empty()) return !paused_ && running_;
+  sleeping_ += 1;
+  bool watching = false;
+  bool take = false;
+  std::uint64_t takes_seen = takes_;
+  auto deadline = std::chrono::steady_clock::now() + timeout();
+  while (running_ && !paused_) {
+    if (!work_.empty() && wake_grants_ > 0) {
+      wake_grants_ -= 1;
+      take = true;
+      break;
+    }
+    if (!watching && !watcher_armed_ && sleeping_ < worker_threads()) {
+      watching = watcher_armed_ = true;
+      takes_seen = takes_;
+    }
+    auto wake_at = deadline;
+    if (watching) wake_at = std::min(deadline, std::chrono::steady_clock::now() + kStaleWorkCheck);
+    if (work_ready_.wait_until(lock, wake_at) == std::cv_status::no_timeout) continue;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (watching && !work_.empty() && takes_ == takes_seen) {
+      // Nobody took anything for a whole period: the awake threads are
+      // stuck in long actors. This one and the other sleepers help out.
+      wake_grants_ = std::min<int>(static_cast<int>(work_.size()) - 1, sleeping_ - 1);
+      for (int i = 0; i < wake_grants_; ++i) work_ready_.notify_one();
+      take = true;
+      break;
+    }
+    if (watching && work_.empty() && takes_ == takes_seen) {
+      watching = watcher_armed_ = false;  // all quiet: sleep until the next push
+    }
+    takes_seen = takes_;
+  }
+  if (watching) watcher_armed_ = false;
+  sleeping_ -= 1;
+  return take;
 }
 
 bool Worker::Impl::spin_for_work() {

@@ -96,6 +96,27 @@ TEST(RedisBroker, WorkerProcessesAndAcksEveryMessage) {
   EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__." + broker->broker_id() + ".default"}).integer, 0);
 }
 
+TEST(RedisBroker, WorkerRunsOneFetchedBatchInParallel) {
+  // A fetch delivers several messages at once and wakes one worker thread;
+  // while its actor is busy the other threads must take the rest.
+  RedisServer server;
+  auto broker = make_broker(server);
+  Rendezvous all_running(4, 5000ms);
+  std::atomic<int> met{0};
+  broker->declare_actor(make_actor("meet", [&](const Array&, const Object&) {
+    if (all_running.arrive_and_wait()) met += 1;
+    return Value();
+  }));
+  std::vector<Message> batch;
+  for (int i = 0; i < 4; ++i) batch.push_back(make_message("meet", {Value(i)}));
+  broker->enqueue_all(std::move(batch));
+  Worker worker(broker, WorkerOptions{std::nullopt, 6000, 4});
+  worker.start();
+  ASSERT_TRUE(broker->join("default", kLongWait));
+  worker.stop(kLongWait);
+  EXPECT_EQ(met.load(), 4) << "the four actors never ran at the same time";
+}
+
 TEST(RedisBroker, MessageOutOfRetriesIsDeadLettered) {
   RedisServer server;
   auto broker = make_broker(server);

@@ -8,6 +8,7 @@
 #include "dramatiq/value.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,28 @@ namespace dramatiq::testing {
 
 // Bounds every wait in the tests so a broken engine fails instead of hanging.
 inline constexpr auto kLongWait = std::chrono::milliseconds(10000);
+
+// Lets actors block until `expected` of them run at the same time: proves
+// the worker runs that many in parallel. Waits are bounded by `bound`.
+class Rendezvous {
+ public:
+  explicit Rendezvous(int expected, std::chrono::milliseconds bound = kLongWait)
+      : expected_(expected), bound_(bound) {}
+  // True once `expected` callers are inside at once.
+  bool arrive_and_wait() {
+    std::unique_lock lock(mutex_);
+    arrived_ += 1;
+    cv_.notify_all();
+    return cv_.wait_for(lock, bound_, [&] { return arrived_ >= expected_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int expected_;
+  std::chrono::milliseconds bound_;
+  int arrived_ = 0;
+};
 
 // A foreign (non-JSON) value, for tests of encoding errors and descriptions.
 class CustomObject : public ForeignObject {

@@ -204,6 +204,26 @@ TEST_F(EngineWorker, ArgsAndKwargsReachTheActor) {
   EXPECT_EQ(Value(*got_kwargs), Value(Object{{"k", nullptr}}));
 }
 
+TEST_F(EngineWorker, ActorsThatRunLongStillRunInParallel) {
+  // Worker threads sleep until a push finds them all asleep, so a burst of
+  // messages first goes to one thread; when its actor keeps it busy, the
+  // sleepers must join in. The worker timeout (6 s) is longer than the
+  // actors wait for each other (5 s), so the threads' periodic wake-up
+  // cannot be what starts them.
+  Rendezvous all_running(4, 5000ms);
+  std::atomic<int> met{0};
+  broker->declare_actor(make_actor("meet", [&](const Array&, const Object&) {
+    if (all_running.arrive_and_wait()) met += 1;
+    return Value();
+  }));
+  Worker worker(broker, WorkerOptions{std::nullopt, 6000, 4});
+  worker.start();
+  for (int i = 0; i < 4; ++i) broker->enqueue(make_message("meet", {i}));
+  ASSERT_TRUE(join_queue(*broker, "default"));
+  worker.stop();
+  EXPECT_EQ(met.load(), 4) << "the four actors never ran at the same time";
+}
+
 TEST_F(EngineWorker, SingleThreadRunsOneQueueInFifoOrder) {
   // One consumer and one worker thread: equal-priority messages must come
   // out in the order they were enqueued.
