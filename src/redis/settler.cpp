@@ -8,6 +8,7 @@
 namespace dramatiq::redis {
 
 namespace {
+using Clock = std::chrono::steady_clock;
 constexpr const char* kLogger = "dramatiq.broker.RedisBroker";
 constexpr auto kFirstRetryDelay = std::chrono::milliseconds(100);
 constexpr auto kMaxRetryDelay = std::chrono::seconds(5);
@@ -16,18 +17,67 @@ constexpr auto kMaxRetryDelay = std::chrono::seconds(5);
 void Settler::ack(const std::string& queue, std::string id) { add(queue, std::move(id), true); }
 void Settler::nack(const std::string& queue, std::string id) { add(queue, std::move(id), false); }
 
+namespace {
+std::size_t count_of(const std::map<std::string, Settler::Pending>& batch) {
+  std::size_t count = 0;
+  for (const auto& [queue, pending] : batch) count += pending.size();
+  return count;
+}
+}  // namespace
+
+bool Settler::note_pending_locked() {
+  if (pending_.empty()) pending_since_ = Clock::now();
+  // The thread must wake by pending_since_ + kQuietDelay; notify it only
+  // when it sleeps longer than that (while it is awake it is unset).
+  return thread_wakes_at_ > pending_since_ + kQuietDelay;
+}
+
 void Settler::add(const std::string& queue, std::string id, bool ack) {
-  bool was_idle;
+  bool wake;
   {
     std::lock_guard lock(mutex_);
-    was_idle = pending_.empty();
+    wake = note_pending_locked();
     auto& pending = pending_[queue];
     (ack ? pending.acks : pending.nacks).push_back(std::move(id));
     handed_in_ += 1;
     if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { run(); });
   }
-  // While a batch is on the wire, later settlements just join the next one.
-  if (was_idle) work_.notify_one();
+  if (wake) work_.notify_one();
+}
+
+Settler::Pending Settler::take(const std::string& queue) {
+  std::lock_guard lock(mutex_);
+  auto it = pending_.find(queue);
+  if (it == pending_.end()) return {};
+  Pending taken = std::move(it->second);
+  pending_.erase(it);
+  return taken;
+}
+
+void Settler::sent(const std::string& queue, const Pending& settled) {
+  if (settled.size() == 0) return;
+  context_.held().remove(queue, settled.acks);
+  context_.held().remove(queue, settled.nacks);
+  {
+    std::lock_guard lock(mutex_);
+    sent_ += settled.size();
+  }
+  settled_.notify_all();
+}
+
+void Settler::give_back(const std::string& queue, Pending settled) {
+  if (settled.size() == 0) return;
+  bool wake;
+  {
+    std::lock_guard lock(mutex_);
+    wake = note_pending_locked();
+    auto& pending = pending_[queue];
+    // Older settlements go first.
+    settled.acks.insert(settled.acks.end(), pending.acks.begin(), pending.acks.end());
+    settled.nacks.insert(settled.nacks.end(), pending.nacks.begin(), pending.nacks.end());
+    pending = std::move(settled);
+  }
+  if (wake) work_.notify_one();
 }
 
 void Settler::consumer_opened() {
@@ -48,6 +98,7 @@ void Settler::consumer_closed() {
 bool Settler::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   std::uint64_t target = handed_in_;
+  flush_target_ = std::max(flush_target_, target);
   work_.notify_one();
   return settled_.wait_for(lock, timeout, [&] { return sent_ >= target || !thread_.joinable(); });
 }
@@ -66,33 +117,43 @@ void Settler::stop() {
 
 void Settler::run() {
   auto retry_delay = kFirstRetryDelay;
-  auto last_heartbeat = std::chrono::steady_clock::time_point{};
+  auto last_heartbeat = Clock::time_point{};
   std::unique_lock lock(mutex_);
   while (true) {
-    auto heartbeat_due = last_heartbeat + kHeartbeatInterval;
-    if (open_consumers_ > 0) {
-      work_.wait_until(lock, heartbeat_due, [&] { return !pending_.empty() || stopping_; });
-    } else {
-      // No consumer: nothing to keep alive, so sleep until there is work.
-      work_.wait(lock, [&] { return !pending_.empty() || stopping_ || open_consumers_ > 0; });
-    }
     if (stopping_ && pending_.empty()) break;
-    bool heartbeat = open_consumers_ > 0 && std::chrono::steady_clock::now() >= heartbeat_due;
-    if (pending_.empty() && !heartbeat) continue;
+    auto now = Clock::now();
+    auto heartbeat_at = last_heartbeat + kHeartbeatInterval;
+    bool heartbeat_due = open_consumers_ > 0 && now >= heartbeat_at;
+    bool send_due = !pending_.empty() &&
+                    (stopping_ || flush_target_ > sent_ || now >= pending_since_ + kQuietDelay);
+    if (!send_due && !heartbeat_due) {
+      auto wake_at = Clock::time_point::max();
+      if (open_consumers_ > 0) wake_at = heartbeat_at;
+      if (!pending_.empty()) wake_at = std::min(wake_at, pending_since_ + kQuietDelay);
+      thread_wakes_at_ = wake_at;
+      if (wake_at == Clock::time_point::max()) {
+        work_.wait(lock);
+      } else {
+        work_.wait_until(lock, wake_at);
+      }
+      thread_wakes_at_ = Clock::time_point{};
+      continue;
+    }
     std::map<std::string, Pending> batch;
     batch.swap(pending_);
-    std::uint64_t count = handed_in_ - sent_;
+    std::size_t count = count_of(batch);
     lock.unlock();
     bool ok = send(batch);
     lock.lock();
     if (ok) {
-      last_heartbeat = std::chrono::steady_clock::now();
+      last_heartbeat = Clock::now();
       sent_ += count;
       retry_delay = kFirstRetryDelay;
       settled_.notify_all();
       continue;
     }
     // Keep the batch (ahead of anything newer) and try again later.
+    if (pending_.empty()) pending_since_ = Clock::now();
     for (auto& [queue, pending] : pending_) {
       auto& kept = batch[queue];
       kept.acks.insert(kept.acks.end(), pending.acks.begin(), pending.acks.end());
@@ -104,10 +165,8 @@ void Settler::run() {
     retry_delay = std::min<std::chrono::milliseconds>(retry_delay * 2, kMaxRetryDelay);
   }
   if (!pending_.empty()) {
-    std::size_t left = 0;
-    for (auto& [queue, pending] : pending_) left += pending.acks.size() + pending.nacks.size();
     log::write(log::Level::Warning, kLogger,
-               std::to_string(left) +
+               std::to_string(count_of(pending_)) +
                    " acknowledgements could not be sent before shutdown; those messages will be "
                    "redelivered after the heartbeat timeout.");
   }
