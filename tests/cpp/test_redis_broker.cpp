@@ -217,7 +217,12 @@ TEST(RedisBroker, ReconnectingConsumerReturnsIdsWhoseFetchReplyWasLost) {
   Message lost = make_message("record", {Value("lost")});
   server.call({"HSET", "dramatiq:default.msgs", "lost-id", get_encoder()->encode(lost)});
   server.call({"SADD", "dramatiq:__acks__." + broker->broker_id() + ".default", "lost-id"});
-  // Break the consumer's connections; it reconnects and looks for strays.
+  // Break the consumer's connections once it has them (its first fetch may
+  // come after start() returns); it reconnects and looks for strays.
+  ASSERT_TRUE(eventually([&] {
+    auto subscribers = server.call({"PUBSUB", "NUMSUB", "dramatiq:__wakeup__.default"});
+    return subscribers.elements.size() == 2 && subscribers.elements[1].integer >= 1;
+  }));
   server.call({"CLIENT", "KILL", "TYPE", "pubsub"});
   ASSERT_TRUE(eventually([&] { return calls.count() == 1; }));
   ASSERT_TRUE(broker->join("default", kLongWait));
