@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -330,7 +331,12 @@ bool Connection::fill(Deadline deadline, std::chrono::microseconds spin) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) fail(std::strerror(errno));
     }
-    if (spin.count() > 0 && Clock::now() < spin_until) continue;
+    if (spin.count() > 0 && Clock::now() < spin_until) {
+      // Without the yield, a server on this core would wait for the spin
+      // to end (58 instead of 42 us per send, measured pinned to one core).
+      sched_yield();
+      continue;
+    }
     if (!wait_for(fd_, wait_events, deadline)) return false;
   }
 }

@@ -58,7 +58,8 @@ class Connection {
   // within tens of microseconds on a local network, and the wake-up from
   // poll() can cost more than that (notably on a virtual machine whose
   // cores are idle): callers who wait for the reply, e.g. a producer's
-  // send, get it sooner; background threads should not spin.
+  // send, get it sooner; background threads should not spin. Each try
+  // yields the core first, so a redis-server sharing it runs at once.
   void set_reply_spin(std::chrono::microseconds spin) { reply_spin_ = spin; }
 
   // False once an I/O error or EOF was seen.
@@ -74,7 +75,7 @@ class Connection {
   void write_pending(std::optional<std::chrono::steady_clock::time_point> deadline);
   // Reads more bytes into the reader; false if the deadline passed first.
   // `spin`: how long to keep trying a non-blocking read before sleeping in
-  // poll() (see kReplySpin in connection.cpp).
+  // poll() (see set_reply_spin).
   bool fill(std::optional<std::chrono::steady_clock::time_point> deadline,
             std::chrono::microseconds spin = std::chrono::microseconds(0));
   std::optional<Reply> take_buffered_reply();

@@ -118,20 +118,41 @@ constexpr const char* kFetch = R"LUA(
 local wanted = tonumber(ARGV[FIRST_ARG])
 local ack_count = tonumber(ARGV[FIRST_ARG + 1])
 local first_ack = FIRST_ARG + 2
-for i = first_ack, first_ack + ack_count - 1 do
-  if redis.call("srem", acks_key, ARGV[i]) == 1 then
-    redis.call("hdel", messages_key, ARGV[i])
+-- A few calls per batch rather than a few per id: each redis.call costs
+-- more than the work it does for one id.
+local function still_held(first, last)
+  local held = {}
+  if last < first then return held end
+  local flags = call_in_slices("smismember", acks_key, ARGV, first, last)
+  for i, flag in ipairs(flags) do
+    if flag == 1 then held[#held + 1] = ARGV[first + i - 1] end
   end
+  return held
 end
-for i = first_ack + ack_count, #ARGV do
-  local id = ARGV[i]
-  if redis.call("srem", acks_key, id) == 1 then
-    local data = redis.call("hget", messages_key, id)
-    if data then
-      redis.call("zadd", dead_key, now, id)
-      redis.call("hset", dead_messages_key, id, data)
-      redis.call("hdel", messages_key, id)
+local acked = still_held(first_ack, first_ack + ack_count - 1)
+if #acked > 0 then
+  call_in_slices("srem", acks_key, acked)
+  call_in_slices("hdel", messages_key, acked)
+end
+local nacked = still_held(first_ack + ack_count, #ARGV)
+if #nacked > 0 then
+  call_in_slices("srem", acks_key, nacked)
+  local data = call_in_slices("hmget", messages_key, nacked)
+  local dead_ids, scored, entries = {}, {}, {}
+  for i, id in ipairs(nacked) do
+    if data[i] then
+      dead_ids[#dead_ids + 1] = id
+      scored[#scored + 1] = now
+      scored[#scored + 1] = id
+      entries[#entries + 1] = id
+      entries[#entries + 1] = data[i]
     end
+  end
+  if #dead_ids > 0 then
+    -- SLICE is even, so every slice of score/id and id/data pairs is whole.
+    call_in_slices("zadd", dead_key, scored)
+    call_in_slices("hset", dead_messages_key, entries)
+    call_in_slices("hdel", messages_key, dead_ids)
   end
 end
 if wanted <= 0 then

@@ -202,6 +202,56 @@ TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
             redis::Reply::Type::Nil);
 }
 
+// A worker that looked dead (no heartbeat) had its messages handed to
+// another one by maintenance; when it settles them late, only those it still
+// holds are settled. Acks and nacks go to Redis in one batch, so holding
+// and handed-over ids are mixed here.
+TEST(RedisBroker, LateSettlementLeavesMessagesHandedToAnotherWorkerAlone) {
+  RedisServer server;
+  auto slow = make_broker(server);
+  slow->declare_queue("default");
+  for (int i = 0; i < 4; ++i) slow->enqueue(make_message("anything", {}));
+  auto consumer = slow->consume("default", 4, 100ms);
+  std::vector<std::shared_ptr<MessageProxy>> taken;
+  while (taken.size() < 4) {
+    auto message = consumer->next(kLongWait);
+    ASSERT_NE(message, nullptr);
+    taken.push_back(message);
+  }
+  const auto& acked_held = taken[0];
+  const auto& acked_handed = taken[1];
+  const auto& nacked_handed = taken[2];
+  const auto& nacked_held = taken[3];
+  std::string slow_acks = "dramatiq:__acks__." + slow->broker_id() + ".default";
+  std::string other_acks = "dramatiq:__acks__.other-worker.default";
+  server.call({"SMOVE", slow_acks, other_acks, acked_handed->receipt});
+  server.call({"SMOVE", slow_acks, other_acks, nacked_handed->receipt});
+
+  consumer->ack(*acked_held);
+  consumer->ack(*acked_handed);
+  nacked_handed->fail();
+  consumer->nack(*nacked_handed);
+  nacked_held->fail();
+  consumer->nack(*nacked_held);
+  consumer->close();  // sends what is left to settle
+
+  auto stored = [&](const std::shared_ptr<MessageProxy>& m) {
+    return server.call({"HEXISTS", "dramatiq:default.msgs", m->receipt}).integer == 1;
+  };
+  auto dead = [&](const std::shared_ptr<MessageProxy>& m) {
+    return server.call({"HEXISTS", "dramatiq:default.XQ.msgs", m->receipt}).integer == 1;
+  };
+  EXPECT_FALSE(stored(acked_held));
+  EXPECT_FALSE(dead(acked_held));
+  EXPECT_TRUE(stored(acked_handed));
+  EXPECT_TRUE(stored(nacked_handed));
+  EXPECT_FALSE(dead(nacked_handed));
+  EXPECT_FALSE(stored(nacked_held));
+  EXPECT_TRUE(dead(nacked_held));
+  EXPECT_EQ(server.call({"SCARD", other_acks}).integer, 2);
+  EXPECT_EQ(server.call({"EXISTS", slow_acks}).integer, 0);
+}
+
 TEST(RedisBroker, ReconnectingConsumerReturnsIdsWhoseFetchReplyWasLost) {
   RedisServer server;
   auto broker = make_broker(server);
