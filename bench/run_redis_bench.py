@@ -326,6 +326,9 @@ def main(argv=None):
                    help="PYTHONPATH for ours (default <repo>/python; '' to use the interpreter's own)")
     p.add_argument("--timeout", type=float, default=600, help="per-run time limit, s (default 600)")
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
+    p.add_argument("--same-core", action="store_true",
+                   help="run redis-server, the benchmark processes and the ping measurement on CPU 0 "
+                        "only (shows what a round trip costs without a cross-core wake-up)")
     args = ARGS = p.parse_args(argv)
 
     quick = args.quick
@@ -373,6 +376,10 @@ def main(argv=None):
                                 capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = "?"
+    if args.same_core:
+        # Inherited by redis-server, every benchmark process and redis-benchmark.
+        os.sched_setaffinity(0, {0})
+        log("--same-core: everything runs on CPU 0")
     server = RedisServer()
     server.start()
     all_results = []
@@ -387,6 +394,7 @@ def main(argv=None):
             "host": platform.platform(), "nproc": os.cpu_count(), "python": platform.python_version(),
             "redis_version": redis_version, "commit": commit, "loadavg": os.getloadavg(),
             "redis_benchmark_ping": rtt, "python_ping_us": py_rtt, "engine": engine,
+            "same_core": args.same_core,
         }
         log("host: %s, %d CPUs, load avg %.2f %.2f %.2f; CPython %s; redis-server %s (pid %d, port %d)"
             % (machine["host"], machine["nproc"], *machine["loadavg"], machine["python"], redis_version,
