@@ -60,7 +60,8 @@ struct RedisBrokerOptions {
   std::int64_t heartbeat_timeout_ms = 60000;
   // Dead-lettered messages older than this are dropped.
   std::int64_t dead_message_ttl_ms = 86400000LL * 7;
-  // Out of a million commands, how many also run maintenance.
+  // Out of a million script calls (fetches, heartbeats, joins; not
+  // enqueues), how many also run maintenance.
   int maintenance_chance = 1000;
 };
 

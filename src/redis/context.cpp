@@ -19,7 +19,7 @@ bool is_missing_script(const Reply& reply) {
 
 void load_scripts(Connection& connection) {
   std::vector<Command> loads;
-  for (auto operation : {Operation::Enqueue, Operation::Fetch, Operation::Requeue, Operation::Purge,
+  for (auto operation : {Operation::Fetch, Operation::Requeue, Operation::Purge,
                          Operation::PendingCount, Operation::Heartbeat}) {
     loads.push_back({"SCRIPT", "LOAD", script(operation).source});
   }

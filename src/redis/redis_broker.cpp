@@ -7,6 +7,7 @@
 #include "dramatiq/errors.hpp"
 #include "redis/consumer.hpp"
 #include "redis/context.hpp"
+#include "redis/enqueue.hpp"
 #include "redis/settler.hpp"
 
 namespace dramatiq {
@@ -58,28 +59,23 @@ void add_enqueue_arguments(const Message& message, std::vector<std::string>& arg
 }  // namespace
 
 void RedisBroker::do_enqueue(const std::string& queue_name, const Message& message) {
-  std::vector<std::string> arguments;
-  add_enqueue_arguments(message, arguments);
+  redis::QueueBatch batch{queue_name, {}};
+  add_enqueue_arguments(message, batch.id_data_pairs);
   auto connection = impl_->context.pool().acquire();
-  impl_->context.run(*connection, Operation::Enqueue, queue_name, std::move(arguments));
+  redis::enqueue(*connection, impl_->context.key_namespace(), {std::move(batch)});
 }
 
 void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
-  // One script call per queue, in first-seen order, all in one round trip.
-  std::vector<std::string> queues;
-  std::map<std::string, std::vector<std::string>> arguments;
+  // Queues in first-seen order, all in one transaction and round trip.
+  std::vector<redis::QueueBatch> batches;
+  std::map<std::string, std::size_t> batch_of_queue;
   for (const auto& message : messages) {
-    auto [it, added] = arguments.try_emplace(message.queue_name);
-    if (added) queues.push_back(message.queue_name);
-    add_enqueue_arguments(message, it->second);
-  }
-  std::vector<redis::Command> invocations;
-  for (const auto& queue : queues) {
-    invocations.push_back(
-        impl_->context.invocation(Operation::Enqueue, queue, std::move(arguments[queue])));
+    auto [it, added] = batch_of_queue.try_emplace(message.queue_name, batches.size());
+    if (added) batches.push_back({message.queue_name, {}});
+    add_enqueue_arguments(message, batches[it->second].id_data_pairs);
   }
   auto connection = impl_->context.pool().acquire();
-  impl_->context.run_all(*connection, invocations);
+  redis::enqueue(*connection, impl_->context.key_namespace(), std::move(batches));
 }
 
 void RedisBroker::flush(const std::string& queue_name) {

@@ -95,20 +95,6 @@ if run_maintenance then
 end
 )LUA";
 
-// Arguments: id, data, id, data, ... (one or more messages, in order).
-constexpr const char* kEnqueue = R"LUA(
-local ids = {}
-for i = FIRST_ARG, #ARGV, 2 do
-  ids[#ids + 1] = ARGV[i]
-end
--- SLICE is even, so every slice of id/data pairs starts at an id.
-for from = FIRST_ARG, #ARGV, SLICE do
-  redis.call("hset", messages_key, unpack(ARGV, from, math.min(from + SLICE - 1, #ARGV)))
-end
-call_in_slices("rpush", queue_key, ids)
-wake(queue)
-)LUA";
-
 // Settles what the worker finished (acks drop the message, nacks move it
 // to the dead letters), then takes up to `wanted` ids off the queue into
 // the worker's ack set and returns them with their messages. Only ids
@@ -224,14 +210,12 @@ Script make_script(const char* body) {
 }  // namespace
 
 const Script& script(Operation operation) {
-  static const Script enqueue = make_script(kEnqueue);
   static const Script fetch = make_script(kFetch);
   static const Script requeue = make_script(kRequeue);
   static const Script purge = make_script(kPurge);
   static const Script pending_count = make_script(kPendingCount);
   static const Script heartbeat = make_script(kHeartbeat);
   switch (operation) {
-    case Operation::Enqueue: return enqueue;
     case Operation::Fetch: return fetch;
     case Operation::Requeue: return requeue;
     case Operation::Purge: return purge;

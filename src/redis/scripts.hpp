@@ -1,5 +1,5 @@
 // The Lua scripts that implement the broker's operations atomically on the
-// server, on the key layout upstream Dramatiq uses (see scripts.cpp).
+// server (enqueueing is a plain transaction: see enqueue.hpp), on the key layout upstream Dramatiq uses (see scripts.cpp).
 #pragma once
 
 #include <string>
@@ -15,7 +15,6 @@ struct Script {
 // {now_ms, queue, worker_id, heartbeat_timeout_ms, dead_message_ttl_ms,
 //  run_maintenance ("1"/"0"), ...operation arguments}.
 enum class Operation {
-  Enqueue,    // id, data, id, data, ...
   Fetch,      // wanted, ack_count, ack ids..., nack ids...  -> {id, data|nil, ...}
   Requeue,    // ids...
   Purge,      // (none)

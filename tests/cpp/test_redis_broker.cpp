@@ -31,6 +31,11 @@ std::shared_ptr<RedisBroker> make_broker(const RedisServer& server,
   return std::make_shared<RedisBroker>(std::move(options));
 }
 
+// The set of ids `broker` took from the default queue and has not settled.
+std::string ack_set_of(const std::shared_ptr<RedisBroker>& broker) {
+  return "dramatiq:__acks__." + broker->broker_id() + ".default";
+}
+
 WorkerOptions worker_options(int threads) { return WorkerOptions{std::nullopt, 50, threads}; }
 
 // Polls until `condition` holds; false after kLongWait (a hang, not a timing).
@@ -63,6 +68,23 @@ TEST(RedisBroker, EnqueueStoresUpstreamKeyLayout) {
   EXPECT_EQ(decoded.message_id, stored.message_id);
 }
 
+// Enqueueing is a MULTI/EXEC transaction: an error from a command inside it
+// (not only from MULTI or EXEC) must reach the caller.
+TEST(RedisBroker, EnqueueOntoAKeyOfTheWrongTypeRaises) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  server.call({"SET", "dramatiq:default", "not a list"});
+  try {
+    broker->enqueue(make_message("anything", {}));
+    FAIL() << "enqueue succeeded";
+  } catch (const BrokerError& e) {
+    EXPECT_NE(std::string(e.what()).find("WRONGTYPE"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(broker->enqueue_all({make_message("anything", {}), make_message("anything", {})}),
+               BrokerError);
+}
+
 TEST(RedisBroker, DelayedMessageGoesToDelayQueueWithEta) {
   RedisServer server;
   auto broker = make_broker(server);
@@ -93,7 +115,7 @@ TEST(RedisBroker, WorkerProcessesAndAcksEveryMessage) {
   worker.stop(kLongWait);
   EXPECT_EQ(calls.count(), 200u);
   EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 0);
-  EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__." + broker->broker_id() + ".default"}).integer, 0);
+  EXPECT_EQ(server.call({"EXISTS", ack_set_of(broker)}).integer, 0);
 }
 
 TEST(RedisBroker, WorkerRunsOneFetchedBatchInParallel) {
@@ -178,7 +200,7 @@ TEST(RedisBroker, StopRequeuesPrefetchedMessages) {
   // Everything not processed is back on the queue, nothing in an ack set.
   EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 9);
   EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 9);
-  EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__." + broker->broker_id() + ".default"}).integer, 0);
+  EXPECT_EQ(server.call({"EXISTS", ack_set_of(broker)}).integer, 0);
 }
 
 TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
@@ -193,10 +215,13 @@ TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
   for (auto& id : ids.elements) server.call({"SADD", "dramatiq:__acks__.dead-worker.default", id.str});
   server.call({"ZADD", "dramatiq:__heartbeats__", "1", "dead-worker"});
 
-  auto survivor = make_broker(server, 1000, 1000000);  // maintenance on every command
-  survivor->declare_queue("default");
-  survivor->enqueue(make_message("anything", {}));
-  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 4);
+  // A live worker's fetch runs maintenance (here on every one), which puts
+  // them back on the queue before the fetch takes one.
+  auto survivor = make_broker(server, 1000, 1000000);
+  auto consumer = survivor->consume("default", 1, 100ms);
+  ASSERT_NE(consumer->next(kLongWait), nullptr);
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 2);
+  EXPECT_EQ(server.call({"SCARD", ack_set_of(survivor)}).integer, 1);
   EXPECT_EQ(server.call({"EXISTS", "dramatiq:__acks__.dead-worker.default"}).integer, 0);
   EXPECT_EQ(server.call({"ZSCORE", "dramatiq:__heartbeats__", "dead-worker"}).type,
             redis::Reply::Type::Nil);
@@ -222,7 +247,7 @@ TEST(RedisBroker, LateSettlementLeavesMessagesHandedToAnotherWorkerAlone) {
   const auto& acked_handed = taken[1];
   const auto& nacked_handed = taken[2];
   const auto& nacked_held = taken[3];
-  std::string slow_acks = "dramatiq:__acks__." + slow->broker_id() + ".default";
+  std::string slow_acks = ack_set_of(slow);
   std::string other_acks = "dramatiq:__acks__.other-worker.default";
   server.call({"SMOVE", slow_acks, other_acks, acked_handed->receipt});
   server.call({"SMOVE", slow_acks, other_acks, nacked_handed->receipt});
@@ -266,7 +291,7 @@ TEST(RedisBroker, ReconnectingConsumerReturnsIdsWhoseFetchReplyWasLost) {
   // arrives: the id in this broker's ack set, its message still stored.
   Message lost = make_message("record", {Value("lost")});
   server.call({"HSET", "dramatiq:default.msgs", "lost-id", get_encoder()->encode(lost)});
-  server.call({"SADD", "dramatiq:__acks__." + broker->broker_id() + ".default", "lost-id"});
+  server.call({"SADD", ack_set_of(broker), "lost-id"});
   // Break the consumer's connections once it has them (its first fetch may
   // come after start() returns); it reconnects and looks for strays.
   ASSERT_TRUE(eventually([&] {

@@ -11,7 +11,8 @@ from .._redis import connection_parameters, redis_py_client
 from ..broker import Broker
 from ..errors import QueueJoinTimeout
 
-#: Out of a million commands, how many also run queue maintenance.
+#: Out of a million script calls (fetches, heartbeats, joins; not enqueues),
+#: how many also run queue maintenance.
 DEFAULT_MAINTENANCE_CHANCE = 1000
 
 #: How long (ms) dead-lettered messages are kept.
@@ -30,8 +31,8 @@ class RedisBroker(Broker):
         ``unix://``); it wins over connection parameters.
       middleware: the middleware list (default: the default middleware).
       namespace: the prefix of every key.
-      maintenance_chance: out of a million commands, how many also run
-        maintenance (requeueing dead workers' messages, expiring dead
+      maintenance_chance: out of a million script calls (fetches,
+        heartbeats, joins; not enqueues), how many also run maintenance (requeueing dead workers' messages, expiring dead
         letters).
       heartbeat_timeout: ms without a heartbeat before a worker is
         presumed dead.

@@ -1,0 +1,36 @@
+#include "redis/enqueue.hpp"
+
+#include "redis/context.hpp"
+#include "redis/scripts.hpp"
+
+namespace dramatiq::redis {
+
+void enqueue(Connection& connection, const std::string& key_namespace,
+             std::vector<QueueBatch> batches) {
+  std::vector<Command> commands{{"MULTI"}};
+  for (auto& batch : batches) {
+    std::string queue_key = key_namespace + ":" + batch.queue;
+    Command store{"HSET", queue_key + ".msgs"};
+    Command push{"RPUSH", queue_key};
+    store.reserve(2 + batch.id_data_pairs.size());
+    push.reserve(2 + batch.id_data_pairs.size() / 2);
+    for (std::size_t i = 0; i + 1 < batch.id_data_pairs.size(); i += 2) {
+      push.push_back(batch.id_data_pairs[i]);
+      store.push_back(std::move(batch.id_data_pairs[i]));
+      store.push_back(std::move(batch.id_data_pairs[i + 1]));
+    }
+    commands.push_back(std::move(store));
+    commands.push_back(std::move(push));
+    commands.push_back({"PUBLISH", wakeup_channel(key_namespace, batch.queue), ""});
+  }
+  commands.push_back({"EXEC"});
+  // An error while queueing (out of memory, ...) aborts the whole
+  // transaction; one while running (a key of the wrong type) is in EXEC's
+  // reply. Either way nothing is reported as enqueued.
+  for (const auto& reply : connection.pipeline(commands)) {
+    check(reply);
+    for (const auto& element : reply.elements) check(element);
+  }
+}
+
+}  // namespace dramatiq::redis

@@ -1,0 +1,30 @@
+// Adding messages to queues, on the key layout upstream Dramatiq shares:
+// each message under its id in the hash ns:q.msgs, the id at the tail of
+// the list ns:q, then a signal on q's wake-up channel for idle consumers.
+//
+// Plain commands in one MULTI/EXEC transaction rather than a Lua script:
+// redis-server spends about 5 us on a send this way, 15 us running a
+// script (INFO commandstats). Producers therefore neither heartbeat nor run
+// maintenance; they hold no messages, and consumers' fetches do both.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "redis/connection.hpp"
+
+namespace dramatiq::redis {
+
+// One queue's messages: id, encoded message, id, encoded message, ...
+struct QueueBatch {
+  std::string queue;
+  std::vector<std::string> id_data_pairs;
+};
+
+// Enqueues every batch in one transaction and one round trip; throws
+// ConnectionClosed/ConnectionFailed on connection trouble (see check()).
+void enqueue(Connection& connection, const std::string& key_namespace,
+             std::vector<QueueBatch> batches);
+
+}  // namespace dramatiq::redis
