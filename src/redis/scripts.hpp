@@ -1,5 +1,6 @@
 // The Lua scripts that implement the broker's operations atomically on the
-// server (enqueueing is a plain transaction: see enqueue.hpp), on the key layout upstream Dramatiq uses (see scripts.cpp).
+// server, on the key layout upstream Dramatiq uses (see scripts.cpp).
+// Enqueueing is a plain transaction instead: see enqueue.hpp.
 #pragma once
 
 #include <string>

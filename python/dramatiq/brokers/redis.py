@@ -32,8 +32,8 @@ class RedisBroker(Broker):
       middleware: the middleware list (default: the default middleware).
       namespace: the prefix of every key.
       maintenance_chance: out of a million script calls (fetches,
-        heartbeats, joins; not enqueues), how many also run maintenance (requeueing dead workers' messages, expiring dead
-        letters).
+        heartbeats, joins; not enqueues), how many also run maintenance
+        (requeueing dead workers' messages, expiring dead letters).
       heartbeat_timeout: ms without a heartbeat before a worker is
         presumed dead.
       dead_message_ttl: ms dead-lettered messages are kept.
