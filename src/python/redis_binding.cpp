@@ -28,6 +28,10 @@ const std::set<std::string>& client_only_parameters() {
   return names;
 }
 
+nb::builtin_exception unexpected_parameter(const char* owner, const std::string& name) {
+  return nb::type_error((std::string(owner) + " got an unexpected connection parameter '" + name + "'").c_str());
+}
+
 void apply_parameter(RedisConnectionOptions& options, const std::string& name, nb::handle value,
                      const char* owner) {
   if (client_only_parameters().count(name)) return;
@@ -49,15 +53,37 @@ void apply_parameter(RedisConnectionOptions& options, const std::string& name, n
   try {
     options.set_option(name, text);
   } catch (const RedisConnectionOptions::UnknownOption&) {
-    throw nb::type_error((std::string(owner) + " got an unexpected connection parameter '" + name + "'").c_str());
+    throw unexpected_parameter(owner, name);
   }
+}
+
+// Whether redis-py takes `name` (for the connection or for its own client).
+bool known_parameter(const std::string& name) {
+  if (client_only_parameters().count(name)) return true;
+  RedisConnectionOptions scratch;
+  try {
+    scratch.set_option(name, "");
+  } catch (const RedisConnectionOptions::UnknownOption&) {
+    return false;
+  } catch (const std::exception&) {
+    // A known name; the empty value is what it refused.
+  }
+  return true;
 }
 
 }  // namespace
 
 RedisConnectionOptions redis_connection_options(const std::optional<std::string>& url, nb::dict parameters,
                                                 const char* owner) {
-  if (url) return RedisConnectionOptions::from_url(*url);
+  if (url) {
+    // The URL wins over parameters, as in upstream, but a name redis-py
+    // would refuse is refused here too rather than silently ignored.
+    for (auto [key, value] : parameters) {
+      std::string name = nb::cast<std::string>(key);
+      if (!known_parameter(name)) throw unexpected_parameter(owner, name);
+    }
+    return RedisConnectionOptions::from_url(*url);
+  }
   RedisConnectionOptions options;
   for (auto [key, value] : parameters) apply_parameter(options, nb::cast<std::string>(key), value, owner);
   return options;

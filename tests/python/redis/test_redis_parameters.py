@@ -10,6 +10,18 @@ def test_unknown_connection_parameter_is_a_type_error():
         RedisBroker(bogus=1)
 
 
+def test_unknown_connection_parameter_beside_a_url_is_a_type_error():
+    # Upstream hands every parameter to redis-py, which refuses the name
+    # even though the URL decides the connection.
+    with pytest.raises(TypeError, match="bogus"):
+        RedisBroker(url="redis://127.0.0.1:6390/0", bogus=1)
+
+
+def test_parameters_beside_a_url_are_accepted_and_the_url_wins():
+    broker = RedisBroker(url="redis://127.0.0.1:6390/0", port="ignored", decode_responses=True)
+    broker.close()
+
+
 def test_url_with_an_unknown_scheme_is_a_value_error():
     with pytest.raises(ValueError, match="redis://"):
         RedisBroker(url="http://127.0.0.1:6379/0")
