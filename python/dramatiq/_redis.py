@@ -13,12 +13,13 @@ _SHARED_KEYWORDS = {"host", "port", "db", "username", "password", "path", "clien
                     "ssl_check_hostname"}
 
 
-def connection_parameters(client, url: Optional[str], parameters: dict) -> dict:
-    """The engine's connection parameters: ``parameters``, on top of those
-    of a redis-py ``client`` when one is given without a URL."""
-    if client is None or url is not None:
-        return parameters
-    return {**client_parameters(client), **parameters}
+def engine_connection(client, url: Optional[str], parameters: dict) -> tuple:
+    """The engine's ``(url, parameters)``. A redis-py ``client`` decides the
+    connection when one is given, as upstream: ``url`` and ``parameters``
+    are then unused."""
+    if client is None:
+        return url, parameters
+    return None, client_parameters(client)
 
 
 def client_parameters(client) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import _engine
-from .._redis import connection_parameters, redis_py_client
+from .._redis import engine_connection, redis_py_client
 from ..broker import Broker
 from ..errors import QueueJoinTimeout
 
@@ -37,7 +37,8 @@ class RedisBroker(Broker):
       heartbeat_timeout: ms without a heartbeat before a worker is
         presumed dead.
       dead_message_ttl: ms dead-lettered messages are kept.
-      client: a redis-py client; its connection parameters are used.
+      client: a redis-py client; its connection parameters are used (and
+        ``url`` and the other parameters are not, as upstream).
       **parameters: connection parameters, named as redis-py names them
         (host, port, db, username, password, unix_socket_path, ssl,
         ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs,
@@ -56,9 +57,9 @@ class RedisBroker(Broker):
         client=None,
         **parameters,
     ) -> None:
-        parameters = connection_parameters(client, url, parameters)
+        engine_url, parameters = engine_connection(client, url, parameters)
         self._native = _engine.RedisBroker(
-            url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
+            engine_url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
         )
         self.url = url
         self.namespace = namespace

@@ -623,6 +623,18 @@ def test_client_argument_supplies_the_connection(redis_server):
         client.close()
 
 
+def test_a_client_wins_over_a_url_and_other_parameters(redis_server):
+    # As upstream: given a client, the broker uses it and nothing else.
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, db=3)
+    broker = RedisBroker(client=client, url="redis://127.0.0.1:1/0", port=1, colour="blue")
+    try:
+        assert process_one(broker) == ["ping"]
+        assert client.exists("dramatiq:__heartbeats__")
+    finally:
+        broker.close()
+        client.close()
+
+
 @pytest.mark.superset
 def test_ping_reports_whether_the_server_answers():
     with RedisServer() as server:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import _engine
-from ..._redis import connection_parameters, redis_py_client
+from ..._redis import engine_connection, redis_py_client
 from ._native import NativeBackend
 
 
@@ -14,7 +14,8 @@ class RedisBackend(NativeBackend):
     (Lua scripts); ``wait`` blocks on the server.
 
     Parameters:
-      client: a redis-py client; its connection parameters are used.
+      client: a redis-py client; its connection parameters are used (and
+        ``url`` and the other parameters are not, as upstream).
       url(str): a connection URL (``redis://``, ``rediss://``, ``unix://``);
         it wins over connection parameters.
       **parameters: connection parameters as redis-py names them (host,
@@ -22,8 +23,8 @@ class RedisBackend(NativeBackend):
     """
 
     def __init__(self, *, client=None, url=None, **parameters):
-        parameters = connection_parameters(client, url, parameters)
-        self._native = _engine.RedisRateLimiterBackend(url, parameters)
+        engine_url, parameters = engine_connection(client, url, parameters)
+        self._native = _engine.RedisRateLimiterBackend(engine_url, parameters)
         self._client = client
         self._url = url
         self._parameters = parameters

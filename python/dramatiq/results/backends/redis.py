@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ... import _engine
-from ..._redis import connection_parameters, redis_py_client
+from ..._redis import engine_connection, redis_py_client
 from ...encoder import JSONEncoder
 from ..backend import NativeResultBackend
 
@@ -16,7 +16,8 @@ class RedisBackend(NativeResultBackend):
 
     Parameters:
       namespace, encoder, use_namespace_prefix_keys: as ``ResultBackend``.
-      client: a redis-py client; its connection parameters are used.
+      client: a redis-py client; its connection parameters are used (and
+        ``url`` and the other parameters are not, as upstream).
       url: a connection URL (``redis://``, ``rediss://``, ``unix://``);
         it wins over connection parameters.
       **parameters: connection parameters, named as redis-py names them.
@@ -24,7 +25,7 @@ class RedisBackend(NativeResultBackend):
 
     def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
                  client=None, url: Optional[str] = None, **parameters) -> None:
-        parameters = connection_parameters(client, url, parameters)
+        self._engine_url, parameters = engine_connection(client, url, parameters)
         self.url = url
         self._parameters = parameters
         self._client = client
@@ -32,7 +33,8 @@ class RedisBackend(NativeResultBackend):
 
     def _make_native(self):
         return _engine.RedisResultBackend(
-            self.url, self._parameters, self.namespace, self.use_namespace_prefix_keys, self.encoder, JSONEncoder
+            self._engine_url, self._parameters, self.namespace, self.use_namespace_prefix_keys, self.encoder,
+            JSONEncoder,
         )
 
     @property
