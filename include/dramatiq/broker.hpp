@@ -17,32 +17,50 @@
 #include <vector>
 
 #include "dramatiq/actor.hpp"
+#include "dramatiq/consumer.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/middleware.hpp"
 
 namespace dramatiq {
 
-// Pulls messages off one queue for a worker. Methods other than next() may
-// be called from any thread.
-class Consumer {
- public:
-  virtual ~Consumer() = default;
-  // The next delivered message, or nullptr when none arrived within
-  // `timeout`. Undecodable deliveries come back with decode_error set.
-  virtual std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) = 0;
-  // Whether next() would return a message already fetched, without waiting.
-  virtual bool has_buffered() const { return false; }
-  virtual void ack(MessageProxy& message) = 0;
-  // Rejects the message: it goes to the dead-letter queue.
-  virtual void nack(MessageProxy& message) = 0;
-  // Puts fetched-but-unprocessed messages back on their queue.
-  virtual void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) = 0;
-  virtual void close() {}
+// What sets one broker apart from another, for the layers above it. A
+// broker states its traits once, at construction.
+struct BrokerTraits {
+  // Messages are handed over inside this process, one at a time (the stub
+  // broker): a worker thread that runs out of work busy-waits a few
+  // microseconds for the next one instead of sleeping. A network broker
+  // delivers in batches a round trip apart, and a spinning thread would
+  // take a core from its server.
+  bool hands_over_in_process = false;
+  // add_middleware replays delay queues through after_declare_queue too
+  // (upstream's StubBroker counts them among its queues).
+  bool lists_delay_queues_as_queues = false;
+  // The broker keeps delayed messages itself until they are due (e.g. a
+  // due-time column) instead of a "<queue>.DQ" queue that workers consume:
+  // a delayed message keeps its queue_name, carries options.eta, and is
+  // delivered only once due. No delay queues are declared. Brokers whose
+  // server is shared with upstream Dramatiq keep upstream's ".DQ" queues.
+  bool schedules_delays = false;
 };
 
+// How Broker::join waits.
+struct JoinOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // unset: wait as long as it takes
+  // Once finished, hand back a message of the queue that was dead-lettered
+  // (brokers that keep dead letters in reach: the stub).
+  bool fail_fast = false;
+  // How often a broker that cannot be told of settlements counts again.
+  std::chrono::milliseconds poll_interval{100};
+};
+
+// The base of every broker. A concrete broker supplies storage and
+// transport (the do_* primitives, consume, counting for join); hooks,
+// delays, queue declaration and joining live here, once.
 class Broker {
  public:
+  explicit Broker(BrokerTraits traits = {}) : traits_(traits) {}
   virtual ~Broker() = default;
+  const BrokerTraits& traits() const { return traits_; }
 
   // ---- middleware
   using MiddlewareList = std::vector<std::shared_ptr<Middleware>>;
@@ -59,6 +77,11 @@ class Broker {
   void declare_actor(std::shared_ptr<Actor> actor);
   std::shared_ptr<Actor> get_actor(const std::string& actor_name) const;  // throws ActorNotFound
   std::shared_ptr<Actor> find_actor(const std::string& actor_name) const;  // nullptr if unknown
+  // The actor of a delivered message: the one resolved at delivery, or
+  // looked up by name (throws ActorNotFound).
+  std::shared_ptr<Actor> actor_of(const MessageProxy& message) const {
+    return message.actor ? message.actor : get_actor(message.message.actor_name);
+  }
   std::vector<std::string> get_declared_actors() const;
   void declare_queue(const std::string& queue_name);
   std::set<std::string> get_declared_queues() const;
@@ -77,19 +100,24 @@ class Broker {
   std::vector<Message> enqueue_all(std::vector<Message> messages, Delay delay = std::nullopt);
 
   // ---- consuming
-  virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
-                                            std::chrono::milliseconds timeout) = 0;
+  // A consumer of one queue for a worker, holding up to `prefetch` messages
+  // delivered and not yet settled.
+  virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) = 0;
   // Drops the messages waiting on exactly this queue (not its delay queue).
   virtual void flush(const std::string& queue_name) = 0;
   virtual void flush_all() = 0;
   virtual void close() {}
 
-  // Whether a worker thread that runs out of work should busy-wait a few
-  // microseconds for the next message instead of sleeping at once. That
-  // pays off when messages are handed over in process, one at a time (the
-  // stub broker); a network broker delivers in batches a round trip apart,
-  // and a spinning thread would take a core from the broker server.
-  virtual bool worth_spinning_for_work() const { return false; }
+  // Waits until `queue_name` and its delayed messages hold nothing waiting,
+  // delayed or delivered-and-unsettled. Returns false on timeout. With
+  // fail_fast, a message of the queue that was dead-lettered is handed back
+  // in `first_dead_letter`.
+  bool join(const std::string& queue_name, const JoinOptions& options = {},
+            std::shared_ptr<MessageProxy>* first_dead_letter = nullptr);
+
+  // Whether any middleware keeps actors' return values (upstream warns
+  // when a value is returned and none does).
+  bool keeps_results() const { return keeps_results_.load(std::memory_order_relaxed); }
 
   // ---- hook emission (upstream semantics: before_* in order, a
   // MiddlewareError propagates and anything else is logged; after_* in
@@ -108,9 +136,21 @@ class Broker {
   // The logger the broker reports hook failures on (upstream: its class's).
   virtual const char* logger_name() const { return "dramatiq.broker.Broker"; }
 
-  // Whether add_middleware replays delay queues through after_declare_queue
-  // too (upstream's StubBroker lists them among its queues).
-  virtual bool lists_delay_queues_as_queues() const { return false; }
+  // For join(): how many messages of `queue_name` (canonical) and its delay
+  // queue are waiting, delayed, or delivered and not yet settled. May throw
+  // QueueNotFound (the stub does, as upstream's).
+  virtual std::size_t count_unfinished(const std::string& queue_name) = 0;
+  // For join(): returns when count_unfinished may have changed, or at
+  // `deadline`. The default sleeps for `poll_interval` (capped at the
+  // deadline); brokers that learn of settlements override it.
+  virtual void wait_for_settlement(const std::string& queue_name,
+                                   std::chrono::steady_clock::time_point deadline,
+                                   std::chrono::milliseconds poll_interval);
+  // For join() with fail_fast: the first message of `queue_name` that was
+  // dead-lettered, when the broker keeps dead letters in reach.
+  virtual std::shared_ptr<MessageProxy> first_dead_letter(const std::string& /*queue_name*/) {
+    return nullptr;
+  }
 
   // Storage primitives of a concrete broker.
   virtual void do_declare_queue(const std::string& queue_name) = 0;
@@ -128,7 +168,9 @@ class Broker {
   // queue on demand and stamps the message. Returns the delay applied.
   Delay prepare_for_enqueue(Message& message, Delay delay);
 
+  const BrokerTraits traits_;
   mutable std::shared_mutex mutex_;
+  std::atomic<bool> keeps_results_{false};
   std::atomic<std::shared_ptr<const MiddlewareList>> middleware_{std::make_shared<const MiddlewareList>()};
   std::map<std::string, std::shared_ptr<Actor>> actors_;
   std::set<std::string> queues_;

@@ -119,11 +119,9 @@ class CurrentMessage : public Middleware {
   void before_process_message(Broker&, MessageProxy&) override;
   void after_process_message(Broker&, MessageProxy&, const Value*, const Failure*) override;
   void after_skip_message(Broker&, MessageProxy&) override;
-  // The message this thread is processing, or nullptr. The worker records
-  // it for every message (a pointer store), so it is known even without
-  // this middleware; the middleware keeps upstream's hook behaviour.
+  // The message this thread is processing, or nullptr: this_message::get(),
+  // which the worker publishes whether or not this middleware is there.
   static MessageProxy* current();
-  static void set_current(MessageProxy* message);
 };
 
 }  // namespace dramatiq

@@ -11,6 +11,8 @@
 
 namespace dramatiq {
 
+struct Actor;
+
 class MessageProxy : public std::enable_shared_from_this<MessageProxy> {
  public:
   MessageProxy() = default;
@@ -28,9 +30,15 @@ class MessageProxy : public std::enable_shared_from_this<MessageProxy> {
   std::optional<std::string> decode_error;
   std::string raw;
 
-  // Broker bookkeeping for ack/nack (e.g. a Redis id or AMQP delivery tag).
+  // The broker's handle for settling this delivery (a Redis message id, an
+  // AMQP delivery tag, a row id...), read only by the consumer that
+  // delivered it.
   std::string receipt;
-  std::uint64_t delivery_tag = 0;
+
+  // The actor this message is for, resolved once when it was delivered
+  // (null for an undecodable message or an unknown actor, and for proxies
+  // built outside a worker: use actor_of()).
+  std::shared_ptr<Actor> actor;
 
   // The host-language view of this proxy, built on first request and reused
   // for every hook of this delivery.

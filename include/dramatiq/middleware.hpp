@@ -29,6 +29,9 @@ class Middleware {
   virtual std::string name() const = 0;
   // Option names this middleware lets actors declare.
   virtual std::vector<std::string> actor_options() const { return {}; }
+  // Whether this middleware keeps actors' return values (Results does):
+  // when none does, the worker warns that a returned value is discarded.
+  virtual bool keeps_results() const { return false; }
 
   virtual void before_ack(Broker&, MessageProxy&) {}
   virtual void after_ack(Broker&, MessageProxy&) {}

@@ -70,17 +70,11 @@ class RedisBroker : public Broker {
   explicit RedisBroker(RedisBrokerOptions options);
   ~RedisBroker() override;
 
-  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
-                                    std::chrono::milliseconds timeout) override;
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override;
   // Drops a queue's waiting messages, its delay queue's and its dead letters.
   void flush(const std::string& queue_name) override;
   void flush_all() override;
   void close() override;
-
-  // Waits until `queue_name` and its delay queue hold no message (waiting,
-  // delayed or being processed by any worker). Returns false on timeout.
-  bool join(const std::string& queue_name, std::optional<std::chrono::milliseconds> timeout,
-            std::chrono::milliseconds interval = std::chrono::milliseconds(100));
 
   // Round trip to the server; throws ConnectionFailed/ConnectionClosed
   // when it cannot be reached.
@@ -95,6 +89,8 @@ class RedisBroker : public Broker {
 
  protected:
   const char* logger_name() const override { return "dramatiq.broker.RedisBroker"; }
+  // Waiting, delayed and unacknowledged messages, across every worker.
+  std::size_t count_unfinished(const std::string& queue_name) override;
   void stamp_message(Message& message) override;
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;

@@ -17,6 +17,7 @@ class Results : public Middleware {
                    std::int64_t result_ttl = kDefaultResultTtl)
       : backend(std::move(backend)), store_results(store_results), result_ttl(result_ttl) {}
   std::string name() const override { return "Results"; }
+  bool keeps_results() const override { return true; }
   std::vector<std::string> actor_options() const override { return {"store_results", "result_ttl"}; }
 
   void after_process_message(Broker&, MessageProxy&, const Value* result, const Failure* failure) override;

@@ -16,18 +16,15 @@ struct DeadLetter {
   std::shared_ptr<MessageProxy> message;
 };
 
+// The smallest complete broker: what a new broker implements is what this
+// one does (consume, the do_* primitives, count_unfinished; the rest is
+// optional). See docs/architecture.md.
 class StubBroker : public Broker {
  public:
-  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
-                                    std::chrono::milliseconds timeout) override;
+  StubBroker();
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override;
   void flush(const std::string& queue_name) override;
   void flush_all() override;
-
-  // Waits until `queue_name` and its delay queue are empty and every message
-  // taken from them was acked or nacked. Returns false on timeout. With
-  // fail_fast, returns early and reports the first dead letter of the queue.
-  bool join(const std::string& queue_name, std::optional<std::chrono::milliseconds> timeout,
-            bool fail_fast, std::shared_ptr<MessageProxy>* first_dead_letter);
 
   // Puts raw bytes on a queue, as if another producer had (tests, tools).
   void put_raw(const std::string& queue_name, std::string data);
@@ -39,11 +36,14 @@ class StubBroker : public Broker {
   std::size_t queue_size(const std::string& queue_name) const;
   std::vector<std::string> queue_contents(const std::string& queue_name) const;
   std::vector<DeadLetter> dead_letters() const;
-  bool worth_spinning_for_work() const override { return true; }
 
  protected:
   const char* logger_name() const override { return "dramatiq.broker.StubBroker"; }
-  bool lists_delay_queues_as_queues() const override { return true; }
+  std::size_t count_unfinished(const std::string& queue_name) override;
+  void wait_for_settlement(const std::string& queue_name,
+                           std::chrono::steady_clock::time_point deadline,
+                           std::chrono::milliseconds poll_interval) override;
+  std::shared_ptr<MessageProxy> first_dead_letter(const std::string& queue_name) override;
 
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
@@ -55,6 +55,7 @@ class StubBroker : public Broker {
     std::size_t unfinished = 0;  // put but not yet acked/nacked
   };
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
+  std::size_t count_unfinished_locked(const std::string& queue_name) const;  // mutex_ held
 
   mutable std::mutex mutex_;
   std::condition_variable items_added_;  // consumers wait for messages

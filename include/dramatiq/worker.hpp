@@ -1,6 +1,7 @@
 // The worker: consumer threads pull messages off every queue into a
 // priority work queue; worker threads run them through the middleware and
-// the actor, then ack or nack.
+// the actor, then ack or nack them through the consumer that delivered
+// them. The parts are in src/worker/ (see docs/architecture.md).
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,9 @@ struct WorkerOptions {
   // thread for a delay queue).
   int queue_prefetch = 0;
   int delay_prefetch = 0;
+  // How long a consumer thread waits before it opens a new consumer after
+  // the last one failed (upstream: 3 s).
+  int consumer_restart_delay_ms = 3000;
 };
 
 // Hooks the host runs on every engine thread it starts (the Python bindings

@@ -1,6 +1,7 @@
 #include "dramatiq/broker.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
@@ -19,11 +20,13 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
     } else {
       list->push_back(middleware);
     }
+    keeps_results_ = std::any_of(list->begin(), list->end(),
+                                 [](const auto& m) { return m->keeps_results(); });
     middleware_.store(std::move(list));
     for (auto& [name, actor] : actors_) actors.push_back(actor);
     queues = queues_;
     delay_queues = delay_queues_;
-    if (lists_delay_queues_as_queues()) queues.insert(delay_queues.begin(), delay_queues.end());
+    if (traits_.lists_delay_queues_as_queues) queues.insert(delay_queues.begin(), delay_queues.end());
   }
   // Replay what was declared before this middleware arrived.
   for (auto& actor : actors) middleware->after_declare_actor(*this, *actor);
@@ -74,18 +77,22 @@ void Broker::declare_queue(const std::string& queue_name) {
     if (queues_.count(queue_name)) return;
   }
   emit_before("before_declare_queue", [&](Middleware& m) { m.before_declare_queue(*this, queue_name); });
-  std::string delay_name = delay_queue_name(queue_name);
+  // A broker that keeps delayed messages itself has no delay queues.
+  std::optional<std::string> delay_name;
+  if (!traits_.schedules_delays) delay_name = delay_queue_name(queue_name);
   {
     std::unique_lock lock(mutex_);
     if (queues_.count(queue_name)) return;  // declared concurrently
     do_declare_queue(queue_name);
-    do_declare_queue(delay_name);
+    if (delay_name) do_declare_queue(*delay_name);
     queues_.insert(queue_name);
-    delay_queues_.insert(delay_name);
+    if (delay_name) delay_queues_.insert(*delay_name);
   }
   emit_after("after_declare_queue", [&](Middleware& m) { m.after_declare_queue(*this, queue_name); });
-  emit_after("after_declare_delay_queue",
-             [&](Middleware& m) { m.after_declare_delay_queue(*this, delay_name); });
+  if (delay_name) {
+    emit_after("after_declare_delay_queue",
+               [&](Middleware& m) { m.after_declare_delay_queue(*this, *delay_name); });
+  }
   std::vector<QueueListener> listeners;
   {
     std::shared_lock lock(mutex_);
@@ -125,7 +132,7 @@ Delay Broker::prepare_for_enqueue(Message& message, Delay delay) {
   }
   stamp_message(message);
   if (delay) {
-    message.queue_name = delay_queue_name(queue_name);
+    if (!traits_.schedules_delays) message.queue_name = delay_queue_name(queue_name);
     message.options.set("eta", current_millis() + *delay);
   }
   return delay;
@@ -164,6 +171,31 @@ std::vector<Message> Broker::enqueue_all(std::vector<Message> messages, Delay de
 
 void Broker::do_enqueue_all(const std::vector<Message>& messages) {
   for (const auto& message : messages) do_enqueue(message.queue_name, message);
+}
+
+bool Broker::join(const std::string& queue_name, const JoinOptions& options,
+                  std::shared_ptr<MessageProxy>* first_dead) {
+  using Clock = std::chrono::steady_clock;
+  std::string base = canonical_queue_name(queue_name);
+  auto deadline = options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
+  while (true) {
+    if (count_unfinished(base) == 0) {
+      // As upstream: a dead letter is reported once the queue is finished.
+      if (options.fail_fast && first_dead) *first_dead = first_dead_letter(base);
+      return true;
+    }
+    auto now = Clock::now();
+    if (now >= deadline) return false;
+    // Bounded slices: a broker's wait never has to handle "forever".
+    wait_for_settlement(base, std::min(deadline, now + std::chrono::seconds(1)), options.poll_interval);
+  }
+}
+
+void Broker::wait_for_settlement(const std::string& /*queue_name*/,
+                                 std::chrono::steady_clock::time_point deadline,
+                                 std::chrono::milliseconds poll_interval) {
+  auto wake = std::chrono::steady_clock::now() + std::max(poll_interval, std::chrono::milliseconds(1));
+  std::this_thread::sleep_until(std::min(wake, deadline));
 }
 
 std::size_t Broker::add_queue_listener(QueueListener listener) {

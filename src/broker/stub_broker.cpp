@@ -1,5 +1,7 @@
 #include "dramatiq/stub_broker.hpp"
 
+#include <algorithm>
+
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 
@@ -23,15 +25,7 @@ class StubConsumer : public Consumer {
       data = std::move(queue.items.front());
       queue.items.pop_front();
     }
-    auto proxy = std::make_shared<MessageProxy>();
-    try {
-      proxy->message = get_encoder()->decode(data);
-    } catch (const std::exception& e) {
-      proxy->decode_error = e.what();
-      proxy->message.queue_name = queue_name_;
-      proxy->raw = std::move(data);
-    }
-    return proxy;
+    return decode_delivery(queue_name_, std::move(data));
   }
 
   void ack(MessageProxy&) override { broker_.task_done(queue_name_); }
@@ -58,8 +52,10 @@ class StubConsumer : public Consumer {
   std::string queue_name_;
 };
 
-std::unique_ptr<Consumer> StubBroker::consume(const std::string& queue_name, int /*prefetch*/,
-                                              std::chrono::milliseconds /*timeout*/) {
+StubBroker::StubBroker()
+    : Broker(BrokerTraits{.hands_over_in_process = true, .lists_delay_queues_as_queues = true}) {}
+
+std::unique_ptr<Consumer> StubBroker::consume(const std::string& queue_name, int /*prefetch*/) {
   std::lock_guard lock(mutex_);
   if (!queues_.count(queue_name)) throw QueueNotFound(queue_name);
   return std::make_unique<StubConsumer>(*this, queue_name);
@@ -133,32 +129,34 @@ void StubBroker::flush_all() {
   settled_.notify_all();
 }
 
-bool StubBroker::join(const std::string& queue_name,
-                      std::optional<std::chrono::milliseconds> timeout, bool fail_fast,
-                      std::shared_ptr<MessageProxy>* first_dead_letter) {
-  std::string base = canonical_queue_name(queue_name);
-  std::string delayed = delay_queue_name(base);
+std::size_t StubBroker::count_unfinished_locked(const std::string& queue_name) const {
+  std::size_t count = 0;
+  for (const auto& name : {queue_name, delay_queue_name(queue_name)}) {
+    auto it = queues_.find(name);
+    if (it != queues_.end()) count += std::max(it->second.items.size(), it->second.unfinished);
+  }
+  return count;
+}
+
+std::size_t StubBroker::count_unfinished(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  if (!queues_.count(queue_name)) throw QueueNotFound(queue_name);
+  return count_unfinished_locked(queue_name);
+}
+
+void StubBroker::wait_for_settlement(const std::string& queue_name,
+                                     std::chrono::steady_clock::time_point deadline,
+                                     std::chrono::milliseconds /*poll_interval*/) {
   std::unique_lock lock(mutex_);
-  if (!queues_.count(base)) throw QueueNotFound(queue_name);
-  auto finished = [&] {
-    auto& q = queues_[base];
-    auto& dq = queues_[delayed];
-    return q.items.empty() && q.unfinished == 0 && dq.items.empty() && dq.unfinished == 0;
-  };
-  if (timeout) {
-    if (!settled_.wait_for(lock, *timeout, finished)) return false;
-  } else {
-    settled_.wait(lock, finished);
+  settled_.wait_until(lock, deadline, [&] { return count_unfinished_locked(queue_name) == 0; });
+}
+
+std::shared_ptr<MessageProxy> StubBroker::first_dead_letter(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  for (auto& letter : dead_letters_) {
+    if (letter.queue_name == queue_name) return letter.message;
   }
-  if (fail_fast && first_dead_letter) {
-    for (auto& letter : dead_letters_) {
-      if (letter.queue_name == base) {
-        *first_dead_letter = letter.message;
-        break;
-      }
-    }
-  }
-  return true;
+  return nullptr;
 }
 
 std::size_t StubBroker::queue_size(const std::string& queue_name) const {

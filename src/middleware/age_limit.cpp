@@ -5,7 +5,7 @@
 namespace dramatiq {
 
 void AgeLimit::before_process_message(Broker& broker, MessageProxy& message) {
-  auto actor = broker.get_actor(message.message.actor_name);
+  auto actor = broker.actor_of(message);
   Value limit = message_or_actor_option(message, *actor, "max_age", max_age);
   if (!limit.is_number() || limit.as_number() <= 0) return;
   if (static_cast<double>(current_millis() - message.message.message_timestamp) >= limit.as_number()) {

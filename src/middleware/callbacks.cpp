@@ -5,7 +5,7 @@ namespace dramatiq {
 
 void Callbacks::after_process_message(Broker& broker, MessageProxy& message, const Value* result,
                                       const Failure* failure) {
-  auto actor = broker.get_actor(message.message.actor_name);
+  auto actor = broker.actor_of(message);
   Value target = message_or_actor_option(message, *actor, failure ? "on_failure" : "on_success",
                                          Value());
   if (!target.is_string()) return;

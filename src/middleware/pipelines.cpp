@@ -8,7 +8,7 @@ void Pipelines::after_process_message(Broker& broker, MessageProxy& message, con
   if (failure || message.failed) return;
   const Value* target = message.message.options.find("pipe_target");
   if (!target || target->is_null()) return;
-  auto actor = broker.get_actor(message.message.actor_name);
+  auto actor = broker.actor_of(message);
   Message next = Message::from_value(*target);
   const Value* ignore = next.options.find("pipe_ignore");
   bool pipe_ignore = ignore && ignore->is_bool() && ignore->as_bool();

@@ -32,7 +32,7 @@ std::int64_t compute_backoff(std::int64_t attempts, std::int64_t factor, std::in
 void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const Value*,
                                     const Failure* failure) {
   if (!failure) return;
-  auto actor = broker.get_actor(proxy.message.actor_name);
+  auto actor = broker.actor_of(proxy);
   Value& options = proxy.message.options;
   Value throws = message_or_actor_option(proxy, *actor, "throws", Value());
   if (!throws.is_null() && failure->matches(throws)) {

@@ -16,7 +16,7 @@ void ShutdownNotifications::before_worker_shutdown(Broker&, Worker&) {
 }
 
 void ShutdownNotifications::before_process_message(Broker& broker, MessageProxy& message) {
-  auto actor = broker.get_actor(message.message.actor_name);
+  auto actor = broker.actor_of(message);
   Value notify = message_or_actor_option(message, *actor, "notify_shutdown", Value(notify_shutdown));
   if (notify.is_bool() ? notify.as_bool() : !notify.is_null()) {
     std::lock_guard lock(mutex_);

@@ -50,7 +50,7 @@ void TimeLimit::monitor() {
 }
 
 void TimeLimit::before_process_message(Broker& broker, MessageProxy& message) {
-  auto actor = broker.get_actor(message.message.actor_name);
+  auto actor = broker.actor_of(message);
   Value limit = message_or_actor_option(message, *actor, "time_limit", time_limit);
   if (!limit.is_number() || std::isinf(limit.as_number())) return;
   // Upstream starts the monitor at process boot; starting it on first use

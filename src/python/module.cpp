@@ -1,5 +1,7 @@
 // The dramatiq._engine extension module: the engine's classes as the
 // Python package needs them. Conversions and adapters only; no engine logic.
+#include <algorithm>
+
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/set.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -313,20 +315,34 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.flush_all();
            })
-      .def("close", &Broker::close);
-
-  nb::class_<StubBroker, Broker>(m, "StubBroker")
-      .def(nb::init<>())
-      .def("join", [](StubBroker& b, const std::string& queue, std::optional<std::int64_t> timeout, bool fail_fast) {
+      .def("join", [](Broker& b, const std::string& queue, std::optional<std::int64_t> timeout,
+                      bool fail_fast, std::int64_t interval) {
+             // Waits in slices without the GIL and runs Python's signal
+             // handlers between them, so Ctrl-C interrupts a join at once.
+             using Clock = std::chrono::steady_clock;
+             constexpr auto kSlice = std::chrono::milliseconds(50);
+             auto deadline = timeout ? std::optional(Clock::now() + std::chrono::milliseconds(*timeout))
+                                     : std::nullopt;
+             JoinOptions options;
+             options.fail_fast = fail_fast;
+             options.poll_interval = std::chrono::milliseconds(std::max<std::int64_t>(1, interval));
              std::shared_ptr<MessageProxy> dead;
-             bool finished;
-             {
-               nb::gil_scoped_release release;
-               std::optional<std::chrono::milliseconds> wait;
-               if (timeout) wait = std::chrono::milliseconds(*timeout);
-               finished = b.join(queue, wait, fail_fast, &dead);
+             while (true) {
+               auto slice = kSlice;
+               if (deadline) {
+                 slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                                    std::chrono::milliseconds(0), kSlice);
+               }
+               options.timeout = slice;
+               bool finished;
+               {
+                 nb::gil_scoped_release release;
+                 finished = b.join(queue, options, &dead);
+               }
+               if (finished) break;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+               if (deadline && Clock::now() >= *deadline) raise_as("QueueJoinTimeout", queue.c_str());
              }
-             if (!finished) raise_as("QueueJoinTimeout", queue.c_str());
              if (dead) {
                nb::object exception = host_exception(*dead);
                if (!exception.is_none()) {
@@ -334,7 +350,11 @@ NB_MODULE(_engine, m) {
                  throw nb::python_error();
                }
              }
-           }, "queue_name"_a, "timeout"_a.none(), "fail_fast"_a)
+           }, "queue_name"_a, "timeout"_a.none(), "fail_fast"_a = false, "interval"_a = 100)
+      .def("close", &Broker::close);
+
+  nb::class_<StubBroker, Broker>(m, "StubBroker")
+      .def(nb::init<>())
       .def("put_raw", [](StubBroker& b, const std::string& queue, nb::bytes data) {
              b.put_raw(queue, std::string(data.c_str(), data.size()));
            })

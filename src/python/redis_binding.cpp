@@ -104,13 +104,6 @@ void bind_redis_broker(nb::module_& m) {
            }, "url"_a.none(), "parameters"_a, "namespace"_a, "heartbeat_timeout"_a,
            "dead_message_ttl"_a, "maintenance_chance"_a)
       .def_prop_ro("broker_id", &RedisBroker::broker_id)
-      .def("join", [](RedisBroker& b, const std::string& queue, std::optional<std::int64_t> timeout,
-                      std::int64_t interval) {
-             nb::gil_scoped_release release;
-             std::optional<std::chrono::milliseconds> wait;
-             if (timeout) wait = std::chrono::milliseconds(*timeout);
-             return b.join(queue, wait, std::chrono::milliseconds(std::max<std::int64_t>(1, interval)));
-           }, "queue_name"_a, "timeout"_a.none(), "interval"_a)
       .def("ping", [](RedisBroker& b) {
              nb::gil_scoped_release release;
              b.ping();

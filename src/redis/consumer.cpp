@@ -21,7 +21,7 @@ std::string seconds_text(std::chrono::milliseconds delay) {
 }
 }  // namespace
 
-RedisConsumer::RedisConsumer(BrokerContext& context, Settler& settler, std::string queue,
+RedisConsumer::RedisConsumer(BrokerContext& context, SettlementQueue& settler, std::string queue,
                              int prefetch)
     : context_(context), settler_(settler), queue_(std::move(queue)),
       prefetch_(std::max(1, prefetch)),
@@ -89,7 +89,7 @@ void RedisConsumer::connect() {
 
 std::size_t RedisConsumer::fetch(int wanted) {
   // The fetch also carries what this queue's worker threads finished.
-  Settler::Pending settled = settler_.take(queue_);
+  SettlementQueue::Pending settled = settler_.take(queue_);
   std::vector<std::string> arguments{std::to_string(wanted), std::to_string(settled.acks.size())};
   arguments.reserve(2 + settled.size());
   arguments.insert(arguments.end(), settled.acks.begin(), settled.acks.end());
@@ -160,15 +160,7 @@ void RedisConsumer::disconnect_after(const std::exception& error) {
 }
 
 std::shared_ptr<MessageProxy> RedisConsumer::deliver(Fetched fetched) {
-  auto proxy = std::make_shared<MessageProxy>();
-  try {
-    proxy->message = get_encoder()->decode(fetched.data);
-  } catch (const std::exception& e) {
-    proxy->decode_error = e.what();
-    proxy->message.queue_name = queue_;
-    proxy->raw = std::move(fetched.data);
-  }
-  proxy->receipt = std::move(fetched.id);
+  auto proxy = decode_delivery(queue_, std::move(fetched.data), std::move(fetched.id));
   unsettled_ += 1;
   return proxy;
 }

@@ -19,7 +19,7 @@ namespace dramatiq::redis {
 
 class RedisConsumer : public Consumer {
  public:
-  RedisConsumer(BrokerContext& context, Settler& settler, std::string queue, int prefetch);
+  RedisConsumer(BrokerContext& context, SettlementQueue& settler, std::string queue, int prefetch);
   ~RedisConsumer() override;
 
   std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override;
@@ -49,7 +49,7 @@ class RedisConsumer : public Consumer {
   static constexpr int kMaxFetch = 1000;
 
   BrokerContext& context_;
-  Settler& settler_;
+  SettlementQueue& settler_;
   std::string queue_;
   int prefetch_;
   const std::string logger_;

@@ -1,7 +1,7 @@
 #include "dramatiq/redis_broker.hpp"
 
+#include <algorithm>
 #include <map>
-#include <thread>
 
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
@@ -16,10 +16,14 @@ using redis::Operation;
 
 class RedisBroker::Impl {
  public:
-  explicit Impl(RedisBrokerOptions options) : context(std::move(options)), settler(context) {}
+  explicit Impl(RedisBrokerOptions options)
+      : context(std::move(options)), transport(context),
+        settler(transport, "dramatiq.broker.RedisBroker",
+                "those messages will be redelivered after the heartbeat timeout.") {}
 
   redis::BrokerContext context;
-  redis::Settler settler;
+  redis::SettlementTransport transport;
+  SettlementQueue settler;  // declared after its transport: stopped first
 };
 
 RedisBroker::RedisBroker(RedisBrokerOptions options)
@@ -35,8 +39,7 @@ RedisBroker::~RedisBroker() {
 const std::string& RedisBroker::broker_id() const { return impl_->context.broker_id(); }
 const RedisBrokerOptions& RedisBroker::options() const { return impl_->context.options(); }
 
-std::unique_ptr<Consumer> RedisBroker::consume(const std::string& queue_name, int prefetch,
-                                               std::chrono::milliseconds /*timeout*/) {
+std::unique_ptr<Consumer> RedisBroker::consume(const std::string& queue_name, int prefetch) {
   return std::make_unique<redis::RedisConsumer>(impl_->context, impl_->settler, queue_name, prefetch);
 }
 
@@ -89,21 +92,10 @@ void RedisBroker::flush_all() {
   for (const auto& queue_name : get_declared_queues()) flush(queue_name);
 }
 
-bool RedisBroker::join(const std::string& queue_name,
-                       std::optional<std::chrono::milliseconds> timeout,
-                       std::chrono::milliseconds interval) {
-  auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
-  std::string base = canonical_queue_name(queue_name);
-  while (true) {
-    long long pending;
-    {
-      auto connection = impl_->context.pool().acquire();
-      pending = impl_->context.run(*connection, Operation::PendingCount, base).integer;
-    }
-    if (pending == 0) return true;
-    if (deadline && std::chrono::steady_clock::now() >= *deadline) return false;
-    std::this_thread::sleep_for(interval);
-  }
+std::size_t RedisBroker::count_unfinished(const std::string& queue_name) {
+  auto connection = impl_->context.pool().acquire();
+  auto pending = impl_->context.run(*connection, Operation::PendingCount, queue_name).integer;
+  return static_cast<std::size_t>(std::max<long long>(0, pending));
 }
 
 void RedisBroker::ping() {

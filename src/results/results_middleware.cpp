@@ -40,7 +40,7 @@ std::string describe(const MessageProxy& message) {
 Results::Settings Results::settings_for(Broker& broker, const MessageProxy& message) const {
   // As upstream: a message option wins when present (even when false),
   // then the actor's option, then this middleware's default.
-  auto actor = broker.find_actor(message.message.actor_name);
+  auto actor = message.actor ? message.actor : broker.find_actor(message.message.actor_name);
   if (!actor) return {};
   auto lookup = [&](std::string_view name) -> const Value* {
     if (const Value* v = message.message.options.find(name)) return v;

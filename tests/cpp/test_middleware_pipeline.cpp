@@ -246,7 +246,7 @@ class MiddlewarePipeline : public ::testing::Test {
   void run_worker(const std::string& queue = "default", int threads = 1) {
     Worker worker(broker, WorkerOptions{std::nullopt, 50, threads});
     worker.start();
-    EXPECT_TRUE(broker->join(queue, kLongWait, false, nullptr))
+    EXPECT_TRUE(broker->join(queue, {.timeout = kLongWait}))
         << "queue " << queue << " never drained";
     worker.join();
     worker.stop();
@@ -601,7 +601,7 @@ TEST_F(MiddlewarePipeline, AddMiddlewareWhileWorkerRunsIsSafe) {
     }
     broker->enqueue(make_message("f", {}));
   }
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop();
   EXPECT_EQ(runs.load(), kMessages);
   // Messages enqueued after the last middleware was added were acked

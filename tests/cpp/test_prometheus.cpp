@@ -285,8 +285,8 @@ TEST_F(PrometheusMiddleware, CountsWhatTheWorkerDoes) {
   for (int i = 1; i < 5; ++i) broker->enqueue(make_message("ok", {i}));
   broker->enqueue(make_message("ok", {5}), 1);  // delayed by 1 ms
   broker->enqueue(make_message("boom", {}, "other"));
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
-  ASSERT_TRUE(broker->join("other", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
+  ASSERT_TRUE(broker->join("other", {.timeout = kLongWait}));
   // The live view, before the worker stops (its after_ack/nack hooks may
   // still be running just after join returns, hence the counts below are
   // read once it has stopped).
@@ -342,7 +342,7 @@ TEST_F(PrometheusMiddleware, MessagesSkippedBeforeItsHookAreCountedButNeverInPro
   broker->enqueue(old);
   Worker worker(broker, options());
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop();  // its hooks have finished
   auto snapshots = metrics::read_directory(dir.path());
   EXPECT_EQ(total(snapshots, "default", "ok", Metric::Messages), 1);
@@ -358,7 +358,7 @@ TEST_F(PrometheusMiddleware, AnUnwritableDirectoryDisablesMetricsWithALoggedErro
   broker->enqueue(make_message("ok", {1}));
   Worker worker(broker, options());
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop();
   EXPECT_TRUE(blocked->file_path().empty());
   EXPECT_EQ(logs.matching(log::Level::Error, "Metrics are disabled").size(), 1u);

@@ -232,7 +232,7 @@ TEST_P(RateLimits, GroupCallbacksEnqueueTheCallbacksOnceTheLastMemberSucceeds) {
 
   Worker worker(broker, WorkerOptions{std::nullopt, 50, 4});
   worker.start();
-  EXPECT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.join();
   worker.stop();
   EXPECT_EQ(work_calls.load(), 4);
@@ -261,7 +261,7 @@ TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {
   broker->enqueue(make_message("limited", {}));
   Worker worker(broker, WorkerOptions{std::nullopt, 50, 1});
   worker.start();
-  EXPECT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop();
   EXPECT_EQ(ran.load(), 0);
   EXPECT_EQ(logs.matching(log::Level::Debug, "Rate limit exceeded").size(), 1u);

@@ -111,7 +111,7 @@ TEST(RedisBroker, WorkerProcessesAndAcksEveryMessage) {
 
   Worker worker(broker, worker_options(4));
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_EQ(calls.count(), 200u);
   EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 0);
@@ -134,7 +134,7 @@ TEST(RedisBroker, WorkerRunsOneFetchedBatchInParallel) {
   broker->enqueue_all(std::move(batch));
   Worker worker(broker, WorkerOptions{std::nullopt, 6000, 4});
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_EQ(met.load(), 4) << "the four actors never ran at the same time";
 }
@@ -150,7 +150,7 @@ TEST(RedisBroker, MessageOutOfRetriesIsDeadLettered) {
   Message stored = broker->enqueue(make_message("boom", {}));
   Worker worker(broker, worker_options(1));
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   std::string id = stored.options.find("redis_message_id")->as_string();
   EXPECT_EQ(server.call({"ZSCORE", "dramatiq:default.XQ", id}).type, redis::Reply::Type::String);
@@ -170,7 +170,7 @@ TEST(RedisBroker, GarbageInQueueIsDeadLetteredAndOthersRun) {
   broker->enqueue(make_message("record", {Value(1)}));
   Worker worker(broker, worker_options(1));
   worker.start();
-  ASSERT_TRUE(broker->join("default", kLongWait));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_EQ(calls.count(), 1u);
   EXPECT_EQ(server.call({"HGET", "dramatiq:default.XQ.msgs", "junk"}).str, "\xff not json");
@@ -218,7 +218,7 @@ TEST(RedisBroker, MaintenanceReturnsADeadWorkersMessages) {
   // A live worker's fetch runs maintenance (here on every one), which puts
   // them back on the queue before the fetch takes one.
   auto survivor = make_broker(server, 1000, 1000000);
-  auto consumer = survivor->consume("default", 1, 100ms);
+  auto consumer = survivor->consume("default", 1);
   ASSERT_NE(consumer->next(kLongWait), nullptr);
   EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 2);
   EXPECT_EQ(server.call({"SCARD", ack_set_of(survivor)}).integer, 1);
@@ -236,7 +236,7 @@ TEST(RedisBroker, LateSettlementLeavesMessagesHandedToAnotherWorkerAlone) {
   auto slow = make_broker(server);
   slow->declare_queue("default");
   for (int i = 0; i < 4; ++i) slow->enqueue(make_message("anything", {}));
-  auto consumer = slow->consume("default", 4, 100ms);
+  auto consumer = slow->consume("default", 4);
   std::vector<std::shared_ptr<MessageProxy>> taken;
   while (taken.size() < 4) {
     auto message = consumer->next(kLongWait);
@@ -300,7 +300,7 @@ TEST(RedisBroker, ReconnectingConsumerReturnsIdsWhoseFetchReplyWasLost) {
   }));
   server.call({"CLIENT", "KILL", "TYPE", "pubsub"});
   ASSERT_TRUE(eventually([&] { return calls.count() == 1; }));
-  ASSERT_TRUE(broker->join("default", kLongWait));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_EQ(calls.messages()[0].args.as_array().at(0).as_string(), "lost");
   EXPECT_FALSE(logs.matching(log::Level::Warning, "never delivered").empty());
@@ -326,9 +326,9 @@ TEST(RedisBroker, JoinTimesOutWhileMessagesWait) {
   auto broker = make_broker(server);
   broker->declare_queue("default");
   broker->enqueue(make_message("a", {}));
-  EXPECT_FALSE(broker->join("default", 50ms, 10ms));
+  EXPECT_FALSE(broker->join("default", {.timeout = 50ms, .poll_interval = 10ms}));
   broker->flush("default");
-  EXPECT_TRUE(broker->join("default", 50ms, 10ms));
+  EXPECT_TRUE(broker->join("default", {.timeout = 50ms, .poll_interval = 10ms}));
 }
 
 TEST(RedisBroker, SendToStoppedServerRaisesConnectionError) {

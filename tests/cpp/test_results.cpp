@@ -109,7 +109,7 @@ TEST(ResultsMiddleware, StoresResultsOfActorsThatAskForIt) {
   worker.start();
   EXPECT_EQ(backend->get_result(added, true, kLongWait), Value(42));
   EXPECT_THROW(backend->get_result(failed, true, kLongWait), ResultFailure);
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_THROW(backend->get_result(untracked, false), ResultMissing);
 }
@@ -130,7 +130,7 @@ TEST(ResultsMiddleware, UnserializableResultDeadLettersTheMessage) {
   } catch (const ResultFailure& e) {
     EXPECT_EQ(e.exception_type, "TypeError");
   }
-  ASSERT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   worker.stop(kLongWait);
   EXPECT_EQ(broker->dead_letters().size(), 1u);
   EXPECT_EQ(logs.matching(log::Level::Error, "Failed to store the result").size(), 1u);

@@ -69,9 +69,8 @@ class RecordingBody : public ActorBody, public Calls {
 // arrange the work queue's contents without sleeping.
 class HandoffBroker : public StubBroker {
  public:
-  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch,
-                                    std::chrono::milliseconds timeout) override {
-    return std::make_unique<TrackingConsumer>(*this, StubBroker::consume(queue_name, prefetch, timeout),
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override {
+    return std::make_unique<TrackingConsumer>(*this, StubBroker::consume(queue_name, prefetch),
                                               queue_name);
   }
 
@@ -135,7 +134,7 @@ class EngineWorker : public ::testing::Test {
  protected:
   static WorkerOptions options(int threads) { return WorkerOptions{std::nullopt, 50, threads}; }
   bool join_queue(StubBroker& b, const std::string& queue) {
-    return b.join(queue, kLongWait, false, nullptr);
+    return b.join(queue, {.timeout = kLongWait});
   }
 
   LogCapture logs;  // declared first: outlives every worker a test creates
@@ -287,7 +286,7 @@ TEST_F(EngineWorker, LowerPriorityValueRunsFirstThenArrivalOrder) {
   }
   gate_release.open();
   for (const char* queue : {"gate_q", "low_q", "mid_q", "high_a_q", "high_b_q"}) {
-    ASSERT_TRUE(handoff->join(queue, kLongWait, false, nullptr)) << queue;
+    ASSERT_TRUE(handoff->join(queue, {.timeout = kLongWait})) << queue;
   }
   worker.stop();
   std::lock_guard lock(mutex);
@@ -421,7 +420,7 @@ TEST_F(EngineWorker, WorkerJoinWaitsForHeldDelayedMessages) {
   ASSERT_TRUE(handoff->wait_handed_over("default.DQ", 1));
   worker.join();
   EXPECT_GE(current_millis(), stored.options.find("eta")->as_int());
-  ASSERT_TRUE(handoff->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(handoff->join("default", {.timeout = kLongWait}));
   worker.stop();
   EXPECT_EQ(body->count(), 1u);
 }
@@ -595,7 +594,7 @@ TEST_F(EngineWorker, RequeuedMessagesRunOnTheNextWorker) {
   ASSERT_EQ(later->count(), 0u);
   Worker second(handoff, options(1));
   second.start();
-  ASSERT_TRUE(handoff->join("default", kLongWait, false, nullptr));
+  ASSERT_TRUE(handoff->join("default", {.timeout = kLongWait}));
   second.stop();
   ASSERT_EQ(later->count(), 3u);
   std::vector<std::int64_t> args;
@@ -685,7 +684,7 @@ TEST_F(EngineWorker, StopTimeoutBoundsTheWaitForInFlightWork) {
   stopper.join();
   EXPECT_TRUE(returned_while_running) << "stop(200ms) waited for the running actor";
   // The actor finished after stop() returned: its message is still acked.
-  EXPECT_TRUE(broker->join("default", kLongWait, false, nullptr));
+  EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
 }
 
 TEST_F(EngineWorker, WorkerThreadsReportsItsSize) {

@@ -9,7 +9,6 @@ from typing import Optional
 from .. import _engine
 from .._redis import engine_connection, redis_py_client
 from ..broker import Broker
-from ..errors import QueueJoinTimeout
 
 #: Out of a million script calls (fetches, heartbeats, joins; not enqueues),
 #: how many also run queue maintenance.
@@ -107,5 +106,4 @@ class RedisBroker(Broker):
         that is waiting or being processed (for tests).
 
         Raises ``QueueJoinTimeout`` after ``timeout`` ms."""
-        if not self._native.join(queue_name, timeout, interval):
-            raise QueueJoinTimeout(queue_name)
+        self._native.join(queue_name, timeout, False, interval)

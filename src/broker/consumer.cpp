@@ -1,0 +1,21 @@
+#include "dramatiq/consumer.hpp"
+
+#include "dramatiq/encoder.hpp"
+
+namespace dramatiq {
+
+std::shared_ptr<MessageProxy> Consumer::decode_delivery(const std::string& queue_name,
+                                                        std::string bytes, std::string receipt) {
+  auto proxy = std::make_shared<MessageProxy>();
+  try {
+    proxy->message = get_encoder()->decode(bytes);
+  } catch (const std::exception& e) {
+    proxy->decode_error = e.what();
+    proxy->message.queue_name = queue_name;
+    proxy->raw = std::move(bytes);
+  }
+  proxy->receipt = std::move(receipt);
+  return proxy;
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,234 @@
+#include "worker/consumer_thread.hpp"
+
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+
+namespace dramatiq {
+
+namespace {
+constexpr const char* kConsumerLogger = "dramatiq.worker.ConsumerThread";
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string seconds_text(std::chrono::milliseconds delay) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(delay.count()) / 1000.0);
+  return text;
+}
+}  // namespace
+
+ConsumerThread::ConsumerThread(Context context, std::string queue_name, int prefetch)
+    : context_(std::move(context)), queue_name_(std::move(queue_name)),
+      logger_(std::string(kConsumerLogger) + "(" + queue_name_ + ")"), prefetch_(std::max(1, prefetch)),
+      info_{ThreadInfo::Kind::Consumer, queue_name_},
+      window_(std::make_shared<PrefetchWindow>(prefetch_)) {}
+
+ConsumerThread::~ConsumerThread() {
+  stop();
+  join();
+}
+
+void ConsumerThread::start() {
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ConsumerThread::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+  }
+  wake_.notify_all();
+  window_->interrupt();
+}
+
+void ConsumerThread::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void ConsumerThread::set_paused(bool paused) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!paused) paused_ack_ = false;
+    paused_ = paused;
+  }
+  wake_.notify_all();
+  window_->interrupt();
+}
+
+std::size_t ConsumerThread::delayed_count() const {
+  std::lock_guard lock(mutex_);
+  return delayed_.size();
+}
+
+void ConsumerThread::run() {
+  if (context_.hooks.on_start) context_.hooks.on_start();
+  Broker& broker = context_.broker;
+  broker.emit_after("after_consumer_thread_boot",
+                    [&](Middleware& m) { m.after_consumer_thread_boot(broker, info_); });
+  context_.booted();
+  while (running_) {
+    if (paused_) {
+      std::unique_lock lock(mutex_);
+      paused_ack_ = true;
+      wake_.wait(lock, [&] { return !paused_ || !running_; });
+      continue;
+    }
+    try {
+      consume_loop();
+      continue;  // paused or stopping: no restart delay (upstream waits 3 s here)
+    } catch (const BrokerConnectionError& e) {
+      log::write(log::Level::Critical, logger_,
+                 std::string("Consumer encountered a connection error: ") + e.what());
+    } catch (const std::exception& e) {
+      log::write(log::Level::Critical, logger_,
+                 std::string("Consumer encountered an unexpected error: ") + e.what());
+    }
+    if (running_) {
+      log::write(log::Level::Info, logger_,
+                 "Restarting consumer in " + seconds_text(context_.restart_delay) + " seconds.");
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, context_.restart_delay, [&] { return !running_.load(); });
+    }
+  }
+  broker.emit_before("before_consumer_thread_shutdown",
+                     [&](Middleware& m) { m.before_consumer_thread_shutdown(broker, info_); });
+  if (context_.hooks.on_stop) context_.hooks.on_stop();
+}
+
+void ConsumerThread::consume_loop() {
+  auto session = std::make_shared<ConsumerSession>(context_.broker.consume(queue_name_, prefetch_),
+                                                    window_, logger_);
+  // However the loop ends, this session fetches no more; what it delivered
+  // is still settled through it.
+  struct Retire {
+    ConsumerSession& session;
+    ~Retire() { session.retire(); }
+  } retire{*session};
+  auto stop_waiting = [this] { return !should_run(); };
+  while (should_run()) {
+    if (window_->full()) {
+      context_.work.wake_for_work();
+      // Wait for acks (or a delayed message coming due) instead of fetching.
+      window_->wait_for_room(std::chrono::steady_clock::now() + next_wait(), stop_waiting);
+    } else {
+      auto message = session->consumer().next(next_wait());
+      if (message) handle_message(std::move(message), session);
+      // Wake worker threads once per fetched batch, not once per message.
+      if (!session->consumer().has_buffered()) context_.work.wake_for_work();
+    }
+    handle_delayed_messages();
+  }
+}
+
+std::chrono::milliseconds ConsumerThread::next_wait() const {
+  auto wait = context_.fetch_timeout;
+  std::lock_guard lock(mutex_);
+  if (!delayed_.empty()) {
+    auto until_due = std::chrono::milliseconds(
+        std::max<std::int64_t>(1, delayed_.top().eta - current_millis()));
+    wait = std::min(wait, until_due);
+  }
+  return wait;
+}
+
+void ConsumerThread::reject_undeliverable(MessageProxy& message, ConsumerSession& session,
+                                          const std::string& type_name, const std::string& reason) {
+  message.fail();
+  message.failure = Failure{type_name, reason, {}, nullptr, false, std::nullopt, false};
+  session.settle(context_.broker, message);
+}
+
+void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message,
+                                    const std::shared_ptr<ConsumerSession>& session) {
+  session->delivered();
+  Broker& broker = context_.broker;
+  if (message->decode_error) {
+    log::write(log::Level::Error, logger_,
+               "Received an undecodable message on queue " + quoted(queue_name_) +
+                   ". Moving it to the DLQ. Reason: " + *message->decode_error);
+    reject_undeliverable(*message, *session, "DecodeError", *message->decode_error);
+    return;
+  }
+  Value& options = message->message.options;
+  if (Value* eta = options.find("eta")) {
+    if (eta->is_null() || broker.traits().schedules_delays) {
+      // A broker that schedules delays delivers a message once it is due.
+      options.erase("eta");
+    } else if (!eta->is_int() && !eta->is_float()) {
+      log::write(log::Level::Warning, logger_,
+                 "Invalid eta value for message " + quoted(message->message.message_id) +
+                     ". Setting eta to current_millis().");
+      *eta = Value(current_millis());
+    }
+  }
+  if (const Value* eta = options.find("eta")) {
+    std::int64_t due = static_cast<std::int64_t>(eta->as_number());
+    try {
+      broker.emit_before("before_delay_message",
+                         [&](Middleware& m) { m.before_delay_message(broker, *message); });
+    } catch (const std::exception& e) {
+      log::write(log::Level::Error, logger_,
+                 std::string("A delay_message hook rejected the message: ") + e.what());
+    }
+    std::lock_guard lock(mutex_);
+    delayed_.push(DelayedItem{due, delayed_sequence_++, std::move(message), session});
+    return;
+  }
+  message->actor = broker.find_actor(message->message.actor_name);
+  if (!message->actor) {
+    log::write(log::Level::Error, logger_,
+               "Received message for undefined actor " + quoted(message->message.actor_name) +
+                   ". Moving it to the DLQ.");
+    reject_undeliverable(*message, *session, "ActorNotFound", message->message.actor_name);
+    return;
+  }
+  int priority = message->actor->priority;
+  context_.work.push(WorkItem{priority, std::move(message), session});
+}
+
+void ConsumerThread::handle_delayed_messages() {
+  while (true) {
+    DelayedItem due;
+    {
+      std::lock_guard lock(mutex_);
+      if (delayed_.empty() || delayed_.top().eta > current_millis()) return;
+      due = delayed_.top();
+      delayed_.pop();
+    }
+    Message ready = due.message->message;
+    ready.queue_name = canonical_queue_name(ready.queue_name);
+    ready.options.erase("eta");
+    try {
+      context_.broker.enqueue(std::move(ready));
+    } catch (const std::exception& e) {
+      // Keep it and try again shortly rather than losing it.
+      log::write(log::Level::Error, logger_,
+                 std::string("Failed to move a delayed message to its queue: ") + e.what());
+      std::lock_guard lock(mutex_);
+      due.eta = current_millis() + 1000;
+      due.sequence = delayed_sequence_++;
+      delayed_.push(std::move(due));
+      return;
+    }
+    due.source->settle(context_.broker, *due.message);
+  }
+}
+
+void ConsumerThread::requeue_held() {
+  std::vector<DelayedItem> held;
+  {
+    std::lock_guard lock(mutex_);
+    while (!delayed_.empty()) {
+      held.push_back(delayed_.top());
+      delayed_.pop();
+    }
+  }
+  // Each back through the session that delivered it, in eta order.
+  std::vector<std::pair<std::shared_ptr<ConsumerSession>, std::vector<std::shared_ptr<MessageProxy>>>> batches;
+  for (auto& item : held) {
+    if (batches.empty() || batches.back().first != item.source) batches.push_back({item.source, {}});
+    batches.back().second.push_back(std::move(item.message));
+  }
+  for (auto& [session, messages] : batches) session->requeue(messages);
+}
+
+}  // namespace dramatiq

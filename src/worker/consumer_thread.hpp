@@ -1,0 +1,94 @@
+// A worker's consumer thread for one queue: pulls messages off the broker
+// within its prefetch window, dead-letters what cannot run (undecodable
+// bytes, unknown actors) with the reason logged, holds delayed messages
+// until they are due, and pushes the rest to the work queue with their
+// actor and consumer session.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dramatiq/broker.hpp"
+#include "dramatiq/worker.hpp"
+#include "worker/consumer_session.hpp"
+#include "worker/work_queue.hpp"
+
+namespace dramatiq {
+
+class ConsumerThread {
+ public:
+  struct Context {
+    Broker& broker;
+    WorkQueue& work;
+    const ThreadHooks& hooks;
+    std::chrono::milliseconds fetch_timeout;  // the worker timeout
+    std::chrono::milliseconds restart_delay;  // after the consumer failed
+    std::function<void()> booted;             // called once the boot hooks ran
+  };
+
+  ConsumerThread(Context context, std::string queue_name, int prefetch);
+  ~ConsumerThread();
+  ConsumerThread(const ConsumerThread&) = delete;
+  ConsumerThread& operator=(const ConsumerThread&) = delete;
+
+  void start();
+  void stop();
+  void join();
+  void set_paused(bool paused);
+  // Whether the thread noticed the pause (its session is retired).
+  bool is_paused_acknowledged() const { return paused_ack_; }
+  const std::string& queue_name() const { return queue_name_; }
+  std::size_t delayed_count() const;
+  // Puts the delayed messages it holds back on the broker (at stop).
+  void requeue_held();
+
+ private:
+  struct DelayedItem {
+    std::int64_t eta;
+    std::uint64_t sequence;
+    std::shared_ptr<MessageProxy> message;
+    std::shared_ptr<ConsumerSession> source;
+    bool operator>(const DelayedItem& other) const {
+      return eta != other.eta ? eta > other.eta : sequence > other.sequence;
+    }
+  };
+
+  void run();
+  void consume_loop();
+  void handle_message(std::shared_ptr<MessageProxy> message,
+                      const std::shared_ptr<ConsumerSession>& session);
+  void handle_delayed_messages();
+  // How long to wait for the next delivery: the fetch timeout, or less when
+  // a delayed message comes due sooner.
+  std::chrono::milliseconds next_wait() const;
+  void reject_undeliverable(MessageProxy& message, ConsumerSession& session,
+                            const std::string& type_name, const std::string& reason);
+  bool should_run() const { return running_ && !paused_; }
+
+  Context context_;
+  const std::string queue_name_;
+  const std::string logger_;  // upstream names it "dramatiq.worker.ConsumerThread(<queue>)"
+  const int prefetch_;
+  const ThreadInfo info_;
+  std::shared_ptr<PrefetchWindow> window_;
+  std::thread thread_;
+
+  mutable std::mutex mutex_;  // guards delayed_; running_/paused_ change under it
+  std::condition_variable wake_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> paused_ack_{false};
+  std::priority_queue<DelayedItem, std::vector<DelayedItem>, std::greater<>> delayed_;
+  std::uint64_t delayed_sequence_ = 0;
+};
+
+}  // namespace dramatiq

@@ -1,0 +1,121 @@
+// The worker's queue of messages ready to run, and the rules for waking the
+// worker threads that take from it.
+//
+// Waking a sleeping thread per message costs a context switch and, with
+// Python actors, a GIL hand-off; an awake thread between messages takes
+// queued work for free. So a push wakes a sleeper only when every thread
+// sleeps. Parallelism for actors that run long (or wait on I/O) comes from
+// a watcher: one sleeper wakes every stale_work_check while others are busy,
+// and when queued work went untouched for a whole period it takes some and
+// wakes one sleeper per remaining item. With `spin`, one thread that runs
+// out of work busy-waits a little for the next item instead of sleeping
+// (worth it when messages are handed over in process, one at a time).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <vector>
+
+#include "dramatiq/actor.hpp"
+#include "dramatiq/message_proxy.hpp"
+
+namespace dramatiq {
+
+class ConsumerSession;
+
+// A message waiting for a worker thread: its actor (resolved once, when it
+// was delivered) and the consumer session it must be settled through.
+struct WorkItem {
+  int priority = 0;  // the actor's: lower runs first
+  std::shared_ptr<MessageProxy> message;
+  std::shared_ptr<ConsumerSession> source;
+};
+
+struct WorkQueueTuning {
+  std::chrono::microseconds spin_time{50};        // how long one thread spins for work
+  std::chrono::milliseconds stale_work_check{1};  // how often the watcher looks
+};
+
+class WorkQueue {
+ public:
+  // `threads`: how many worker threads take from it; `idle_timeout`: how
+  // long take() waits before returning empty-handed.
+  WorkQueue(int threads, bool spin, std::chrono::milliseconds idle_timeout, WorkQueueTuning tuning = {});
+
+  // Queues an item without waking anyone: a consumer pushes a fetched
+  // batch, then calls wake_for_work() once.
+  void push(WorkItem item);
+  void wake_for_work();
+
+  // The next item for the calling worker thread, or nullopt after the idle
+  // timeout, while paused, or once closed. Runs `before_sleep` (outside the
+  // lock) when it is about to sleep. While paused the thread parks here
+  // until resumed or closed.
+  std::optional<WorkItem> take(const std::function<void()>& before_sleep = {});
+  // The item taken is finished (processed, or given up).
+  void done();
+
+  // Pausing: take() parks callers; wait_until_parked waits until `count`
+  // threads are parked (true) or the queue is closed (false).
+  void set_paused(bool paused);
+  bool wait_until_parked(int count);
+
+  // Closing wakes every caller of take(), which then returns nullopt.
+  void close();
+  bool closed() const;
+
+  // Waits until no item is queued or being processed, up to `timeout`
+  // (unset: as long as it takes). True when drained.
+  bool wait_drained(std::optional<std::chrono::milliseconds> timeout);
+  // Removes and returns every queued item (taken ones are not affected).
+  std::vector<WorkItem> take_all();
+  std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Entry {
+    WorkItem item;
+    std::uint64_t sequence;
+    bool operator>(const Entry& other) const {
+      return item.priority != other.item.priority ? item.priority > other.item.priority
+                                                  : sequence > other.sequence;
+    }
+  };
+  // Busy-waits briefly for an item, one thread at a time; true if one came.
+  bool spin_for_work();
+  // Sleeps until this thread should take queued work (true), or until the
+  // idle timeout, a pause or the close (false). mutex_ held.
+  bool wait_for_work(std::unique_lock<std::mutex>& lock);
+
+  const int threads_;
+  const bool spin_;
+  const std::chrono::milliseconds idle_timeout_;
+  const WorkQueueTuning tuning_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable drained_or_parked_;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> items_;
+  std::uint64_t sequence_ = 0;
+  std::size_t unfinished_ = 0;  // queued plus being processed
+  bool paused_ = false;
+  bool closed_ = false;
+  int parked_ = 0;
+  // Readable without the lock, for the spinning thread.
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> interrupted_{false};  // paused or closed
+  std::atomic<bool> spinning_{false};     // a thread is in spin_for_work()
+  // Wake-up bookkeeping (mutex_): see wake_for_work and wait_for_work.
+  int sleeping_ = 0;            // threads in wait_for_work
+  int wake_grants_ = 0;         // sleepers allowed to take work right away
+  bool watcher_armed_ = false;  // a sleeper checks for stale work every stale_work_check
+  std::uint64_t takes_ = 0;     // items taken so far
+};
+
+}  // namespace dramatiq
