@@ -13,6 +13,8 @@
 #include "dramatiq/redis_broker.hpp"
 #include "dramatiq/worker.hpp"
 #include "redis_server.hpp"
+#include "settlement_scenario.hpp"
+#include "tracking_broker.hpp"
 #include "test_support.hpp"
 
 using namespace dramatiq;
@@ -354,4 +356,53 @@ TEST(RedisBroker, WrongPasswordIsAClearConnectionFailure) {
   } catch (const ConnectionFailed& e) {
     EXPECT_NE(std::string(e.what()).find("Authentication"), std::string::npos) << e.what();
   }
+}
+
+// ------------------------------------------------------ consumer ownership
+
+namespace {
+std::shared_ptr<TrackingBroker<RedisBroker>> make_tracking_broker(const RedisServer& server) {
+  RedisBrokerOptions options;
+  options.connection = RedisConnectionOptions::from_url(server.url());
+  return std::make_shared<TrackingBroker<RedisBroker>>(std::move(options));
+}
+
+// After the interruption the consumer in use must still hold at most its
+// prefetch window: ten messages land at once while an actor blocks, and the
+// worker's ack set on the server (fetched, not yet acked) stops at four.
+void expect_prefetch_window_intact(const RedisServer& server,
+                                   const std::shared_ptr<TrackingBroker<RedisBroker>>& broker) {
+  Latch running, gate;
+  broker->declare_actor(make_actor("blocker", [&](const Array&, const Object&) {
+    running.open();
+    gate.wait();
+    return Value();
+  }));
+  broker->enqueue(make_message("blocker", {}));
+  ASSERT_TRUE(running.wait());
+  std::vector<Message> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(make_message("blocker", {Value(i)}));
+  broker->enqueue_all(std::move(batch));
+  std::string acks = "dramatiq:__acks__." + broker->broker_id() + ".default";
+  // One fetch takes what the window allows, atomically on the server.
+  ASSERT_TRUE(eventually([&] { return server.call({"SCARD", acks}).integer >= 4; }));
+  EXPECT_EQ(server.call({"SCARD", acks}).integer, 4);
+  gate.open();
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
+  EXPECT_EQ(server.call({"SCARD", acks}).integer, 0);
+}
+}  // namespace
+
+TEST(RedisBroker, PauseResumeSettlesEachMessageThroughItsConsumer) {
+  RedisServer server;
+  auto broker = make_tracking_broker(server);
+  expect_settled_through_delivering_consumer(broker, Interruption::PauseResume,
+                                             [&] { expect_prefetch_window_intact(server, broker); });
+}
+
+TEST(RedisBroker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
+  RedisServer server;
+  auto broker = make_tracking_broker(server);
+  expect_settled_through_delivering_consumer(broker, Interruption::ConsumerRestart,
+                                             [&] { expect_prefetch_window_intact(server, broker); });
 }

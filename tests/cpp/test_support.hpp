@@ -45,6 +45,27 @@ class Rendezvous {
   int arrived_ = 0;
 };
 
+// A one-shot latch: actors block on it so tests control when they finish.
+class Latch {
+ public:
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool wait(std::chrono::milliseconds timeout = kLongWait) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
 // A foreign (non-JSON) value, for tests of encoding errors and descriptions.
 class CustomObject : public ForeignObject {
  public:

@@ -14,6 +14,8 @@
 #include "dramatiq/worker.hpp"
 
 #include "test_support.hpp"
+#include "settlement_scenario.hpp"
+#include "tracking_broker.hpp"
 
 #include <gtest/gtest.h>
 
@@ -34,92 +36,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A one-shot latch: actors block on it so tests control when they finish.
-class Latch {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait(std::chrono::milliseconds timeout = kLongWait) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [&] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
 // An actor body that remembers every message it ran and when.
 class RecordingBody : public ActorBody, public Calls {
  public:
   Value run(MessageProxy& proxy) override { return record(proxy.message); }
 };
 
-// A StubBroker whose consumers report when a fetched message has been handed
-// to the worker. A worker's consumer thread finishes handling one delivery
-// (pushing it onto the work queue, or holding it until its eta) before it
-// asks the consumer for the next, so re-entering next() proves that every
-// earlier delivery of that queue has been handed over. This lets tests
-// arrange the work queue's contents without sleeping.
-class HandoffBroker : public StubBroker {
- public:
-  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override {
-    return std::make_unique<TrackingConsumer>(*this, StubBroker::consume(queue_name, prefetch),
-                                              queue_name);
-  }
-
-  // Waits until `count` deliveries of `queue_name` have been handed over.
-  bool wait_handed_over(const std::string& queue_name, int count,
-                        std::chrono::milliseconds timeout = kLongWait) {
-    std::unique_lock lock(track_mutex_);
-    return track_cv_.wait_for(lock, timeout, [&] { return handed_over_[queue_name] >= count; });
-  }
-
- private:
-  class TrackingConsumer : public Consumer {
-   public:
-    TrackingConsumer(HandoffBroker& broker, std::unique_ptr<Consumer> inner, std::string queue_name)
-        : broker_(broker), inner_(std::move(inner)), queue_name_(std::move(queue_name)) {}
-    std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override {
-      broker_.entered_next(queue_name_);
-      auto message = inner_->next(timeout);
-      if (message) broker_.delivered(queue_name_);
-      return message;
-    }
-    void ack(MessageProxy& m) override { inner_->ack(m); }
-    void nack(MessageProxy& m) override { inner_->nack(m); }
-    void requeue(const std::vector<std::shared_ptr<MessageProxy>>& ms) override { inner_->requeue(ms); }
-    void close() override { inner_->close(); }
-
-   private:
-    HandoffBroker& broker_;
-    std::unique_ptr<Consumer> inner_;
-    std::string queue_name_;
-  };
-
-  void entered_next(const std::string& queue_name) {
-    {
-      std::lock_guard lock(track_mutex_);
-      handed_over_[queue_name] = delivered_[queue_name];
-    }
-    track_cv_.notify_all();
-  }
-  void delivered(const std::string& queue_name) {
-    std::lock_guard lock(track_mutex_);
-    delivered_[queue_name] += 1;
-  }
-
-  std::mutex track_mutex_;
-  std::condition_variable track_cv_;
-  std::map<std::string, int> delivered_;
-  std::map<std::string, int> handed_over_;
-};
+// A StubBroker whose consumers report hand-overs and settlements (see
+// tracking_broker.hpp).
+using HandoffBroker = TrackingBroker<StubBroker>;
 
 // Records thread-shutdown hooks so a test can tell that Worker::stop() has
 // begun shutting worker threads down.
@@ -693,4 +618,18 @@ TEST_F(EngineWorker, WorkerThreadsReportsItsSize) {
   Worker clamped(broker, options(0));
   EXPECT_EQ(clamped.worker_threads(), 1);  // at least one thread
   EXPECT_EQ(&worker.broker(), broker.get());
+}
+
+// ------------------------------------------------------ consumer ownership
+
+TEST_F(EngineWorker, PauseResumeSettlesEachMessageThroughItsConsumer) {
+  expect_settled_through_delivering_consumer(std::make_shared<HandoffBroker>(),
+                                             Interruption::PauseResume);
+}
+
+TEST_F(EngineWorker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
+  expect_settled_through_delivering_consumer(std::make_shared<HandoffBroker>(),
+                                             Interruption::ConsumerRestart);
+  EXPECT_EQ(logs.matching(log::Level::Critical, "consumer failure forced by the test").size(), 1u);
+  EXPECT_EQ(logs.matching(log::Level::Info, "Restarting consumer in 0.01 seconds.").size(), 1u);
 }
