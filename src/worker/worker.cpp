@@ -119,11 +119,8 @@ class ConsumerThread {
 class Worker::Impl {
  public:
   Impl(Worker& owner, Broker& broker, WorkerOptions options, ThreadHooks hooks)
-      : owner_(owner), broker_(broker), options_(std::move(options)), hooks_(std::move(hooks)) {
-    int threads = std::max(1, options_.worker_threads);
-    queue_prefetch_ = options_.queue_prefetch > 0 ? options_.queue_prefetch : std::min(threads * 2, 65535);
-    delay_prefetch_ = options_.delay_prefetch > 0 ? options_.delay_prefetch : std::min(threads * 1000, 65535);
-  }
+      : owner_(owner), broker_(broker), options_(options.resolved()), hooks_(std::move(hooks)),
+        queue_prefetch_(options_.queue_prefetch), delay_prefetch_(options_.delay_prefetch) {}
 
   void start();
   void stop(std::chrono::milliseconds timeout);
@@ -145,10 +142,11 @@ class Worker::Impl {
   Worker& owner() { return owner_; }
   const ThreadHooks& hooks() const { return hooks_; }
   std::chrono::milliseconds timeout() const {
-    return std::chrono::milliseconds(std::max(1, options_.worker_timeout_ms));
+    return std::chrono::milliseconds(std::max(1, *options_.worker_timeout_ms));
   }
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
+  const WorkerOptions& options() const { return options_; }
   // Engine threads report once their boot hooks ran, so start() returns
   // with every thread up (hooks then see boot before any shutdown).
   void thread_booted() {
@@ -881,5 +879,8 @@ void Worker::resume() { impl_->resume(); }
 void Worker::join() { impl_->join(); }
 void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout); }
 int Worker::worker_threads() const { return impl_->worker_threads(); }
+int Worker::worker_timeout_ms() const { return *impl_->options().worker_timeout_ms; }
+int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }
+int Worker::delay_prefetch() const { return impl_->options().delay_prefetch; }
 
 }  // namespace dramatiq
