@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "dramatiq/message_proxy.hpp"
@@ -43,5 +44,10 @@ struct Actor {
 
 // Valid queue names match [a-zA-Z_][a-zA-Z0-9._-]*, as upstream checks.
 bool is_valid_queue_name(const std::string& name);
+
+// Throws std::invalid_argument (with upstream's messages) when `actor` has no
+// name, an invalid queue name, or an option outside `known_options` (those
+// the broker's middleware declare). Broker::declare_actor calls it.
+void validate_actor(const Actor& actor, const std::set<std::string>& known_options);
 
 }  // namespace dramatiq

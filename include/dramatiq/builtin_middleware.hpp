@@ -91,9 +91,10 @@ class Pipelines : public Middleware {
 // Retries failed messages with exponential backoff and jitter.
 class Retries : public Middleware {
  public:
+  static constexpr std::int64_t kDefaultMaxRetries = 20;
   static constexpr std::int64_t kDefaultMinBackoff = 15000;
   static constexpr std::int64_t kDefaultMaxBackoff = 86400000LL * 7;
-  Retries(Value max_retries = Value(std::int64_t{20}), std::int64_t min_backoff = kDefaultMinBackoff,
+  Retries(Value max_retries = Value(kDefaultMaxRetries), std::int64_t min_backoff = kDefaultMinBackoff,
           std::int64_t max_backoff = kDefaultMaxBackoff, Value retry_when = Value())
       : max_retries(std::move(max_retries)), min_backoff(min_backoff), max_backoff(max_backoff),
         retry_when(std::move(retry_when)) {}

@@ -9,6 +9,7 @@
 
 #include "dramatiq/actor.hpp"
 #include "dramatiq/message_proxy.hpp"
+#include "dramatiq/middleware_hooks.hpp"
 
 namespace dramatiq {
 
@@ -33,34 +34,12 @@ class Middleware {
   // when none does, the worker warns that a returned value is discarded.
   virtual bool keeps_results() const { return false; }
 
-  virtual void before_ack(Broker&, MessageProxy&) {}
-  virtual void after_ack(Broker&, MessageProxy&) {}
-  virtual void before_nack(Broker&, MessageProxy&) {}
-  virtual void after_nack(Broker&, MessageProxy&) {}
-  virtual void before_declare_actor(Broker&, Actor&) {}
-  virtual void after_declare_actor(Broker&, Actor&) {}
-  virtual void before_declare_queue(Broker&, const std::string&) {}
-  virtual void after_declare_queue(Broker&, const std::string&) {}
-  virtual void after_declare_delay_queue(Broker&, const std::string&) {}
-  virtual void before_enqueue(Broker&, Message&, Delay) {}
-  virtual void after_enqueue(Broker&, Message&, Delay) {}
-  virtual void before_delay_message(Broker&, MessageProxy&) {}
-  virtual void before_process_message(Broker&, MessageProxy&) {}
-  // Exactly one of result/failure is non-null.
-  virtual void after_process_message(Broker&, MessageProxy&, const Value* /*result*/,
-                                     const Failure* /*failure*/) {}
-  virtual void after_skip_message(Broker&, MessageProxy&) {}
-  virtual void after_process_boot(Broker&) {}
-  virtual void before_process_stop(Broker&) {}
-  virtual void after_process_stop(Broker&) {}
-  virtual void before_worker_boot(Broker&, Worker&) {}
-  virtual void after_worker_boot(Broker&, Worker&) {}
-  virtual void before_worker_shutdown(Broker&, Worker&) {}
-  virtual void after_worker_shutdown(Broker&, Worker&) {}
-  virtual void after_consumer_thread_boot(Broker&, const ThreadInfo&) {}
-  virtual void before_consumer_thread_shutdown(Broker&, const ThreadInfo&) {}
-  virtual void after_worker_thread_boot(Broker&, const ThreadInfo&) {}
-  virtual void before_worker_thread_shutdown(Broker&, const ThreadInfo&) {}
+  // One empty virtual per hook in DRAMATIQ_MIDDLEWARE_HOOKS (middleware_hooks.hpp),
+  // e.g. `virtual void before_ack(Broker& broker, MessageProxy& message)`.
+#define DRAMATIQ_DECLARE_HOOK(name, shape, doc) \
+  virtual void name(DRAMATIQ_HOOK_PARAMS_##shape) {}
+  DRAMATIQ_MIDDLEWARE_HOOKS(DRAMATIQ_DECLARE_HOOK)
+#undef DRAMATIQ_DECLARE_HOOK
 };
 
 }  // namespace dramatiq

@@ -16,19 +16,43 @@
 
 namespace dramatiq {
 
+// Upstream's default worker timeout (ms).
+inline constexpr int kDefaultWorkerTimeoutMs = 1000;
+
+// How a Worker runs. Settings left unset (nullopt, or 0 for the prefetches)
+// are filled in by resolved(), so C++ and Python workers get the same
+// defaults and honour the same environment variables as upstream.
 struct WorkerOptions {
   std::optional<std::set<std::string>> queues;  // default: every declared queue
-  int worker_timeout_ms = 1000;
+  // How long (ms) an idle consumer waits for a message before it checks for
+  // shutdown. Unset: $dramatiq_worker_timeout, else kDefaultWorkerTimeoutMs.
+  std::optional<int> worker_timeout_ms;
   int worker_threads = 8;
   // Messages each consumer may hold fetched but unsettled; 0 means
-  // upstream's defaults (2 per worker thread for a queue, 1000 per worker
-  // thread for a delay queue).
+  // $dramatiq_queue_prefetch / $dramatiq_delay_queue_prefetch when set and
+  // non-zero, else upstream's defaults (2 per worker thread for a queue,
+  // 1000 per worker thread for a delay queue, at most 65535).
   int queue_prefetch = 0;
   int delay_prefetch = 0;
   // How long a consumer thread waits before it opens a new consumer after
   // the last one failed (upstream: 3 s).
   int consumer_restart_delay_ms = 3000;
+
+  // A copy with every unset setting filled in. Reads the environment; throws
+  // std::invalid_argument when one of those variables is not an integer.
+  WorkerOptions resolved() const;
 };
+
+// The worker settings in the environment, each nullopt when its variable
+// ($dramatiq_worker_timeout, $dramatiq_queue_prefetch,
+// $dramatiq_delay_queue_prefetch) is not set. Throws std::invalid_argument
+// for a value that is not an integer.
+struct WorkerEnvironment {
+  std::optional<int> worker_timeout_ms;
+  std::optional<int> queue_prefetch;
+  std::optional<int> delay_prefetch;
+};
+WorkerEnvironment worker_environment();
 
 // Hooks the host runs on every engine thread it starts (the Python bindings
 // attach a thread state so the thread can take the GIL cheaply).
@@ -61,6 +85,10 @@ class Worker {
 
   Broker& broker() { return *broker_; }
   int worker_threads() const;
+  // The effective settings (see WorkerOptions::resolved).
+  int worker_timeout_ms() const;
+  int queue_prefetch() const;
+  int delay_prefetch() const;
   // The host-language Worker object passed to worker hooks, if any.
   ForeignPtr host_worker;
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import timedelta
 from inspect import iscoroutinefunction
 from typing import Any, Callable, Optional
 
+from . import _engine
 from .asyncio import async_to_sync
 from .broker import Broker, get_broker
 from .logging import get_logger
 from .message import Message
-
-_queue_name_re = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]*")
 
 
 class Actor:
@@ -48,7 +46,7 @@ class Actor:
                 raise TypeError(name + " value must be an Actor")
         queue_name = options.pop("queue_name", None) or self.queue_name
         if queue_name != self.queue_name:
-            if not _queue_name_re.fullmatch(queue_name):
+            if not _engine.is_valid_queue_name(queue_name):
                 raise ValueError("Invalid queue name: %r" % queue_name)
             self.broker.declare_queue(queue_name)
         delay = options.get("delay")
@@ -94,18 +92,9 @@ def actor(fn: Optional[Callable] = None, *, actor_class: Callable = Actor, actor
     def decorator(fn: Callable) -> Actor:
         nonlocal actor_name, broker
         actor_name = actor_name or fn.__name__
-        if not _queue_name_re.fullmatch(queue_name):
-            raise ValueError(
-                "Queue names must start with a letter or an underscore followed "
-                "by any number of letters, digits, dashes or underscores."
-            )
         broker = broker or get_broker()
-        invalid_options = set(options) - broker.actor_options
-        if invalid_options:
-            raise ValueError(
-                "The following actor options are undefined: %s. Did you forget to add a middleware to your Broker?"
-                % ", ".join(invalid_options)
-            )
+        # The queue name and the options are checked by the engine when the
+        # actor is declared (ValueError).
         return actor_class(fn, actor_name=actor_name, queue_name=queue_name, priority=priority,
                            broker=broker, options=options)
 

@@ -114,13 +114,18 @@ class Broker:
 
     def declare_actor(self, actor: "Actor") -> None:
         """Declare an actor (and its queue) on this broker."""
+        # The engine validates the actor (ValueError); hooks already see it here.
+        previous = self.actors.get(actor.actor_name)
         self.actors[actor.actor_name] = actor
         try:
             self._native.declare_actor(
                 actor.actor_name, actor.queue_name, actor.priority, actor.options, actor.fn, actor
             )
         except BaseException:
-            del self.actors[actor.actor_name]
+            if previous is None:
+                del self.actors[actor.actor_name]
+            else:
+                self.actors[actor.actor_name] = previous
             raise
 
     def get_actor(self, actor_name: str) -> "Actor":

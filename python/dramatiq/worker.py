@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import weakref
 from typing import Optional
@@ -11,15 +10,19 @@ from typing import Optional
 from . import _engine
 from .logging import get_logger
 
-#: Default milliseconds an idle worker waits before checking for shutdown.
-WORKER_TIMEOUT = 1000
-
+# The engine resolves a Worker's unset settings (environment, then
+# defaults); these constants show what it reads, as upstream's do.
+_environment = _engine.worker_environment()
+#: Milliseconds an idle worker waits before checking for shutdown when no
+#: ``worker_timeout`` is given ($dramatiq_worker_timeout, else 1000).
+WORKER_TIMEOUT = _engine.default_worker_timeout()
 #: Messages each queue's consumer may hold fetched and unsettled
 #: ($dramatiq_queue_prefetch, as upstream; 0: 2 per worker thread).
-QUEUE_PREFETCH = int(os.getenv("dramatiq_queue_prefetch", 0))
+QUEUE_PREFETCH = _environment["queue_prefetch"] or 0
 #: The same for delay queues ($dramatiq_delay_queue_prefetch; 0: 1000 per
 #: worker thread).
-DELAY_QUEUE_PREFETCH = int(os.getenv("dramatiq_delay_queue_prefetch", 0))
+DELAY_QUEUE_PREFETCH = _environment["delay_queue_prefetch"] or 0
+del _environment
 
 _live_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 
@@ -29,18 +32,34 @@ class Worker:
     and runs messages on ``worker_threads`` worker threads. It doesn't block
     the calling thread: call ``join``/``stop`` as needed."""
 
-    def __init__(self, broker, *, queues: Optional[set] = None, worker_timeout: int = WORKER_TIMEOUT,
-                 worker_threads: int = 8) -> None:
+    def __init__(self, broker, *, queues: Optional[set] = None, worker_timeout: Optional[int] = None,
+                 worker_threads: Optional[int] = None) -> None:
+        # None: the engine's value ($dramatiq_worker_timeout or 1000 ms; 8 threads).
         self.logger = get_logger(__name__, type(self))
         self.broker = broker
-        self.worker_timeout = worker_timeout
-        self.worker_threads = worker_threads
-        self.queue_prefetch = QUEUE_PREFETCH or min(worker_threads * 2, 65535)
-        self.delay_prefetch = DELAY_QUEUE_PREFETCH or min(worker_threads * 1000, 65535)
         self.consumer_whitelist = set(queues) if queues else None
-        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads,
-                                      self.queue_prefetch, self.delay_prefetch, self)
+        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self)
         self._running = False
+
+    @property
+    def worker_timeout(self) -> int:
+        """Milliseconds an idle consumer waits before checking for shutdown."""
+        return self._native.worker_timeout
+
+    @property
+    def worker_threads(self) -> int:
+        """The number of worker threads."""
+        return self._native.worker_threads
+
+    @property
+    def queue_prefetch(self) -> int:
+        """Messages each queue's consumer may hold fetched and unsettled."""
+        return self._native.queue_prefetch
+
+    @property
+    def delay_prefetch(self) -> int:
+        """Messages each delay queue's consumer may hold fetched and unsettled."""
+        return self._native.delay_prefetch
 
     def start(self) -> None:
         """Start the consumer and worker threads."""
@@ -60,9 +79,9 @@ class Worker:
         """Wait until every fetched and delayed message has been processed."""
         self._native.join()
 
-    def stop(self, timeout: int = 600000) -> None:
-        """Stop gracefully: running messages finish, prefetched ones are
-        requeued."""
+    def stop(self, timeout: Optional[int] = None) -> None:
+        """Stop gracefully: running messages finish (waiting up to ``timeout``
+        ms; None: the engine's 600000), prefetched ones are requeued."""
         if not self._running:
             return
         self._running = False

@@ -43,6 +43,7 @@ std::set<std::string> Broker::actor_options() const {
 }
 
 void Broker::declare_actor(std::shared_ptr<Actor> actor) {
+  validate_actor(*actor, actor_options());
   emit_before("before_declare_actor", [&](Middleware& m) { m.before_declare_actor(*this, *actor); });
   declare_queue(actor->queue_name);
   {

@@ -190,6 +190,8 @@ NB_MODULE(_engine, m) {
     MessageProxy* proxy = CurrentMessage::current();
     return proxy ? proxy_view(*proxy) : nb::none();
   });
+  m.def("is_valid_queue_name", &is_valid_queue_name, "name"_a,
+        "Whether `name` is a valid queue name: [a-zA-Z_][a-zA-Z0-9._-]*.");
   m.def("generate_message_id", &generate_message_id, "A random UUID4 string (the engine's message ids).");
   m.def("compute_backoff", &compute_backoff, "attempts"_a, "factor"_a, "max_backoff"_a);
 
@@ -204,6 +206,19 @@ NB_MODULE(_engine, m) {
   nb::class_<Middleware>(m, "Middleware")
       .def_prop_ro("name", &Middleware::name)
       .def_prop_ro("actor_options", &Middleware::actor_options);
+  // The hook list the Python base class defines its hook methods from:
+  // (name, positional parameters, keyword-only parameters, docstring).
+  {
+    nb::list hooks;
+    for (const PythonHookSpec& spec : python_hook_specs()) {
+      nb::list positional, keyword;
+      for (const char* p : spec.positional) positional.append(nb::str(p));
+      for (const char* k : spec.keyword) keyword.append(nb::str(k));
+      hooks.append(nb::make_tuple(nb::str(spec.name), nb::tuple(positional), nb::tuple(keyword),
+                                  nb::str(spec.doc)));
+    }
+    m.attr("MIDDLEWARE_HOOKS") = nb::tuple(hooks);
+  }
   nb::class_<PyMiddleware, Middleware>(m, "PythonMiddleware")
       .def(nb::init<nb::object, const std::vector<std::string>&, nb::object>(), "middleware"_a,
            "hooks"_a, "broker"_a);
@@ -226,11 +241,16 @@ NB_MODULE(_engine, m) {
   nb::class_<Pipelines, Middleware>(m, "Pipelines").def(nb::init<>());
   nb::class_<CurrentMessage, Middleware>(m, "CurrentMessage").def(nb::init<>());
   nb::class_<Retries, Middleware>(m, "Retries")
-      .def("__init__", [](Retries* self, nb::handle max_retries, std::int64_t min_backoff,
-                          std::int64_t max_backoff, nb::handle retry_when) {
-             new (self) Retries(to_value(max_retries), min_backoff, max_backoff,
+      // Unset (None) backoffs are the engine's defaults.
+      .def("__init__", [](Retries* self, nb::handle max_retries, std::optional<std::int64_t> min_backoff,
+                          std::optional<std::int64_t> max_backoff, nb::handle retry_when) {
+             new (self) Retries(to_value(max_retries), min_backoff.value_or(Retries::kDefaultMinBackoff),
+                                max_backoff.value_or(Retries::kDefaultMaxBackoff),
                                 retry_when.is_none() ? Value() : Value(wrap(retry_when)));
-           }, "max_retries"_a.none(), "min_backoff"_a, "max_backoff"_a, "retry_when"_a.none())
+           }, "max_retries"_a.none(), "min_backoff"_a.none(), "max_backoff"_a.none(), "retry_when"_a.none())
+      .def_ro_static("DEFAULT_MAX_RETRIES", &Retries::kDefaultMaxRetries)
+      .def_ro_static("DEFAULT_MIN_BACKOFF", &Retries::kDefaultMinBackoff)
+      .def_ro_static("DEFAULT_MAX_BACKOFF", &Retries::kDefaultMaxBackoff)
       .def_prop_rw("max_retries", [](const Retries& s) { return from_value(s.max_retries); },
                    [](Retries& s, nb::handle v) { s.max_retries = to_value(v); })
       .def_rw("min_backoff", &Retries::min_backoff)
@@ -388,22 +408,43 @@ NB_MODULE(_engine, m) {
   bind_rate_limits(m);
 
   // ---- worker
+  // Unset (None) settings are resolved by the engine: environment, then defaults.
+  m.def("worker_environment", [] {
+    WorkerEnvironment environment = worker_environment();
+    nb::dict values;
+    values["worker_timeout"] = environment.worker_timeout_ms;
+    values["queue_prefetch"] = environment.queue_prefetch;
+    values["delay_queue_prefetch"] = environment.delay_prefetch;
+    return values;
+  }, "$dramatiq_worker_timeout, $dramatiq_queue_prefetch and $dramatiq_delay_queue_prefetch (None when unset).");
+  m.def("default_worker_timeout", [] { return *WorkerOptions{}.resolved().worker_timeout_ms; },
+        "The worker timeout (ms) a Worker gets when none is given.");
   nb::class_<Worker>(m, "Worker")
       .def("__init__", [](Worker* self, std::shared_ptr<Broker> broker, std::optional<std::set<std::string>> queues,
-                          int worker_timeout, int worker_threads, int queue_prefetch, int delay_prefetch,
+                          std::optional<int> worker_timeout, std::optional<int> worker_threads,
                           nb::handle host_worker) {
-             WorkerOptions options{std::move(queues), worker_timeout, worker_threads, queue_prefetch, delay_prefetch};
+             WorkerOptions options;
+             options.queues = std::move(queues);
+             options.worker_timeout_ms = worker_timeout;
+             if (worker_threads) options.worker_threads = *worker_threads;
              new (self) Worker(std::move(broker), std::move(options), python_thread_hooks());
              self->host_worker = wrap(host_worker);
-           }, "broker"_a, "queues"_a.none(), "worker_timeout"_a, "worker_threads"_a, "queue_prefetch"_a,
-           "delay_prefetch"_a, "host_worker"_a)
+           }, "broker"_a, "queues"_a.none(), "worker_timeout"_a.none(), "worker_threads"_a.none(),
+           "host_worker"_a)
       .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())
       .def("join", &Worker::join, nb::call_guard<nb::gil_scoped_release>())
-      .def("stop", [](Worker& w, std::int64_t timeout) {
+      .def("stop", [](Worker& w, std::optional<std::int64_t> timeout) {
              nb::gil_scoped_release release;
-             w.stop(std::chrono::milliseconds(timeout));
-           }, "timeout"_a)
+             if (timeout) {
+               w.stop(std::chrono::milliseconds(*timeout));
+             } else {
+               w.stop();
+             }
+           }, "timeout"_a.none())
+      .def_prop_ro("worker_timeout", &Worker::worker_timeout_ms)
+      .def_prop_ro("queue_prefetch", &Worker::queue_prefetch)
+      .def_prop_ro("delay_prefetch", &Worker::delay_prefetch)
       .def_prop_ro("worker_threads", &Worker::worker_threads);
 }

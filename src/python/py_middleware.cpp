@@ -5,19 +5,35 @@
 namespace dramatiq::python {
 
 namespace {
-constexpr const char* kHookNames[] = {
-    "before_ack", "after_ack", "before_nack", "after_nack", "before_declare_actor",
-    "after_declare_actor", "before_declare_queue", "after_declare_queue",
-    "after_declare_delay_queue", "before_enqueue", "after_enqueue", "before_delay_message",
-    "before_process_message", "after_process_message", "after_skip_message",
-    "after_process_boot", "before_process_stop", "after_process_stop", "before_worker_boot",
-    "after_worker_boot", "before_worker_shutdown", "after_worker_shutdown",
-    "after_consumer_thread_boot", "before_consumer_thread_shutdown", "after_worker_thread_boot",
-    "before_worker_thread_shutdown"};
-static_assert(sizeof(kHookNames) / sizeof(kHookNames[0]) == static_cast<std::size_t>(Hook::count));
+#define DRAMATIQ_HOOK_NAME(name, shape, doc) #name,
+constexpr const char* kHookNames[] = {DRAMATIQ_MIDDLEWARE_HOOKS(DRAMATIQ_HOOK_NAME)};
+#undef DRAMATIQ_HOOK_NAME
+
+// The Python parameters of each shape, as the call() overloads below pass
+// them (upstream's parameter names).
+struct PythonParameters {
+  std::vector<const char*> positional;
+  std::vector<const char*> keyword;
+};
+const PythonParameters kPythonParameters_message{{"broker", "message"}, {}};
+const PythonParameters kPythonParameters_actor{{"broker", "actor"}, {}};
+const PythonParameters kPythonParameters_queue{{"broker", "queue_name"}, {}};
+const PythonParameters kPythonParameters_enqueue{{"broker", "message", "delay"}, {}};
+const PythonParameters kPythonParameters_processed{{"broker", "message"}, {"result", "exception"}};
+const PythonParameters kPythonParameters_process{{"broker"}, {}};
+const PythonParameters kPythonParameters_worker{{"broker", "worker"}, {}};
+const PythonParameters kPythonParameters_thread{{"broker", "thread"}, {}};
 }  // namespace
 
 const char* hook_name(Hook hook) { return kHookNames[static_cast<std::size_t>(hook)]; }
+
+const std::vector<PythonHookSpec>& python_hook_specs() {
+#define DRAMATIQ_HOOK_SPEC(name, shape, doc) \
+  {#name, kPythonParameters_##shape.positional, kPythonParameters_##shape.keyword, doc},
+  static const std::vector<PythonHookSpec> specs{DRAMATIQ_MIDDLEWARE_HOOKS(DRAMATIQ_HOOK_SPEC)};
+#undef DRAMATIQ_HOOK_SPEC
+  return specs;
+}
 
 PyMiddleware::PyMiddleware(nb::object middleware, const std::vector<std::string>& hooks,
                            nb::object broker)
@@ -57,8 +73,7 @@ nb::object PyMiddleware::broker() const {
   return broker;
 }
 
-void PyMiddleware::proxy_hook(Hook hook, MessageProxy& message) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, MessageProxy& message) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object view = proxy_view(message);
@@ -71,9 +86,8 @@ void PyMiddleware::proxy_hook(Hook hook, MessageProxy& message) {
   }
 }
 
-void PyMiddleware::after_process_message(Broker&, MessageProxy& message, const Value* result,
-                                         const Failure* failure) {
-  if (!has(Hook::after_process_message)) return;
+void PyMiddleware::call(Hook hook, Broker&, MessageProxy& message, const Value* result,
+                        const Failure* failure) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object view = proxy_view(message);
@@ -89,7 +103,7 @@ void PyMiddleware::after_process_message(Broker&, MessageProxy& message, const V
                                                     (failure->type_name + ": " + failure->message).c_str()));
       }
     }
-    method(Hook::after_process_message)(broker(), view, nb::arg("result") = py_result,
+    method(hook)(broker(), view, nb::arg("result") = py_result,
                                         nb::arg("exception") = exception);
     sync_options_from_view(message);
   } catch (const nb::python_error& e) {
@@ -98,8 +112,7 @@ void PyMiddleware::after_process_message(Broker&, MessageProxy& message, const V
   }
 }
 
-void PyMiddleware::actor_hook(Hook hook, Actor& actor) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, Actor& actor) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_actor = nb::none();
@@ -110,8 +123,7 @@ void PyMiddleware::actor_hook(Hook hook, Actor& actor) {
   }
 }
 
-void PyMiddleware::queue_hook(Hook hook, const std::string& queue_name) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, const std::string& queue_name) {
   nb::gil_scoped_acquire gil;
   try {
     method(hook)(broker(), nb::str(queue_name.c_str()));
@@ -120,8 +132,7 @@ void PyMiddleware::queue_hook(Hook hook, const std::string& queue_name) {
   }
 }
 
-void PyMiddleware::enqueue_hook(Hook hook, Message& message, Delay delay) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, Message& message, Delay delay) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_message = message_to_python(message);
@@ -134,8 +145,7 @@ void PyMiddleware::enqueue_hook(Hook hook, Message& message, Delay delay) {
   }
 }
 
-void PyMiddleware::plain_hook(Hook hook) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&) {
   nb::gil_scoped_acquire gil;
   try {
     method(hook)(broker());
@@ -144,8 +154,7 @@ void PyMiddleware::plain_hook(Hook hook) {
   }
 }
 
-void PyMiddleware::worker_hook(Hook hook, Worker& worker) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, Worker& worker) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_worker = nb::none();
@@ -156,8 +165,7 @@ void PyMiddleware::worker_hook(Hook hook, Worker& worker) {
   }
 }
 
-void PyMiddleware::thread_hook(Hook hook, const ThreadInfo& info) {
-  if (!has(hook)) return;
+void PyMiddleware::call(Hook hook, Broker&, const ThreadInfo& info) {
   nb::gil_scoped_acquire gil;
   try {
     const Registry& r = registry();

@@ -90,19 +90,29 @@ RedisConnectionOptions redis_connection_options(const std::optional<std::string>
 }
 
 void bind_redis_broker(nb::module_& m) {
+  {
+    const RedisBrokerOptions defaults;
+    m.attr("REDIS_DEFAULT_HEARTBEAT_TIMEOUT") = defaults.heartbeat_timeout_ms;
+    m.attr("REDIS_DEFAULT_DEAD_MESSAGE_TTL") = defaults.dead_message_ttl_ms;
+    m.attr("REDIS_DEFAULT_MAINTENANCE_CHANCE") = defaults.maintenance_chance;
+  }
   nb::class_<RedisBroker, Broker>(m, "RedisBroker")
+      // Unset (None) settings keep RedisBrokerOptions' defaults.
       .def("__init__", [](RedisBroker* self, std::optional<std::string> url, nb::dict parameters,
-                          std::string key_namespace, std::int64_t heartbeat_timeout,
-                          std::int64_t dead_message_ttl, int maintenance_chance) {
+                          std::string key_namespace, std::optional<std::int64_t> heartbeat_timeout,
+                          std::optional<std::int64_t> dead_message_ttl, std::optional<int> maintenance_chance) {
              RedisBrokerOptions options;
              options.connection = redis_connection_options(url, parameters, "RedisBroker");
              options.key_namespace = std::move(key_namespace);
-             options.heartbeat_timeout_ms = heartbeat_timeout;
-             options.dead_message_ttl_ms = dead_message_ttl;
-             options.maintenance_chance = maintenance_chance;
+             if (heartbeat_timeout) options.heartbeat_timeout_ms = *heartbeat_timeout;
+             if (dead_message_ttl) options.dead_message_ttl_ms = *dead_message_ttl;
+             if (maintenance_chance) options.maintenance_chance = *maintenance_chance;
              new (self) RedisBroker(std::move(options));
-           }, "url"_a.none(), "parameters"_a, "namespace"_a, "heartbeat_timeout"_a,
-           "dead_message_ttl"_a, "maintenance_chance"_a)
+           }, "url"_a.none(), "parameters"_a, "namespace"_a, "heartbeat_timeout"_a.none(),
+           "dead_message_ttl"_a.none(), "maintenance_chance"_a.none())
+      .def_prop_ro("heartbeat_timeout", [](const RedisBroker& b) { return b.options().heartbeat_timeout_ms; })
+      .def_prop_ro("dead_message_ttl", [](const RedisBroker& b) { return b.options().dead_message_ttl_ms; })
+      .def_prop_ro("maintenance_chance", [](const RedisBroker& b) { return b.options().maintenance_chance; })
       .def_prop_ro("broker_id", &RedisBroker::broker_id)
       .def("ping", [](RedisBroker& b) {
              nb::gil_scoped_release release;

@@ -24,11 +24,8 @@ constexpr const char* kWorkerLogger = "dramatiq.worker.Worker";
 class Worker::Impl {
  public:
   Impl(Worker& owner, Broker& broker, WorkerOptions options, ThreadHooks hooks)
-      : owner_(owner), broker_(broker), options_(std::move(options)), hooks_(std::move(hooks)) {
-    int threads = worker_threads();
-    queue_prefetch_ = options_.queue_prefetch > 0 ? options_.queue_prefetch : std::min(threads * 2, 65535);
-    delay_prefetch_ = options_.delay_prefetch > 0 ? options_.delay_prefetch : std::min(threads * 1000, 65535);
-  }
+      : owner_(owner), broker_(broker), options_(options.resolved()), hooks_(std::move(hooks)),
+        queue_prefetch_(options_.queue_prefetch), delay_prefetch_(options_.delay_prefetch) {}
 
   void start();
   void stop(std::chrono::milliseconds timeout);
@@ -38,6 +35,7 @@ class Worker::Impl {
 
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
+  const WorkerOptions& options() const { return options_; }
 
   // Joins worker threads left running by a stop() that timed out; if some
   // are still busy, detaches them and returns false (the caller must then
@@ -53,7 +51,7 @@ class Worker::Impl {
   void add_consumer(const std::string& queue_name, bool delay);
   void worker_loop(WorkerThreadSlot& slot, WorkQueue& work);
   std::chrono::milliseconds timeout() const {
-    return std::chrono::milliseconds(std::max(1, options_.worker_timeout_ms));
+    return std::chrono::milliseconds(std::max(1, *options_.worker_timeout_ms));
   }
   // Engine threads report once their boot hooks ran, so start() returns
   // with every thread up (hooks then see boot before any shutdown).
@@ -328,5 +326,8 @@ void Worker::resume() { impl_->resume(); }
 void Worker::join() { impl_->join(); }
 void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout); }
 int Worker::worker_threads() const { return impl_->worker_threads(); }
+int Worker::worker_timeout_ms() const { return *impl_->options().worker_timeout_ms; }
+int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }
+int Worker::delay_prefetch() const { return impl_->options().delay_prefetch; }
 
 }  // namespace dramatiq

@@ -102,7 +102,8 @@ def test_actor_class_receives_all_declaration_arguments(stub_broker):
 
 @pytest.mark.parametrize("queue_name", ["1abc", "a b", "", "-dash", "a/b", "q!", ".dot"])
 def test_invalid_queue_names(stub_broker, queue_name):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^Queue names must start with a letter or an underscore followed "
+                       "by any number of letters, digits, dashes or underscores.$"):
 
         @dramatiq.actor(queue_name=queue_name)
         def fn():
@@ -128,7 +129,10 @@ def test_unknown_options_raise_value_error(stub_broker):
         def fn():
             pass
 
-    assert "not_an_option" in str(excinfo.value)
+    assert str(excinfo.value) == (
+        "The following actor options are undefined: not_an_option. "
+        "Did you forget to add a middleware to your Broker?"
+    )
     assert "fn" not in stub_broker.actors
 
 
@@ -490,3 +494,16 @@ def test_async_actor_direct_call_needs_event_loop(stub_broker):
 
     with pytest.raises(RuntimeError):
         lonely()
+
+
+def test_a_failed_redeclaration_keeps_the_declared_actor(stub_broker):
+    @dramatiq.actor
+    def kept():
+        pass
+
+    replacement = dramatiq.Actor(lambda: None, broker=StubBroker(), actor_name="kept", queue_name="default",
+                                 priority=0, options={})
+    replacement.queue_name = "bad queue"
+    with pytest.raises(ValueError):
+        stub_broker.declare_actor(replacement)
+    assert stub_broker.get_actor("kept") is kept

@@ -1056,6 +1056,19 @@ def test_retries_defaults():
     assert retries.retry_when is None
 
 
+def test_retries_reads_its_settings_back_from_the_engine():
+    # 0 means the default, as upstream's ``min_backoff or DEFAULT_MIN_BACKOFF``.
+    assert (Retries(min_backoff=0, max_backoff=0).min_backoff, Retries(max_backoff=0).max_backoff) == (
+        15000,
+        86400000 * 7,
+    )
+    retries = Retries(max_retries=None, min_backoff=5, max_backoff=50)
+    assert (retries.max_retries, retries.min_backoff, retries.max_backoff) == (None, 5, 50)
+    from dramatiq.middleware import retries as retries_module
+
+    assert (retries_module.DEFAULT_MIN_BACKOFF, retries_module.DEFAULT_MAX_BACKOFF) == (15000, 86400000 * 7)
+
+
 def test_max_retries(stub_broker, stub_worker):
     attempts = []
 
@@ -1392,3 +1405,70 @@ def test_current_message_is_cleared_after_processing(stub_broker, make_worker):
     worker.join()
     assert after == [None]
 
+
+
+# -- the hook list -----------------------------------------------------------------------------
+
+
+def test_base_class_has_a_documented_method_per_engine_hook():
+    import inspect
+    import pydoc
+
+    from dramatiq import _engine
+
+    names = [spec[0] for spec in _engine.MIDDLEWARE_HOOKS]
+    assert set(ALL_HOOKS) <= set(names)
+    text = pydoc.render_doc(Middleware, renderer=pydoc.plaintext)
+    for name, positional, keyword, doc in _engine.MIDDLEWARE_HOOKS:
+        method = getattr(Middleware, name)
+        assert method.__doc__ == doc and doc
+        parameters = inspect.signature(method).parameters
+        assert list(parameters) == ["self", *positional, *keyword]
+        assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in keyword)
+        assert "%s%s" % (name, inspect.signature(method)) in text
+        assert doc in text
+    assert str(inspect.signature(Middleware.after_process_message)) == (
+        "(self, broker, message, *, result=None, exception=None)"
+    )
+
+
+def test_base_class_hooks_reject_wrong_arguments():
+    Middleware().before_ack(None, None)
+    Middleware().after_process_message(None, None, exception=None)
+    with pytest.raises(TypeError):
+        Middleware().before_ack(None)
+    with pytest.raises(TypeError):
+        Middleware().after_process_message(None, None, None)
+
+
+HOOK_SIGNATURES_SCRIPT = r"""
+import inspect, json
+import dramatiq
+print(json.dumps({
+    name: list(inspect.signature(getattr(dramatiq.Middleware, name)).parameters)
+    for name in dir(dramatiq.Middleware) if name.startswith(("before_", "after_"))
+}))
+"""
+
+
+def test_hook_names_and_parameters_match_upstream():
+    import json
+    import subprocess
+    import sys
+
+    from redis_support import upstream_python
+
+    python = upstream_python()
+    if python is None:
+        pytest.skip("upstream Dramatiq is not installed")
+
+    def signatures(interpreter):
+        proc = subprocess.run([interpreter, "-c", HOOK_SIGNATURES_SCRIPT], capture_output=True, text=True,
+                              timeout=60, cwd="/")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    ours, theirs = signatures(sys.executable), signatures(python)
+    # Ours adds before_process_stop/after_process_stop (the worker command's).
+    assert set(ours) - set(theirs) == {"before_process_stop", "after_process_stop"}
+    assert {name: ours[name] for name in theirs} == theirs

@@ -393,6 +393,66 @@ def test_queue_prefetch_from_the_environment():
     assert proc.stdout.split() == ["5", "5"]
 
 
+def test_worker_settings_default_to_the_engines(stub_broker, monkeypatch):
+    for name in ("dramatiq_worker_timeout", "dramatiq_queue_prefetch", "dramatiq_delay_queue_prefetch"):
+        monkeypatch.delenv(name, raising=False)
+    worker = dramatiq.Worker(stub_broker)
+    assert (worker.worker_timeout, worker.worker_threads) == (1000, 8)
+    assert (worker.queue_prefetch, worker.delay_prefetch) == (16, 8000)
+    given = dramatiq.Worker(stub_broker, worker_timeout=40, worker_threads=3)
+    assert (given.worker_timeout, given.worker_threads) == (40, 3)
+    assert (given.queue_prefetch, given.delay_prefetch) == (6, 3000)
+
+
+WORKER_TIMEOUT_SCRIPT = r"""
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+import dramatiq.worker
+broker = StubBroker()
+print(dramatiq.worker.WORKER_TIMEOUT,
+      dramatiq.Worker(broker).worker_timeout,
+      dramatiq.Worker(broker, worker_timeout=40).worker_timeout)
+"""
+
+
+def run_worker_timeout_script(python, timeout_variable):
+    env = dict(os.environ)
+    env.pop("dramatiq_worker_timeout", None)
+    if timeout_variable is not None:
+        env["dramatiq_worker_timeout"] = timeout_variable
+    return subprocess.run([python, "-c", WORKER_TIMEOUT_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=60, cwd="/")
+
+
+@pytest.mark.parametrize("timeout_variable, expected", [(None, "1000 1000 40"), ("250", "250 250 40")])
+def test_worker_timeout_from_the_environment(timeout_variable, expected):
+    # As upstream: $dramatiq_worker_timeout replaces the default, and a
+    # worker_timeout given to Worker wins over it.
+    proc = run_worker_timeout_script(sys.executable, timeout_variable)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected
+
+
+def test_worker_timeout_from_the_environment_matches_upstream():
+    from redis_support import upstream_python
+
+    python = upstream_python()
+    if python is None:
+        pytest.skip("upstream Dramatiq is not installed")
+    for variable in (None, "250"):
+        ours = run_worker_timeout_script(sys.executable, variable)
+        theirs = run_worker_timeout_script(python, variable)
+        assert theirs.returncode == 0, theirs.stderr
+        assert ours.stdout == theirs.stdout
+
+
+def test_a_non_integer_worker_timeout_variable_fails_the_import():
+    # Upstream's int(os.getenv(...)) raises ValueError when dramatiq is imported.
+    proc = run_worker_timeout_script(sys.executable, "soon")
+    assert proc.returncode != 0
+    assert "ValueError" in proc.stderr and "dramatiq_worker_timeout" in proc.stderr
+
+
 def test_stop_waits_for_running_message(stub_broker, make_worker):
     started = threading.Event()
     finished = []

@@ -10,16 +10,17 @@ from .. import _engine
 from .._redis import engine_connection, redis_py_client
 from ..broker import Broker
 
+# The engine's defaults, shown here as upstream shows them.
 #: Out of a million script calls (fetches, heartbeats, joins; not enqueues),
 #: how many also run queue maintenance.
-DEFAULT_MAINTENANCE_CHANCE = 1000
+DEFAULT_MAINTENANCE_CHANCE = _engine.REDIS_DEFAULT_MAINTENANCE_CHANCE
 
 #: How long (ms) dead-lettered messages are kept.
-DEFAULT_DEAD_MESSAGE_TTL = 86400000 * 7
+DEFAULT_DEAD_MESSAGE_TTL = _engine.REDIS_DEFAULT_DEAD_MESSAGE_TTL
 
 #: How long (ms) a worker may go unheard before it is presumed dead and its
 #: unacknowledged messages go back to their queues.
-DEFAULT_HEARTBEAT_TIMEOUT = 60000
+DEFAULT_HEARTBEAT_TIMEOUT = _engine.REDIS_DEFAULT_HEARTBEAT_TIMEOUT
 
 
 class RedisBroker(Broker):
@@ -32,10 +33,12 @@ class RedisBroker(Broker):
       namespace: the prefix of every key.
       maintenance_chance: out of a million script calls (fetches,
         heartbeats, joins; not enqueues), how many also run maintenance
-        (requeueing dead workers' messages, expiring dead letters).
+        (requeueing dead workers' messages, expiring dead letters);
+        default ``DEFAULT_MAINTENANCE_CHANCE``.
       heartbeat_timeout: ms without a heartbeat before a worker is
-        presumed dead.
-      dead_message_ttl: ms dead-lettered messages are kept.
+        presumed dead; default ``DEFAULT_HEARTBEAT_TIMEOUT``.
+      dead_message_ttl: ms dead-lettered messages are kept; default
+        ``DEFAULT_DEAD_MESSAGE_TTL``.
       client: a redis-py client; its connection parameters are used (and
         ``url`` and the other parameters are not, as upstream).
       **parameters: connection parameters, named as redis-py names them
@@ -50,9 +53,9 @@ class RedisBroker(Broker):
         url: Optional[str] = None,
         middleware: Optional[list] = None,
         namespace: str = "dramatiq",
-        maintenance_chance: int = DEFAULT_MAINTENANCE_CHANCE,
-        heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT,
-        dead_message_ttl: int = DEFAULT_DEAD_MESSAGE_TTL,
+        maintenance_chance: Optional[int] = None,
+        heartbeat_timeout: Optional[int] = None,
+        dead_message_ttl: Optional[int] = None,
         client=None,
         **parameters,
     ) -> None:
@@ -62,12 +65,24 @@ class RedisBroker(Broker):
         )
         self.url = url
         self.namespace = namespace
-        self.maintenance_chance = maintenance_chance
-        self.heartbeat_timeout = heartbeat_timeout
-        self.dead_message_ttl = dead_message_ttl
         self._parameters = parameters
         self._client = client
         super().__init__(middleware=middleware)
+
+    @property
+    def maintenance_chance(self) -> int:
+        """Out of a million script calls, how many also run maintenance."""
+        return self._native.maintenance_chance
+
+    @property
+    def heartbeat_timeout(self) -> int:
+        """Milliseconds without a heartbeat before a worker is presumed dead."""
+        return self._native.heartbeat_timeout
+
+    @property
+    def dead_message_ttl(self) -> int:
+        """Milliseconds dead-lettered messages are kept."""
+        return self._native.dead_message_ttl
 
     @property
     def broker_id(self) -> str:

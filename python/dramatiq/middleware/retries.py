@@ -7,8 +7,9 @@ from typing import Callable, Optional
 from .. import _engine
 from .middleware import Middleware
 
-DEFAULT_MIN_BACKOFF = 15000
-DEFAULT_MAX_BACKOFF = 86400000 * 7
+#: The engine's defaults (ms), shown here as upstream shows them.
+DEFAULT_MIN_BACKOFF = _engine.Retries.DEFAULT_MIN_BACKOFF
+DEFAULT_MAX_BACKOFF = _engine.Retries.DEFAULT_MAX_BACKOFF
 
 
 class Retries(Middleware):
@@ -20,14 +21,13 @@ class Retries(Middleware):
     def __init__(
         self,
         *,
-        max_retries: Optional[int] = 20,
+        max_retries: Optional[int] = _engine.Retries.DEFAULT_MAX_RETRIES,
         min_backoff: Optional[int] = None,
         max_backoff: Optional[int] = None,
         retry_when: Optional[Callable[[int, BaseException], bool]] = None,
     ) -> None:
-        self._native = _engine.Retries(
-            max_retries, min_backoff or DEFAULT_MIN_BACKOFF, max_backoff or DEFAULT_MAX_BACKOFF, retry_when
-        )
+        # None (and 0, as upstream) leave the backoff to the engine's default.
+        self._native = _engine.Retries(max_retries, min_backoff or None, max_backoff or None, retry_when)
 
     max_retries = property(lambda self: self._native.max_retries)
     min_backoff = property(lambda self: self._native.min_backoff)

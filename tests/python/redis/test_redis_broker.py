@@ -644,3 +644,27 @@ def test_ping_reports_whether_the_server_answers():
         with pytest.raises(dramatiq.errors.BrokerConnectionError):
             broker.ping()
         broker.close()
+
+
+def test_unset_settings_are_the_engines_defaults(redis_server):
+    from dramatiq.brokers import redis as redis_module
+
+    broker = RedisBroker(url=redis_server.url)
+    try:
+        assert (broker.heartbeat_timeout, broker.dead_message_ttl, broker.maintenance_chance) == (
+            60000,
+            86400000 * 7,
+            1000,
+        )
+        assert (
+            redis_module.DEFAULT_HEARTBEAT_TIMEOUT,
+            redis_module.DEFAULT_DEAD_MESSAGE_TTL,
+            redis_module.DEFAULT_MAINTENANCE_CHANCE,
+        ) == (60000, 86400000 * 7, 1000)
+    finally:
+        broker.close()
+    given = RedisBroker(url=redis_server.url, heartbeat_timeout=1000, dead_message_ttl=5, maintenance_chance=7)
+    try:
+        assert (given.heartbeat_timeout, given.dead_message_ttl, given.maintenance_chance) == (1000, 5, 7)
+    finally:
+        given.close()

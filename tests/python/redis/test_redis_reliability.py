@@ -97,7 +97,8 @@ def aof_server():
 
 class OutageRun:
     """Runs a worker through a redis-server restart: 60 messages sent, the
-    server stopped once a few are done, 5 sends tried while it is down,
+    server stopped once five are done (the rest wait for the outage), 5
+    sends tried while it is down,
     the server started again (same port, append-only file), 20 more
     sent.  Then waits until the 20 sent after the restart are processed
     (``wait_for_all=True``: until everything sent is processed)."""
@@ -106,11 +107,16 @@ class OutageRun:
         caplog.set_level(logging.INFO)
         self.lock = threading.Lock()
         self.runs = {}
+        # The first 60 messages past the fifth wait until the server is
+        # down, so the run cannot finish before the outage however fast.
+        outage = threading.Event()
         broker = RedisBroker(url=server.url)
         dramatiq.set_broker(broker)
 
         @dramatiq.actor(queue_name="outage", max_retries=0)
         def work(i):
+            if 5 <= i < 60:
+                outage.wait(LONG)
             time.sleep(0.02)
             with self.lock:
                 self.runs[i] = self.runs.get(i, 0) + 1
@@ -131,6 +137,7 @@ class OutageRun:
 
             log_mark = len(caplog.records)
             server.stop()
+            outage.set()
             self.send_failures = []
             for i in range(60, 65):
                 try:
