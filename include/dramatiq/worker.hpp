@@ -76,7 +76,13 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   void start();
+  // Stops fetching and running new messages; returns once every worker
+  // thread finished what it runs and every consumer stopped fetching.
   void pause();
+  // pause() in two steps: request_pause() returns at once, wait_paused()
+  // waits for what pause() waits for.
+  void request_pause();
+  void wait_paused();
   void resume();
   // Waits until the work queue and delay queues are drained.
   void join();

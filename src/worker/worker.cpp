@@ -30,7 +30,8 @@ class Worker::Impl {
   void start();
   void stop(std::chrono::milliseconds timeout);
   void join();
-  void pause();
+  void request_pause();
+  void wait_paused();
   void resume();
 
   bool running() const { return running_; }
@@ -179,14 +180,17 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
   thread_exited_.notify_all();
 }
 
-void Worker::Impl::pause() {
+void Worker::Impl::request_pause() {
   paused_ = true;
   {
     std::lock_guard lock(consumers_mutex_);
     for (auto& [name, consumer] : consumers_) consumer->set_paused(true);
   }
+  if (work_) work_->set_paused(true);
+}
+
+void Worker::Impl::wait_paused() {
   if (!work_) return;
-  work_->set_paused(true);
   work_->wait_until_parked(worker_threads());
   // Consumers notice within one fetch timeout; pausing is rare, so poll.
   while (running_) {
@@ -321,7 +325,12 @@ Worker::~Worker() {
 }
 
 void Worker::start() { impl_->start(); }
-void Worker::pause() { impl_->pause(); }
+void Worker::pause() {
+  impl_->request_pause();
+  impl_->wait_paused();
+}
+void Worker::request_pause() { impl_->request_pause(); }
+void Worker::wait_paused() { impl_->wait_paused(); }
 void Worker::resume() { impl_->resume(); }
 void Worker::join() { impl_->join(); }
 void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout); }

@@ -24,43 +24,52 @@ inline WorkerOptions one_thread_window_of_four() {
   return options;
 }
 
-// Six messages through a one-thread worker with a prefetch window of four:
-// the first blocks its actor until four are delivered, then the consumer is
-// interrupted while the others wait in the work queue. Every message must
-// run once and be settled once, through the consumer that delivered it and
-// before that consumer was closed; every consumer is closed in the end.
+// A one-thread worker with a prefetch window of four takes three messages;
+// the first blocks its actor. The consumer is then interrupted and a new
+// one opened while all three are unsettled, and only then do they finish;
+// three more follow through the new consumer. Every message must run once
+// and be settled once, through the consumer that delivered it and before
+// that consumer was closed; every consumer is closed in the end.
 // `before_stop` runs with the same worker still up, after the six.
 template <class Base>
 void expect_settled_through_delivering_consumer(const std::shared_ptr<TrackingBroker<Base>>& broker,
                                                 Interruption how,
                                                 const std::function<void()>& before_stop = {}) {
-  Latch first_running, gate;
+  Latch first_running, gate, second_gate;
   std::atomic<int> runs{0};
   Calls calls;
   broker->declare_actor(make_actor("gated", [&](const Array& args, const Object&) {
-    if (runs++ == 0) {
+    int run = runs++;
+    if (run == 0) {
       first_running.open();
       gate.wait();
+    } else if (run == 1) {
+      second_gate.wait();
     }
     return calls.record(make_message("gated", args));
   }));
   Worker worker(broker, one_thread_window_of_four());
   worker.start();
-  for (int i = 0; i < 6; ++i) broker->enqueue(make_message("gated", {Value(i)}));
+  for (int i = 0; i < 3; ++i) broker->enqueue(make_message("gated", {Value(i)}));
   ASSERT_TRUE(first_running.wait());
-  ASSERT_TRUE(broker->wait_delivered("default", 4));
+  ASSERT_TRUE(broker->wait_delivered("default", 3));
   if (how == Interruption::PauseResume) {
-    // pause() returns once the worker thread parks, after the running actor.
-    auto paused = std::async(std::launch::async, [&] { worker.pause(); });
+    // The pause takes effect once the running actor returns.
+    worker.request_pause();
+    auto paused = std::async(std::launch::async, [&] { worker.wait_paused(); });
     gate.open();
     ASSERT_EQ(paused.wait_for(kLongWait), std::future_status::ready);
     worker.resume();
+    ASSERT_TRUE(broker->wait_consumers_opened("default", 2));
   } else {
-    // The consumer asks for more once half its window is free: that fetch fails.
+    // The window has room, so the consumer asks again at once: that fails.
     broker->fail_next_fetch("default");
+    ASSERT_TRUE(broker->wait_consumers_opened("default", 2));
     gate.open();
   }
-  ASSERT_TRUE(broker->wait_consumers_opened("default", 2));
+  second_gate.open();
+  for (int i = 3; i < 6; ++i) broker->enqueue(make_message("gated", {Value(i)}));
+  ASSERT_TRUE(broker->wait_delivered("default", 6));
   ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
   auto records = broker->records();
   if (before_stop) before_stop();
