@@ -5,7 +5,7 @@
 
 #include "dramatiq/memcached_options.hpp"
 #include "dramatiq/rate_limits.hpp"
-#include "dramatiq/redis_broker.hpp"
+#include "dramatiq/redis_options.hpp"
 
 namespace dramatiq {
 

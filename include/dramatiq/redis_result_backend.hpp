@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "dramatiq/redis_broker.hpp"
+#include "dramatiq/redis_options.hpp"
 #include "dramatiq/result_backend.hpp"
 
 namespace dramatiq {
