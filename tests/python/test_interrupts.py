@@ -1,0 +1,33 @@
+"""Ctrl-C interrupts blocking calls, as upstream: a script blocked in
+``broker.join`` gets ``KeyboardInterrupt`` at once, not when the wait ends."""
+
+from interrupt_support import interrupt_when_blocked
+
+JOIN_SCRIPT = """
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+broker = StubBroker()
+dramatiq.set_broker(broker)
+
+@dramatiq.actor
+def never_processed():
+    pass
+
+never_processed.send()  # no worker: the queue never drains
+print("READY", flush=True)
+try:
+    broker.join(never_processed.queue_name)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+    # The broker stays usable.
+    broker.flush_all()
+    broker.join(never_processed.queue_name, timeout=1000)
+    print("USABLE", flush=True)
+"""
+
+
+def test_sigint_interrupts_stub_broker_join():
+    done = interrupt_when_blocked(JOIN_SCRIPT)
+    assert done.stdout.split() == ["INTERRUPTED", "USABLE"], done.stderr
+    assert done.returncode == 0, done.stderr
