@@ -110,8 +110,9 @@ class RateLimiter {
 class ConcurrentRateLimiter : public RateLimiter {
  public:
   // Throws std::invalid_argument when limit < 1.
+  static constexpr std::int64_t kDefaultTtl = 900000;  // ms
   ConcurrentRateLimiter(RateLimiterBackendPtr backend, std::string key, std::int64_t limit = 1,
-                        std::int64_t ttl = 900000);
+                        std::int64_t ttl = kDefaultTtl);
   bool try_acquire() override;
   void release() override;
   std::int64_t limit;
@@ -123,8 +124,9 @@ class ConcurrentRateLimiter : public RateLimiter {
 class BucketRateLimiter : public RateLimiter {
  public:
   // Throws std::invalid_argument when limit < 1 or bucket < 1.
+  static constexpr std::int64_t kDefaultBucket = 1000;  // ms
   BucketRateLimiter(RateLimiterBackendPtr backend, std::string key, std::int64_t limit = 1,
-                    std::int64_t bucket = 1000);
+                    std::int64_t bucket = kDefaultBucket);
   bool try_acquire() override;
   void release() override {}
   // The key of the bucket `now_ms` falls in.
@@ -153,7 +155,8 @@ class WindowRateLimiter : public RateLimiter {
 // N-th party arrives. Keys must be unique per use (e.g. a UUID).
 class Barrier {
  public:
-  Barrier(RateLimiterBackendPtr backend, std::string key, std::int64_t ttl = 900000);
+  static constexpr std::int64_t kDefaultTtl = 900000;  // ms
+  Barrier(RateLimiterBackendPtr backend, std::string key, std::int64_t ttl = kDefaultTtl);
   // Sets up the barrier for `parties` parties; false if it already exists.
   // Throws std::invalid_argument when parties < 1.
   bool create(std::int64_t parties);

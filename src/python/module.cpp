@@ -233,7 +233,9 @@ NB_MODULE(_engine, m) {
            }, "time_limit"_a, "interval"_a)
       .def_prop_rw("time_limit", [](const TimeLimit& s) { return from_value(s.time_limit); },
                    [](TimeLimit& s, nb::handle v) { s.time_limit = to_value(v); })
-      .def_ro("interval", &TimeLimit::interval);
+      .def_ro("interval", &TimeLimit::interval)
+      .def_ro_static("DEFAULT_TIME_LIMIT", &TimeLimit::kDefaultTimeLimit)
+      .def_ro_static("DEFAULT_INTERVAL", &TimeLimit::kDefaultInterval);
   nb::class_<ShutdownNotifications, Middleware>(m, "ShutdownNotifications")
       .def(nb::init<bool>(), "notify_shutdown"_a)
       .def_rw("notify_shutdown", &ShutdownNotifications::notify_shutdown);

@@ -201,7 +201,8 @@ void bind_rate_limits(nb::module_& m) {
              });
            }, "backend"_a, "key"_a, "limit"_a, "ttl"_a)
       .def_rw("limit", &ConcurrentRateLimiter::limit)
-      .def_rw("ttl", &ConcurrentRateLimiter::ttl);
+      .def_rw("ttl", &ConcurrentRateLimiter::ttl)
+      .def_ro_static("DEFAULT_TTL", &ConcurrentRateLimiter::kDefaultTtl);
 
   nb::class_<BucketRateLimiter, RateLimiter>(m, "BucketRateLimiter")
       .def("__init__", [](BucketRateLimiter* self, RateLimiterBackendPtr backend, std::string key,
@@ -211,7 +212,8 @@ void bind_rate_limits(nb::module_& m) {
              });
            }, "backend"_a, "key"_a, "limit"_a, "bucket"_a)
       .def_rw("limit", &BucketRateLimiter::limit)
-      .def_rw("bucket", &BucketRateLimiter::bucket);
+      .def_rw("bucket", &BucketRateLimiter::bucket)
+      .def_ro_static("DEFAULT_BUCKET", &BucketRateLimiter::kDefaultBucket);
 
   nb::class_<WindowRateLimiter, RateLimiter>(m, "WindowRateLimiter")
       .def("__init__", [](WindowRateLimiter* self, RateLimiterBackendPtr backend, std::string key,
@@ -226,6 +228,7 @@ void bind_rate_limits(nb::module_& m) {
 
   nb::class_<Barrier>(m, "Barrier")
       .def(nb::init<RateLimiterBackendPtr, std::string, std::int64_t>(), "backend"_a, "key"_a, "ttl"_a)
+      .def_ro_static("DEFAULT_TTL", &Barrier::kDefaultTtl)
       .def("create", [](Barrier& b, std::int64_t parties) {
              return asserting([&] {
                nb::gil_scoped_release release;
@@ -244,6 +247,7 @@ void bind_rate_limits(nb::module_& m) {
   // ---- middleware
   nb::class_<GroupCallbacks, Middleware>(m, "GroupCallbacks")
       .def(nb::init<RateLimiterBackendPtr, std::int64_t>(), "backend"_a, "barrier_ttl"_a)
+      .def_ro_static("DEFAULT_BARRIER_TTL", &GroupCallbacks::kDefaultBarrierTtl)
       .def("create_barrier", [](GroupCallbacks& g, const std::string& uuid, std::int64_t parties) {
              return asserting([&] {
                nb::gil_scoped_release release;

@@ -58,6 +58,9 @@ std::optional<std::chrono::milliseconds> optional_ms(std::optional<std::int64_t>
 
 void bind_results(nb::module_& m) {
   nb::class_<ResultBackend>(m, "ResultBackend")
+      .def_prop_ro_static("DEFAULT_TIMEOUT", [](nb::handle) {
+             return static_cast<std::int64_t>(ResultBackend::kDefaultTimeout.count());
+           })
       .def("build_message_key", [](const ResultBackend& b, nb::handle message) {
              return b.build_message_key(key_fields(message));
            })
@@ -144,6 +147,7 @@ void bind_results(nb::module_& m) {
       .def(nb::init<std::shared_ptr<ResultBackend>, bool, std::int64_t>(), "backend"_a, "store_results"_a,
            "result_ttl"_a)
       .def_rw("store_results", &Results::store_results)
+      .def_ro_static("DEFAULT_RESULT_TTL", &Results::kDefaultResultTtl)
       .def_rw("result_ttl", &Results::result_ttl);
 
   m.def("wrap_exception", [](const std::string& type_name, const std::string& message) {

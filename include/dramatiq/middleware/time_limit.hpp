@@ -15,7 +15,9 @@ namespace dramatiq {
 // Interrupts actors running longer than time_limit ms.
 class TimeLimit : public Middleware {
  public:
-  explicit TimeLimit(Value time_limit = Value(std::int64_t{600000}), std::int64_t interval = 1000);
+  static constexpr std::int64_t kDefaultTimeLimit = 600000;  // ms: 10 minutes
+  static constexpr std::int64_t kDefaultInterval = 1000;     // ms between checks
+  explicit TimeLimit(Value time_limit = Value(kDefaultTimeLimit), std::int64_t interval = kDefaultInterval);
   ~TimeLimit() override;
   std::string name() const override { return "TimeLimit"; }
   std::vector<std::string> actor_options() const override { return {"time_limit"}; }

@@ -25,7 +25,9 @@ class GroupCallbacks(Middleware):
       barrier_ttl(int): how long (ms) a group's barrier lives.
     """
 
-    def __init__(self, rate_limiter_backend, *, barrier_ttl: int = 86400 * 1000) -> None:
+    def __init__(
+        self, rate_limiter_backend, *, barrier_ttl: int = _engine.GroupCallbacks.DEFAULT_BARRIER_TTL
+    ) -> None:
         ttl_from_environment = os.getenv(_BARRIER_TTL_VARIABLE)
         if ttl_from_environment is not None:
             warnings.warn(

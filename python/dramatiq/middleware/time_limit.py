@@ -15,7 +15,12 @@ class TimeLimit(Middleware):
     """Raises ``TimeLimitExceeded`` inside actors that run longer than
     ``time_limit`` ms (default 10 minutes), checked every ``interval`` ms."""
 
-    def __init__(self, *, time_limit: float = 600000, interval: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        time_limit: float = _engine.TimeLimit.DEFAULT_TIME_LIMIT,
+        interval: int = _engine.TimeLimit.DEFAULT_INTERVAL,
+    ) -> None:
         self._native = _engine.TimeLimit(time_limit, interval)
 
     @property

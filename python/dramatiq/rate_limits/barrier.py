@@ -19,7 +19,7 @@ class Barrier:
       ttl(int): how long (ms) the barrier lives.
     """
 
-    def __init__(self, backend, key, *, ttl=900000):
+    def __init__(self, backend, key, *, ttl=_engine.Barrier.DEFAULT_TTL):
         self._backend = backend
         self._native = _engine.Barrier(engine_backend(backend), key, whole(ttl))
 

@@ -21,7 +21,7 @@ class BucketRateLimiter(RateLimiter):
       bucket(int): the interval, in ms.
     """
 
-    def __init__(self, backend, key, *, limit=1, bucket=1000):
+    def __init__(self, backend, key, *, limit=1, bucket=_engine.BucketRateLimiter.DEFAULT_BUCKET):
         self._backend = backend
         self._native = _engine.BucketRateLimiter(engine_backend(backend), key, whole(limit), whole(bucket))
 

@@ -20,7 +20,7 @@ class ConcurrentRateLimiter(RateLimiter):
         holders died without releasing them.
     """
 
-    def __init__(self, backend, key, *, limit=1, ttl=900000):
+    def __init__(self, backend, key, *, limit=1, ttl=_engine.ConcurrentRateLimiter.DEFAULT_TTL):
         self._backend = backend
         self._native = _engine.ConcurrentRateLimiter(engine_backend(backend), key, whole(limit), whole(ttl))
 

@@ -17,7 +17,7 @@ from .result import unwrap_result
 __all__ = ["DEFAULT_TIMEOUT", "Missing", "ResultBackend", "ResultMissing", "ResultTimeout"]
 
 #: How long (ms) a blocking get_result waits when no timeout is given.
-DEFAULT_TIMEOUT = 10000
+DEFAULT_TIMEOUT = _engine.ResultBackend.DEFAULT_TIMEOUT
 
 
 class _MissingType:

@@ -6,7 +6,7 @@ from .. import _engine
 from ..middleware import Middleware
 
 #: How long (ms) results are kept unless told otherwise.
-DEFAULT_RESULT_TTL = 600000
+DEFAULT_RESULT_TTL = _engine.Results.DEFAULT_RESULT_TTL
 
 
 class Results(Middleware):
