@@ -55,10 +55,10 @@ struct DelayedItem {
 
 class ConsumerThread {
  public:
-  ConsumerThread(Worker::Impl& worker, std::string queue_name, int prefetch)
+  ConsumerThread(Worker::Impl& worker, std::string queue_name, int prefetch, bool delay)
       : worker_(worker), queue_name_(std::move(queue_name)),
         logger_(std::string(kConsumerLogger) + "(" + queue_name_ + ")"), prefetch_(prefetch),
-        info_{ThreadInfo::Kind::Consumer, queue_name_} {}
+        delay_(delay), info_{ThreadInfo::Kind::Consumer, queue_name_} {}
 
   void start() {
     running_ = true;
@@ -85,6 +85,10 @@ class ConsumerThread {
     return delayed_.size();
   }
   void close();
+  // Fetches one message for a worker thread that ran out of queued work
+  // (in-process brokers only, see Worker::Impl::spin_for_work); true if one
+  // was queued.
+  bool fetch_for_worker();
 
  private:
   void run();
@@ -102,6 +106,7 @@ class ConsumerThread {
   std::string queue_name_;
   std::string logger_;  // upstream names it "dramatiq.worker.ConsumerThread(<queue>)"
   int prefetch_;
+  bool delay_;
   ThreadInfo info_;
   std::thread thread_;
   std::atomic<bool> running_{false};
@@ -109,6 +114,9 @@ class ConsumerThread {
   std::atomic<bool> paused_ack_{false};
 
   std::mutex mutex_;  // guards consumer_, delayed_, in_flight_
+  // Held from taking a message off the broker until it is queued, so that
+  // worker threads fetching too keep the broker's order.
+  std::mutex fetch_mutex_;
   std::condition_variable wake_;
   std::shared_ptr<Consumer> consumer_;
   std::priority_queue<DelayedItem, std::vector<DelayedItem>, std::greater<>> delayed_;
@@ -172,8 +180,10 @@ class Worker::Impl {
     std::atomic<bool> exited{false};
   };
   void worker_loop(WorkerThreadSlot& slot);
-  // Busy-waits briefly for work, one thread at a time; true if work came.
+  // Busy-waits briefly for work, one thread at a time, fetching it from
+  // the broker itself meanwhile; true if work came.
   bool spin_for_work();
+  bool fetch_for_worker();
   // Sleeps until this thread should take queued work (true), or until the
   // worker timeout, a pause or the stop (false). work_mutex_ held.
   bool wait_for_work(std::unique_lock<std::mutex>& lock);
@@ -291,13 +301,41 @@ void ConsumerThread::consume_loop() {
       }
     }
     if (!window_full) {
+      std::unique_lock fetching(fetch_mutex_);
       auto message = consumer->next(next_wait());
       if (message) handle_message(std::move(message));
+      fetching.unlock();
       // Wake worker threads once per fetched batch, not once per message.
       if (!consumer->has_buffered()) worker_.wake_for_work();
     }
     handle_delayed_messages();
   }
+}
+
+bool ConsumerThread::fetch_for_worker() {
+  // Only while the consumer thread is not fetching itself, and with at most
+  // half the window in flight: the consumer thread then is not in its
+  // window-full wait, so it still sees any delayed message fetched here
+  // when its loop comes round.
+  if (delay_) return false;
+  std::unique_lock fetching(fetch_mutex_, std::try_to_lock);
+  if (!fetching) return false;
+  std::shared_ptr<Consumer> consumer;
+  {
+    std::lock_guard lock(mutex_);
+    if (!running_ || paused_ || in_flight_ > prefetch_ / 2) return false;
+    consumer = consumer_;
+  }
+  if (!consumer) return false;
+  std::shared_ptr<MessageProxy> message;
+  try {
+    message = consumer->next(std::chrono::milliseconds(0));
+  } catch (const std::exception&) {
+    return false;  // the consumer thread meets the same error and handles it
+  }
+  if (!message) return false;
+  handle_message(std::move(message));
+  return true;
 }
 
 std::chrono::milliseconds ConsumerThread::next_wait() {
@@ -503,7 +541,7 @@ void Worker::Impl::add_consumer(const std::string& queue_name, bool delay) {
   std::lock_guard lock(consumers_mutex_);
   if (consumers_.count(queue_name)) return;
   auto consumer = std::make_unique<ConsumerThread>(*this, queue_name,
-                                                   delay ? delay_prefetch_ : queue_prefetch_);
+                                                   delay ? delay_prefetch_ : queue_prefetch_, delay);
   if (paused_) consumer->set_paused(true);
   consumer->start();
   consumers_[queue_name] = std::move(consumer);
@@ -653,10 +691,24 @@ bool Worker::Impl::spin_for_work() {
   auto until = std::chrono::steady_clock::now() + kWorkSpinTime;
   bool found = false;
   while (!found && std::chrono::steady_clock::now() < until) {
-    found = queued_.load(std::memory_order_relaxed) > 0 || !running_ || paused_;
+    // Taking the next message off the in-process broker here costs about
+    // what the consumer thread would spend on it, and spares the hand-off
+    // to and from that thread (a wake-up each way, often a core the machine
+    // does not have free).
+    found = queued_.load(std::memory_order_relaxed) > 0 || !running_ || paused_ ||
+            fetch_for_worker();
   }
   spinning_ = false;
   return found;
+}
+
+bool Worker::Impl::fetch_for_worker() {
+  std::unique_lock lock(consumers_mutex_, std::try_to_lock);
+  if (!lock) return false;
+  for (auto& [queue_name, consumer] : consumers_) {
+    if (consumer->fetch_for_worker()) return true;
+  }
+  return false;
 }
 
 void Worker::Impl::process_message(WorkItem& item) {
