@@ -247,6 +247,52 @@ TEST_F(EngineWorker, SingleThreadRunsOneQueueInFifoOrder) {
   EXPECT_EQ(order, expected);
 }
 
+// Blocks the first enqueue made after arm() until `released` opens, and
+// records whether it opened before the wait's bound.
+class BlockingEnqueue : public Middleware {
+ public:
+  std::string name() const override { return "BlockingEnqueue"; }
+  void before_enqueue(Broker&, Message&, Delay) override {
+    if (!armed_.exchange(false)) return;
+    released_in_time = released.wait();
+  }
+  void arm() { armed_ = true; }
+  Latch released;
+  std::atomic<bool> released_in_time{false};
+
+ private:
+  std::atomic<bool> armed_{false};
+};
+
+TEST_F(EngineWorker, WorkerThreadTakesMessagesOffAnInProcessBrokerWhileTheConsumerThreadIsBusy) {
+  // A message already due sits first on the queue: the consumer thread
+  // holds it, then moves it back to its queue, and that enqueue blocks until
+  // the other messages have run. Only a worker thread that fetches from the
+  // (in-process) broker itself can run them meanwhile; handing every
+  // message through the consumer thread would leave it idle, and the wait
+  // would run out.
+  constexpr int kMessages = 20;
+  auto blocker = std::make_shared<BlockingEnqueue>();
+  broker->add_middleware(blocker);
+  std::atomic<int> ran{0};
+  broker->declare_actor(make_actor("f", [&](const Array& args, const Object&) {
+    if (args.at(0).as_int() >= 0 && ran.fetch_add(1) + 1 == kMessages) blocker->released.open();
+    return Value();
+  }));
+  Message due = make_message("f", {-1});
+  due.options.set("eta", current_millis());
+  broker->put_raw("default", JsonEncoder().encode(due));
+  for (int i = 0; i < kMessages; ++i) broker->enqueue(make_message("f", {i}));
+  blocker->arm();
+
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(join_queue(*broker, "default"));
+  worker.stop();
+  EXPECT_TRUE(blocker->released_in_time);
+  EXPECT_EQ(ran.load(), kMessages);
+}
+
 TEST_F(EngineWorker, LowerPriorityValueRunsFirstThenArrivalOrder) {
   // The work queue orders by actor priority (lower first), then arrival.
   // One worker thread is held busy by a gate actor while messages from
