@@ -80,9 +80,10 @@ class ConsumerThread {
   void post_process(MessageProxy& message);
   // Puts messages that were never processed back on the broker.
   void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages);
+  // Delayed messages held, or being moved to their queue and acked.
   std::size_t delayed_count() {
     std::lock_guard lock(mutex_);
-    return delayed_.size();
+    return delayed_.size() + moving_delayed_;
   }
   void close();
   // Fetches one message for a worker thread that ran out of queued work
@@ -122,6 +123,7 @@ class ConsumerThread {
   std::priority_queue<DelayedItem, std::vector<DelayedItem>, std::greater<>> delayed_;
   std::uint64_t delayed_sequence_ = 0;
   int in_flight_ = 0;  // fetched and not yet acked/nacked (the prefetch window)
+  int moving_delayed_ = 0;  // taken off delayed_, their ack not yet done
 };
 
 class Worker::Impl {
@@ -416,6 +418,7 @@ void ConsumerThread::handle_delayed_messages() {
       if (delayed_.empty() || delayed_.top().eta > current_millis()) return;
       due = delayed_.top().message;
       delayed_.pop();
+      moving_delayed_ += 1;
     }
     Message ready = due->message;
     ready.queue_name = canonical_queue_name(ready.queue_name);
@@ -428,9 +431,14 @@ void ConsumerThread::handle_delayed_messages() {
                  std::string("Failed to move a delayed message to its queue: ") + e.what());
       std::lock_guard lock(mutex_);
       delayed_.push(DelayedItem{current_millis() + 1000, delayed_sequence_++, due});
+      moving_delayed_ -= 1;
       return;
     }
     post_process(*due);
+    // Worker::join() waits for this: the message is not done before its ack
+    // (and the ack's hooks) are.
+    std::lock_guard lock(mutex_);
+    moving_delayed_ -= 1;
   }
 }
 

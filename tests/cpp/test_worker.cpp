@@ -453,6 +453,51 @@ TEST_F(EngineWorker, ExplicitDelayWinsOverDelayOption) {
   EXPECT_LE(eta, upper);
 }
 
+// Holds the ack of a message moved off a delay queue until `release` opens.
+class HeldDelayAck : public Middleware {
+ public:
+  std::string name() const override { return "HeldDelayAck"; }
+  void after_ack(Broker&, MessageProxy& message) override {
+    if (message.message.queue_name != "default.DQ") return;
+    entered.open();
+    release.wait();
+    done = true;
+  }
+  Latch entered, release;
+  std::atomic<bool> done{false};
+};
+
+TEST_F(EngineWorker, WorkerJoinWaitsForTheAckOfAMovedDelayedMessage) {
+  // The consumer thread moves a due message to its queue, then acks it on
+  // the delay queue; the moved copy can run to completion before that ack's
+  // hooks do. join() must still wait for them.
+  auto held = std::make_shared<HeldDelayAck>();
+  broker->add_middleware(held);
+  Latch ran;
+  broker->declare_actor(make_actor("later", [&](const Array&, const Object&) {
+    ran.open();
+    return Value();
+  }));
+  broker->enqueue(make_message("later", {}), 1);
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(held->entered.wait());
+  ASSERT_TRUE(ran.wait());
+  std::atomic<bool> done_at_join{false};
+  Latch joined;
+  std::thread joiner([&] {
+    worker.join();
+    done_at_join = held->done.load();
+    joined.open();
+  });
+  // Without the wait in join() the joiner returns now; give it the chance.
+  joined.wait(200ms);
+  held->release.open();
+  joiner.join();
+  worker.stop();
+  EXPECT_TRUE(done_at_join);
+}
+
 TEST_F(EngineWorker, WorkerJoinWaitsForHeldDelayedMessages) {
   // Once a delay-queue consumer holds a message until its eta, Worker::join
   // must not return while it is held, i.e. not before its eta. (After the
