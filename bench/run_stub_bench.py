@@ -51,6 +51,7 @@ METRICS = [
     ("process_seconds", "process time (s)", "lower"),
     ("cpu_seconds", "cpu during process (s)", "lower"),
     ("cpu_per_msg_us", "cpu per message (us)", "lower"),
+    ("voluntary_cs_per_msg", "voluntary ctx switches / msg", "lower"),
     ("stop_seconds", "worker.stop() (s)", "lower"),
     ("peak_rss_mb", "peak RSS (MiB)", "lower"),
 ]
@@ -165,6 +166,8 @@ def fmt(value, key):
         return "{:,.0f}".format(value)
     if key in ("peak_rss_mb", "cpu_per_msg_us"):
         return "{:.1f}".format(value)
+    if key == "voluntary_cs_per_msg":
+        return "{:.2f}".format(value)
     return "{:.3f}".format(value)
 
 
