@@ -5,8 +5,9 @@ git ignores it) into which ``pip install .`` installed a clean copy of one
 commit (``git archive``, so nothing untracked or uncommitted and no build
 directory of a working tree gets in), with pip's ordinary build isolation:
 the build requirements come from PyPI, as they do for a user.  The venv is
-reused while it holds that commit, and rebuilt (a few minutes on 2 cores)
-when the commit changed.
+reused while what it was built from matches the commit's package files
+(PACKAGE_PATHS; a commit touching only bench/, docs/ or tests/ reuses it),
+and rebuilt (a few minutes on 2 cores) otherwise.
 
 Measuring a development tree instead is the drivers' explicit
 ``--ours-pythonpath DIR`` (or ``--ours-python`` for an interpreter that has
@@ -26,6 +27,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_VENV = BENCH_DIR / ".venvs" / "ours"
 STAMP = "dramatiq-cpp-commit"
+# What `pip install .` builds from; the rest of the tree does not change it.
+PACKAGE_PATHS = ["pyproject.toml", "CMakeLists.txt", "README.md", "src", "include", "python"]
 
 CHECK = "import dramatiq, dramatiq._engine; print(dramatiq.__file__)"
 
@@ -43,15 +46,21 @@ def resolve_commit(rev):
     return git("rev-parse", "--verify", "%s^{commit}" % rev).decode().strip()
 
 
-def _installed_commit(venv):
+def package_key(commit):
+    """The object ids of the commit's package files, one line each."""
+    return git("ls-tree", commit, "--", *PACKAGE_PATHS).decode()
+
+
+def _installed(venv):
+    """(commit, package key) the venv was built from, or None if unusable."""
     py = venv / "bin" / "python"
     try:
-        commit = (venv / STAMP).read_text().strip()
+        commit, _, key = (venv / STAMP).read_text().partition("\n")
     except OSError:
         return None
     ok = subprocess.run([str(py), "-c", CHECK], cwd=str(venv), env=clean_env(),
                         capture_output=True).returncode == 0
-    return commit if ok else None
+    return (commit, key) if ok else None
 
 
 def clean_env():
@@ -77,9 +86,12 @@ def ensure_installed(rev="HEAD", venv=DEFAULT_VENV, base_python=sys.executable):
             log("warning: the working tree has uncommitted changes; they are NOT measured "
                 "(ours is `pip install .` of commit %s)" % commit[:10])
     py = venv / "bin" / "python"
-    if _installed_commit(venv) == commit:
-        log("ours: reusing %s (pip install . of %s)" % (venv, commit[:10]))
-        return str(py), commit
+    key = package_key(commit)
+    installed = _installed(venv)
+    if installed and installed[1] == key:
+        same = "" if installed[0] == commit else ", whose package files are those of %s" % commit[:10]
+        log("ours: reusing %s (pip install . of %s%s)" % (venv, installed[0][:10], same))
+        return str(py), installed[0]
     log("ours: installing commit %s into %s with `pip install .` of a clean copy "
         "(a few minutes) ..." % (commit[:10], venv))
     shutil.rmtree(venv, ignore_errors=True)
@@ -99,5 +111,5 @@ def ensure_installed(rev="HEAD", venv=DEFAULT_VENV, base_python=sys.executable):
                          % (commit[:10], proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
     if subprocess.run([str(py), "-c", CHECK], cwd=str(venv), env=env).returncode != 0:
         raise SystemExit("error: %s does not import dramatiq._engine after the install" % py)
-    (venv / STAMP).write_text(commit + "\n")
+    (venv / STAMP).write_text(commit + "\n" + key)
     return str(py), commit
