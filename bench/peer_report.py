@@ -154,7 +154,8 @@ def config_table(s):
         key = sysmeta["key"]
         ours = meta.get("ours_start") or {}
         pkgs = ", ".join(sysmeta["requirements"]) if sysmeta["requirements"] else \
-            "source tree at `%s`, engine built %s" % (ours.get("commit", "?").split(" ")[0], ours.get("engine_built"))
+            ("`pip install .` of commit `%s`" % ours.get("commit", "?") if ours.get("installed") else
+             "source tree at `%s`, engine built %s" % (ours.get("commit", "?").split(" ")[0], ours.get("engine_built")))
         rows.append([sysmeta["label"], pkgs,
                      s["concurrency"].get((key, "noop"), "-"),
                      s["concurrency"].get((key, "io"), "-"),
@@ -180,7 +181,7 @@ def markdown(s, png_relpath):
             meta["suite_seconds"]),
         "",
         "dramatiq-cpp ran from `%s` at commit `%s` (engine built %s)%s." % (
-            meta.get("ours_pythonpath"), (meta.get("ours_start") or {}).get("commit"),
+            meta.get("ours_pythonpath") or meta.get("ours_python"), (meta.get("ours_start") or {}).get("commit"),
             (meta.get("ours_start") or {}).get("engine_built"),
             "" if meta.get("ours_end") == meta.get("ours_start") else
             "; **it changed during the run**, to `%s` (engine built %s)" % (

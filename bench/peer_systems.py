@@ -71,7 +71,10 @@ def interpreter(key, requirements, ours_python, ours_pythonpath):
     env.pop("PYTHONSTARTUP", None)
     env["PYTHONUNBUFFERED"] = "1"
     if requirements is None:
-        env["PYTHONPATH"] = ours_pythonpath
+        # Ours: the installed package, unless a development tree was asked for.
+        env.pop("PYTHONPATH", None)
+        if ours_pythonpath:
+            env["PYTHONPATH"] = ours_pythonpath
         return str(ours_python), env
     # No PYTHONPATH for peers: an in-tree dramatiq must not shadow upstream.
     env.pop("PYTHONPATH", None)

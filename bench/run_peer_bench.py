@@ -35,6 +35,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(REPO_ROOT / "tests" / "python"))
 
+import ours_install  # noqa: E402
 import peer_report  # noqa: E402
 import peer_systems as ps  # noqa: E402
 from redis_resp import Resp  # noqa: E402
@@ -104,7 +105,7 @@ def check_identity(system, result):
     """ours must really be dramatiq-cpp, and upstream really upstream."""
     impl = result.get("implementation")
     if system == ps.OURS and impl != "dramatiq-cpp":
-        return "ours did not import dramatiq-cpp (PYTHONPATH wrong?)"
+        return "ours did not import dramatiq-cpp (--ours-python/--ours-pythonpath wrong?)"
     if system == ps.UPSTREAM and (impl is not None or result["versions"].get("dramatiq") != "2.2.1"):
         return "upstream is not dramatiq 2.2.1: %s %s" % (impl, result["versions"])
     return None
@@ -118,14 +119,20 @@ def git(*args, repo=REPO_ROOT):
         return "?"
 
 
-def ours_build(pythonpath):
-    """Which dramatiq-cpp the runs import: the commit of the checkout that
-    holds --ours-pythonpath and when its engine was built.  Another
-    checkout's tree (and its build-dev/) can change during a run, so the
+def ours_build(python, pythonpath, installed_commit=None):
+    """Which dramatiq-cpp the runs import: the installed commit, or the
+    commit of the checkout that holds --ours-pythonpath, and when its engine
+    was built.  A development tree can be rebuilt during a run, so the
     driver records this before and after."""
-    engines = sorted(Path(pythonpath).glob("dramatiq/_engine*.so"))
-    engine = engines[0].resolve() if engines else None
-    return {"commit": git("log", "-1", "--format=%h", repo=pythonpath),
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    proc = subprocess.run([str(python), "-c", "import dramatiq._engine as e; print(e.__file__)"],
+                          env=env, capture_output=True, text=True)
+    engine = Path(proc.stdout.strip()).resolve() if proc.returncode == 0 and proc.stdout.strip() else None
+    commit = installed_commit[:7] if installed_commit else git("log", "-1", "--format=%h", repo=pythonpath)
+    return {"commit": commit, "installed": bool(installed_commit),
             "engine": str(engine) if engine else None,
             "engine_built": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(engine.stat().st_mtime))
             if engine else None}
@@ -139,11 +146,12 @@ def main(argv=None):
                     help="comma-separated subset of: %s" % ",".join(s[0] for s in ps.SYSTEMS))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of %s"
                     % ",".join(WORKLOADS))
-    ap.add_argument("--ours-python", default=sys.executable, help="interpreter for ours (default: this one)")
-    ap.add_argument("--ours-pythonpath", default=str(REPO_ROOT / "python"),
-                    help="PYTHONPATH for ours (default <repo>/python, the source tree, whose _engine is a "
-                    "symlink into build-dev/; from a git worktree without a build, point it at the main "
-                    "checkout's python/)")
+    ap.add_argument("--ours-python", help="interpreter with ours installed (default: pip install . of a "
+                    "clean copy of --ours-rev into bench/.venvs/ours)")
+    ap.add_argument("--ours-pythonpath", metavar="DIR",
+                    help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a "
+                    "built _engine); runs under --ours-python, or this interpreter")
+    ap.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
     ap.add_argument("--out-dir", help="where the report goes: <dir>/benchmarks-peers.md and <dir>/img/peers.png "
                     "(default docs/, or bench/results/ with --quick)")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG (and the matplotlib venv)")
@@ -164,10 +172,19 @@ def main(argv=None):
     suffix = "-quick" if args.quick else ""
     json_path = BENCH_DIR / "results" / ("peers%s.json" % suffix)
 
-    if not list(Path(args.ours_pythonpath).glob("dramatiq/_engine*.so")):
-        ps.log("error: no dramatiq/_engine*.so under --ours-pythonpath %s (build first, or point it at a "
-               "checkout that has one)" % args.ours_pythonpath)
-        return 2
+    installed_commit = None
+    if args.ours_pythonpath:
+        if not list(Path(args.ours_pythonpath).glob("dramatiq/_engine*.so")):
+            ps.log("error: no dramatiq/_engine*.so under --ours-pythonpath %s (build first, or point it at a "
+                   "checkout that has one)" % args.ours_pythonpath)
+            return 2
+        args.ours_python = args.ours_python or sys.executable
+    elif not args.ours_python:
+        try:
+            args.ours_python, installed_commit = ours_install.ensure_installed(args.ours_rev)
+        except SystemExit as e:
+            ps.log(str(e))
+            return 2
 
     t_suite = time.monotonic()
     try:
@@ -185,7 +202,8 @@ def main(argv=None):
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "host": platform.platform(), "nproc": os.cpu_count(), "python": platform.python_version(),
         "loadavg_start": os.getloadavg(), "params": p,
-        "ours_pythonpath": args.ours_pythonpath, "ours_start": ours_build(args.ours_pythonpath),
+        "ours_pythonpath": args.ours_pythonpath, "ours_python": args.ours_python,
+        "ours_start": ours_build(args.ours_python, args.ours_pythonpath, installed_commit),
         "systems": [{"key": key, "label": label, "requirements": reqs, "adapter": adapter,
                      "sizing": {w: ps.sizing(key, w) for w in ps.SIZING}}
                     for key, label, reqs, adapter in systems],
@@ -230,7 +248,7 @@ def main(argv=None):
     finally:
         server.close()
     meta["loadavg_end"] = os.getloadavg()
-    meta["ours_end"] = ours_build(args.ours_pythonpath)
+    meta["ours_end"] = ours_build(args.ours_python, args.ours_pythonpath, installed_commit)
     if meta["ours_end"] != meta["ours_start"]:
         ps.log("warning: ours changed during the run: %s -> %s" % (meta["ours_start"], meta["ours_end"]))
     meta["suite_seconds"] = time.monotonic() - t_suite

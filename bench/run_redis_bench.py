@@ -9,9 +9,11 @@ and min-max ranges per benchmark; stops redis-server by PID at the end.
 
 Interpreters:
 
-  * ours: --ours-python (default: this interpreter) with PYTHONPATH set to
-    --ours-pythonpath (default: <repo>/python, the source tree, whose
-    ``_engine`` is a symlink into build-dev/);
+  * ours: by default ``pip install .`` of a clean copy of HEAD in
+    bench/.venvs/ours (see ours_install.py; --ours-rev names another commit);
+    explicitly instead --ours-python (an interpreter with ours installed)
+    and/or --ours-pythonpath (a development tree, e.g. <checkout>/python
+    with a built ``_engine``);
   * upstream: --upstream-python, else <repo>/.venv-upstream/bin/python
     (scripts/setup.sh creates it), else bench/.venv-upstream (created on
     first use with dramatiq==2.2.1 and redis from PyPI, as run_stub_bench.py
@@ -40,6 +42,7 @@ SCRIPT = BENCH_DIR / "redis_bench.py"
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(REPO_ROOT / "tests" / "python"))
 
+import ours_install  # noqa: E402
 import run_stub_bench as stub  # noqa: E402  (probe, venv helper, child env)
 from redis_resp import Resp  # noqa: E402
 from redis_support import RedisServer  # noqa: E402
@@ -85,18 +88,12 @@ METRICS = {
 
 
 def env_for(kind, ours_pythonpath):
-    env = stub.child_env(kind)  # upstream: PYTHONPATH removed
-    if kind == OURS:
-        if ours_pythonpath:
-            env["PYTHONPATH"] = ours_pythonpath
-        else:
-            env.pop("PYTHONPATH", None)
-    return env
+    return stub.child_env(kind, ours_pythonpath)  # PYTHONPATH only for ours, only if given
 
 
 def probe_ours(python, pythonpath, attempts=3):
-    """stub.probe under our PYTHONPATH; retried, since build-dev/ may be
-    mid-rebuild for a moment."""
+    """stub.probe under our PYTHONPATH; retried, since a development tree
+    (--ours-pythonpath) may be mid-rebuild for a moment."""
     for attempt in range(attempts):
         env = env_for(OURS, pythonpath)
         try:
@@ -123,8 +120,8 @@ print(json.dumps({"path": path,
 
 
 def engine_build(python, pythonpath):
-    """Where our compiled engine lives and when it was built (build-dev/ is
-    rebuilt now and then, so the commit alone does not say what ran)."""
+    """Where our compiled engine lives and when it was built (a development
+    tree is rebuilt now and then, so the commit alone does not say what ran)."""
     try:
         proc = subprocess.run([str(python), "-c", ENGINE_PROBE], cwd=str(BENCH_DIR),
                               env=env_for(OURS, pythonpath), capture_output=True, text=True, timeout=60)
@@ -321,9 +318,12 @@ def main(argv=None):
     p.add_argument("--poll-ms", type=float, default=2.0, help="throughput: drain poll interval (default 2 ms)")
     p.add_argument("--upstream-python", help="interpreter with upstream dramatiq 2.2.1 and redis-py")
     p.add_argument("--venv", default=str(stub.DEFAULT_VENV), help="fallback upstream venv (bench/.venv-upstream)")
-    p.add_argument("--ours-python", default=sys.executable, help="interpreter for ours (default: this one)")
-    p.add_argument("--ours-pythonpath", default=str(REPO_ROOT / "python"),
-                   help="PYTHONPATH for ours (default <repo>/python; '' to use the interpreter's own)")
+    p.add_argument("--ours-python", help="interpreter with ours installed (default: pip install . of a clean "
+                   "copy of --ours-rev into bench/.venvs/ours)")
+    p.add_argument("--ours-pythonpath", metavar="DIR",
+                   help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a built "
+                   "_engine); runs under --ours-python, or this interpreter")
+    p.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
     p.add_argument("--timeout", type=float, default=600, help="per-run time limit, s (default 600)")
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
     p.add_argument("--same-core", action="store_true",
@@ -347,6 +347,14 @@ def main(argv=None):
         if b not in BENCHES:
             p.error("unknown benchmark %r" % b)
 
+    if not args.ours_python and not args.ours_pythonpath:
+        try:
+            args.ours_python, _ = ours_install.ensure_installed(args.ours_rev)
+        except SystemExit as e:
+            log(str(e))
+            return 2
+    elif not args.ours_python:
+        args.ours_python = sys.executable
     info = probe_ours(args.ours_python, args.ours_pythonpath)
     if "error" in info:
         log("error: `import dramatiq` fails for ours (%s, PYTHONPATH=%s): %s"

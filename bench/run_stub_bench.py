@@ -6,8 +6,14 @@ Runs bench/stub_throughput.py under two interpreters:
   * upstream: bench/.venv-upstream/bin/python (created on first use with
     ``<this python> -m venv`` + ``pip install dramatiq==2.2.1``; PyPI is the
     only network access), or the interpreter given by --upstream-python;
-  * ours: the interpreter running this driver (sys.executable), or
-    --ours-python; it must import dramatiq-cpp (``dramatiq._engine`` present).
+  * ours: by default the package users get: ``pip install .`` of a clean
+    copy of HEAD (``git archive``) into bench/.venvs/ours, made on first use
+    and whenever HEAD moves (see ours_install.py; uncommitted changes are not
+    measured).  --ours-rev REV installs another commit.  Explicitly instead:
+    --ours-python PY (an interpreter with ours installed) and/or
+    --ours-pythonpath DIR (a development tree, e.g. <checkout>/python with a
+    built ``_engine`` in it).  Ours must import dramatiq-cpp
+    (``dramatiq._engine`` present).
 
 Runs alternate between the implementations (the order flips every round) and
 a table of medians, ratios and min-max ranges is printed per actor.
@@ -26,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ours_install  # noqa: E402
+
 BENCH_DIR = Path(__file__).resolve().parent
 SCRIPT = BENCH_DIR / "stub_throughput.py"
 DEFAULT_VENV = BENCH_DIR / ".venv-upstream"
@@ -42,6 +51,7 @@ METRICS = [
     ("process_seconds", "process time (s)", "lower"),
     ("cpu_seconds", "cpu during process (s)", "lower"),
     ("cpu_per_msg_us", "cpu per message (us)", "lower"),
+    ("voluntary_cs_per_msg", "voluntary ctx switches / msg", "lower"),
     ("stop_seconds", "worker.stop() (s)", "lower"),
     ("peak_rss_mb", "peak RSS (MiB)", "lower"),
 ]
@@ -68,23 +78,25 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def child_env(kind):
+def child_env(kind, ours_pythonpath=None):
     env = dict(os.environ)
-    if kind == UPSTREAM:
-        # A PYTHONPATH pointing at an in-tree build of ours must not shadow
-        # the upstream package inside the upstream venv.
-        env.pop("PYTHONPATH", None)
+    # No inherited PYTHONPATH for either: a source tree on it would shadow
+    # the installed package. A development tree is measured only when asked
+    # for (--ours-pythonpath).
+    env.pop("PYTHONPATH", None)
+    if kind == OURS and ours_pythonpath:
+        env["PYTHONPATH"] = ours_pythonpath
     env.pop("PYTHONSTARTUP", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def probe(python, kind):
+def probe(python, kind, ours_pythonpath=None):
     """Return the probe dict for `python`, or {"error": ...}."""
     try:
         proc = subprocess.run(
             [str(python), "-c", PROBE],
-            cwd=str(BENCH_DIR), env=child_env(kind),
+            cwd=str(BENCH_DIR), env=child_env(kind, ours_pythonpath),
             capture_output=True, text=True, timeout=120,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -123,13 +135,13 @@ def ensure_upstream_venv(venv, base_python):
     return py
 
 
-def run_once(python, kind, actor, messages, timeout, verify):
+def run_once(python, kind, actor, messages, timeout, verify, ours_pythonpath=None):
     cmd = [str(python), str(SCRIPT), "--messages", str(messages), "--actor", actor]
     if verify:
         cmd.append("--verify")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=str(BENCH_DIR), env=child_env(kind),
+        proc = subprocess.run(cmd, cwd=str(BENCH_DIR), env=child_env(kind, ours_pythonpath),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, "timed out after %ss" % timeout
@@ -154,6 +166,8 @@ def fmt(value, key):
         return "{:,.0f}".format(value)
     if key in ("peak_rss_mb", "cpu_per_msg_us"):
         return "{:.1f}".format(value)
+    if key == "voluntary_cs_per_msg":
+        return "{:.2f}".format(value)
     return "{:.3f}".format(value)
 
 
@@ -207,7 +221,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="20000 messages, 1 repeat (explicit flags still win)")
     p.add_argument("--actor", choices=("noop", "fib", "both"), default="noop", help="actor(s) to run (default noop)")
     p.add_argument("--upstream-python", help="interpreter with upstream dramatiq %s (skips venv creation)" % UPSTREAM_VERSION)
-    p.add_argument("--ours-python", default=sys.executable, help="interpreter with dramatiq-cpp (default: this one)")
+    p.add_argument("--ours-python", help="interpreter with dramatiq-cpp installed (default: pip install . "
+                   "of a clean copy of --ours-rev into bench/.venvs/ours)")
+    p.add_argument("--ours-pythonpath", metavar="DIR",
+                   help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a "
+                   "built _engine); runs under --ours-python, or this interpreter")
+    p.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
     p.add_argument("--venv", default=str(DEFAULT_VENV), help="upstream venv location (default bench/.venv-upstream)")
     p.add_argument("--upstream-only", action="store_true", help="measure upstream only (no ours, no ratios)")
     p.add_argument("--allow-upstream-ours", action="store_true",
@@ -226,18 +245,30 @@ def main(argv=None):
     pythons = {}
     # --- ours -----------------------------------------------------------------
     if not args.upstream_only:
-        info = probe(args.ours_python, OURS)
+        if not args.ours_python and not args.ours_pythonpath:
+            try:
+                args.ours_python, _ = ours_install.ensure_installed(args.ours_rev)
+            except SystemExit as e:
+                log(str(e))
+                return 2
+        elif not args.ours_python:
+            args.ours_python = sys.executable
+        info = probe(args.ours_python, OURS, args.ours_pythonpath)
         if "error" in info:
-            log("error: `import dramatiq` fails under %s:\n  %s\n"
-                "Install our package first (pip install /work/main) or pass --ours-python; "
-                "use --upstream-only to measure upstream alone." % (args.ours_python, info["error"]))
+            log("error: `import dramatiq` fails under %s (PYTHONPATH %s):\n  %s\n"
+                "Pass --ours-python/--ours-pythonpath correctly, or neither to measure pip install . of HEAD; "
+                "use --upstream-only to measure upstream alone."
+                % (args.ours_python, args.ours_pythonpath, info["error"]))
             return 2
         if info["implementation"] != OURS and not args.allow_upstream_ours:
             log("error: %s imports UPSTREAM dramatiq %s from %s (no dramatiq._engine), not dramatiq-cpp.\n"
-                "Install our package into this interpreter (pip install /work/main) or pass --ours-python."
+                "Pass an --ours-python that has dramatiq-cpp installed, or neither option to measure "
+                "pip install . of HEAD."
                 % (args.ours_python, info.get("version"), info.get("file")))
             return 2
-        log("ours:     %s -> %s %s (%s)" % (args.ours_python, info["implementation"], info.get("version"), info.get("file")))
+        log("ours:     %s%s -> %s %s (%s)" % (
+            args.ours_python, " PYTHONPATH=%s" % args.ours_pythonpath if args.ours_pythonpath else "",
+            info["implementation"], info.get("version"), info.get("file")))
         pythons[OURS] = args.ours_python
 
     # --- upstream -------------------------------------------------------------
@@ -276,7 +307,8 @@ def main(argv=None):
             order = kinds if i % 2 == 0 else list(reversed(kinds))
             for kind in order:
                 log("[%s %d/%d] %s ..." % (actor, i + 1, repeat, kind))
-                result, err = run_once(pythons[kind], kind, actor, messages, args.timeout, args.verify)
+                result, err = run_once(pythons[kind], kind, actor, messages, args.timeout, args.verify,
+                                       args.ours_pythonpath)
                 if err is None and result.get("implementation") != kind and not (
                         kind == OURS and args.allow_upstream_ours):
                     err = "expected implementation %s, run reported %s" % (kind, result.get("implementation"))
@@ -299,6 +331,7 @@ def main(argv=None):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump({"messages": messages, "repeat": repeat, "pythons": pythons,
+                       "ours_pythonpath": args.ours_pythonpath,
                        "results": all_results}, f, indent=2)
         log("raw results written to %s" % args.json)
 

@@ -33,6 +33,12 @@ def _cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
+def _context_switches():
+    # (voluntary, involuntary) for the whole process so far.
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw, ru.ru_nivcsw
+
+
 def _rss_mb_now():
     # Current RSS from /proc (Linux); None elsewhere.
     try:
@@ -146,6 +152,7 @@ def main(argv=None):
     # ---- process phase -------------------------------------------------------
     worker = dramatiq.Worker(broker, worker_threads=args.threads, worker_timeout=args.worker_timeout)
     cpu0 = _cpu_seconds()
+    cs0 = _context_switches()
     t0 = time.perf_counter()
     worker.start()
     join_timeout_ms = int(args.timeout * 1000) if args.timeout > 0 else None
@@ -153,6 +160,7 @@ def main(argv=None):
     worker.join()
     process_seconds = time.perf_counter() - t0
     cpu_seconds = _cpu_seconds() - cpu0
+    cs1 = _context_switches()
 
     t0 = time.perf_counter()
     worker.stop()
@@ -177,6 +185,8 @@ def main(argv=None):
         "throughput": n / process_seconds if process_seconds > 0 else None,
         "cpu_seconds": cpu_seconds,
         "cpu_per_msg_us": cpu_seconds / n * 1e6 if n else None,
+        "voluntary_cs_per_msg": (cs1[0] - cs0[0]) / n if n else None,
+        "involuntary_cs_per_msg": (cs1[1] - cs0[1]) / n if n else None,
         "stop_seconds": stop_seconds,
         "rss_start_mb": rss_start,
         "rss_after_enqueue_mb": rss_after_enqueue,

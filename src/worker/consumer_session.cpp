@@ -16,6 +16,11 @@ bool PrefetchWindow::full() const {
   return held_ >= capacity_;
 }
 
+bool PrefetchWindow::half_free() const {
+  std::lock_guard lock(mutex_);
+  return held_ <= capacity_ / 2;
+}
+
 void PrefetchWindow::taken() {
   std::lock_guard lock(mutex_);
   held_ += 1;

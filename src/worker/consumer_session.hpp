@@ -28,6 +28,8 @@ class PrefetchWindow {
   explicit PrefetchWindow(int capacity) : capacity_(std::max(1, capacity)) {}
   int capacity() const { return capacity_; }
   bool full() const;
+  // Whether at most half the window is held.
+  bool half_free() const;
   void taken();
   void released(std::size_t count);
   // Waits until at most half the window is held (refilling after every

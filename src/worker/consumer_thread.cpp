@@ -15,10 +15,10 @@ std::string seconds_text(std::chrono::milliseconds delay) {
 }
 }  // namespace
 
-ConsumerThread::ConsumerThread(Context context, std::string queue_name, int prefetch)
+ConsumerThread::ConsumerThread(Context context, std::string queue_name, int prefetch, bool delay)
     : context_(std::move(context)), queue_name_(std::move(queue_name)),
       logger_(std::string(kConsumerLogger) + "(" + queue_name_ + ")"), prefetch_(std::max(1, prefetch)),
-      info_{ThreadInfo::Kind::Consumer, queue_name_},
+      delay_(delay), info_{ThreadInfo::Kind::Consumer, queue_name_},
       window_(std::make_shared<PrefetchWindow>(prefetch_)) {}
 
 ConsumerThread::~ConsumerThread() {
@@ -56,7 +56,7 @@ void ConsumerThread::set_paused(bool paused) {
 
 std::size_t ConsumerThread::delayed_count() const {
   std::lock_guard lock(mutex_);
-  return delayed_.size();
+  return delayed_.size() + moving_delayed_;
 }
 
 void ConsumerThread::run() {
@@ -99,10 +99,21 @@ void ConsumerThread::consume_loop() {
                                                     window_, logger_);
   // However the loop ends, this session fetches no more; what it delivered
   // is still settled through it.
+  {
+    std::lock_guard lock(mutex_);
+    session_ = session;
+  }
   struct Retire {
+    ConsumerThread& thread;
     ConsumerSession& session;
-    ~Retire() { session.retire(); }
-  } retire{*session};
+    ~Retire() {
+      {
+        std::lock_guard lock(thread.mutex_);
+        thread.session_.reset();
+      }
+      session.retire();
+    }
+  } retire{*this, *session};
   auto stop_waiting = [this] { return !should_run(); };
   while (should_run()) {
     if (window_->full()) {
@@ -110,13 +121,40 @@ void ConsumerThread::consume_loop() {
       // Wait for acks (or a delayed message coming due) instead of fetching.
       window_->wait_for_room(std::chrono::steady_clock::now() + next_wait(), stop_waiting);
     } else {
+      std::unique_lock fetching(fetch_mutex_);
       auto message = session->consumer().next(next_wait());
       if (message) handle_message(std::move(message), session);
+      fetching.unlock();
       // Wake worker threads once per fetched batch, not once per message.
       if (!session->consumer().has_buffered()) context_.work.wake_for_work();
     }
     handle_delayed_messages();
   }
+}
+
+bool ConsumerThread::fetch_for_worker() {
+  // Only with at most half the window held: this thread then is not in its
+  // window-full wait, so it still sees any delayed message fetched here
+  // when its loop comes round.
+  if (delay_) return false;
+  std::unique_lock fetching(fetch_mutex_, std::try_to_lock);
+  if (!fetching) return false;
+  std::shared_ptr<ConsumerSession> session;
+  {
+    std::lock_guard lock(mutex_);
+    if (!should_run()) return false;
+    session = session_;
+  }
+  if (!session || !window_->half_free()) return false;
+  std::shared_ptr<MessageProxy> message;
+  try {
+    message = session->consumer().next(std::chrono::milliseconds(0));
+  } catch (const std::exception&) {
+    return false;  // this thread meets the same error and handles it
+  }
+  if (!message) return false;
+  handle_message(std::move(message), session);
+  return true;
 }
 
 std::chrono::milliseconds ConsumerThread::next_wait() const {
@@ -193,6 +231,7 @@ void ConsumerThread::handle_delayed_messages() {
       if (delayed_.empty() || delayed_.top().eta > current_millis()) return;
       due = delayed_.top();
       delayed_.pop();
+      moving_delayed_ += 1;
     }
     Message ready = due.message->message;
     ready.queue_name = canonical_queue_name(ready.queue_name);
@@ -207,9 +246,14 @@ void ConsumerThread::handle_delayed_messages() {
       due.eta = current_millis() + 1000;
       due.sequence = delayed_sequence_++;
       delayed_.push(std::move(due));
+      moving_delayed_ -= 1;
       return;
     }
     due.source->settle(context_.broker, *due.message);
+    // Worker::join() waits for this: the message is not done before its ack
+    // (and the ack's hooks) are.
+    std::lock_guard lock(mutex_);
+    moving_delayed_ -= 1;
   }
 }
 

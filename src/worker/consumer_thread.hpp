@@ -35,7 +35,8 @@ class ConsumerThread {
     std::function<void()> booted;             // called once the boot hooks ran
   };
 
-  ConsumerThread(Context context, std::string queue_name, int prefetch);
+  // `delay`: a delay queue's consumer (its messages are held, not run).
+  ConsumerThread(Context context, std::string queue_name, int prefetch, bool delay);
   ~ConsumerThread();
   ConsumerThread(const ConsumerThread&) = delete;
   ConsumerThread& operator=(const ConsumerThread&) = delete;
@@ -47,7 +48,12 @@ class ConsumerThread {
   // Whether the thread noticed the pause (its session is retired).
   bool is_paused_acknowledged() const { return paused_ack_; }
   const std::string& queue_name() const { return queue_name_; }
+  // Delayed messages held, or being moved to their queue and acked.
   std::size_t delayed_count() const;
+  // Fetches one message for a worker thread that ran out of queued work
+  // (in-process brokers, see WorkQueue's spin_fetch); true if one was
+  // handled. Never for a delay queue, never while this thread fetches.
+  bool fetch_for_worker();
   // Puts the delayed messages it holds back on the broker (at stop).
   void requeue_held();
 
@@ -78,17 +84,23 @@ class ConsumerThread {
   const std::string queue_name_;
   const std::string logger_;  // upstream names it "dramatiq.worker.ConsumerThread(<queue>)"
   const int prefetch_;
+  const bool delay_;
   const ThreadInfo info_;
   std::shared_ptr<PrefetchWindow> window_;
   std::thread thread_;
 
-  mutable std::mutex mutex_;  // guards delayed_; running_/paused_ change under it
+  // Held from taking a message off the broker until it is handled, so that
+  // worker threads fetching too keep the broker's order.
+  std::mutex fetch_mutex_;
+  mutable std::mutex mutex_;  // guards delayed_, session_; running_/paused_ change under it
   std::condition_variable wake_;
   std::atomic<bool> running_{false};
   std::atomic<bool> paused_{false};
   std::atomic<bool> paused_ack_{false};
   std::priority_queue<DelayedItem, std::vector<DelayedItem>, std::greater<>> delayed_;
   std::uint64_t delayed_sequence_ = 0;
+  std::size_t moving_delayed_ = 0;  // taken off delayed_, their ack not yet done
+  std::shared_ptr<ConsumerSession> session_;  // the one consume_loop fetches through
 };
 
 }  // namespace dramatiq

@@ -5,9 +5,10 @@
 namespace dramatiq {
 
 WorkQueue::WorkQueue(int threads, bool spin, std::chrono::milliseconds idle_timeout,
-                     WorkQueueTuning tuning)
+                     WorkQueueTuning tuning, std::function<bool()> spin_fetch)
     : threads_(std::max(1, threads)), spin_(spin),
-      idle_timeout_(std::max(idle_timeout, std::chrono::milliseconds(1))), tuning_(tuning) {}
+      idle_timeout_(std::max(idle_timeout, std::chrono::milliseconds(1))), tuning_(tuning),
+      spin_fetch_(std::move(spin_fetch)) {}
 
 void WorkQueue::push(WorkItem item) {
   std::lock_guard lock(mutex_);
@@ -130,7 +131,8 @@ bool WorkQueue::spin_for_work() {
   auto until = std::chrono::steady_clock::now() + tuning_.spin_time;
   bool found = false;
   while (!found && std::chrono::steady_clock::now() < until) {
-    found = queued_.load(std::memory_order_relaxed) > 0 || interrupted_.load(std::memory_order_relaxed);
+    found = queued_.load(std::memory_order_relaxed) > 0 || interrupted_.load(std::memory_order_relaxed) ||
+            (spin_fetch_ && spin_fetch_());
   }
   spinning_ = false;
   return found;

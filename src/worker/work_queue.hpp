@@ -9,7 +9,11 @@
 // and when queued work went untouched for a whole period it takes some and
 // wakes one sleeper per remaining item. With `spin`, one thread that runs
 // out of work busy-waits a little for the next item instead of sleeping
-// (worth it when messages are handed over in process, one at a time).
+// (worth it when messages are handed over in process, one at a time), and
+// meanwhile takes the next message off the broker itself through
+// `spin_fetch`: that costs about what the consumer thread would spend on
+// it, and spares the hand-off to and from that thread (a wake-up each way,
+// often on a core the machine does not have free).
 #pragma once
 
 #include <atomic>
@@ -47,7 +51,10 @@ class WorkQueue {
  public:
   // `threads`: how many worker threads take from it; `idle_timeout`: how
   // long take() waits before returning empty-handed.
-  WorkQueue(int threads, bool spin, std::chrono::milliseconds idle_timeout, WorkQueueTuning tuning = {});
+  // With `spin`, `spin_fetch` (optional) is called while spinning: it may
+  // push an item itself and return true.
+  WorkQueue(int threads, bool spin, std::chrono::milliseconds idle_timeout, WorkQueueTuning tuning = {},
+            std::function<bool()> spin_fetch = {});
 
   // Queues an item without waking anyone: a consumer pushes a fetched
   // batch, then calls wake_for_work() once.
@@ -97,6 +104,7 @@ class WorkQueue {
   const bool spin_;
   const std::chrono::milliseconds idle_timeout_;
   const WorkQueueTuning tuning_;
+  const std::function<bool()> spin_fetch_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;

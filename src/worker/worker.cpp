@@ -50,6 +50,8 @@ class Worker::Impl {
     bool exited = false;  // exit_mutex_
   };
   void add_consumer(const std::string& queue_name, bool delay);
+  // For a worker thread out of work: one message off any queue's consumer.
+  bool fetch_for_worker();
   void worker_loop(WorkerThreadSlot& slot, WorkQueue& work);
   std::chrono::milliseconds timeout() const {
     return std::chrono::milliseconds(std::max(1, *options_.worker_timeout_ms));
@@ -98,7 +100,8 @@ void Worker::Impl::start() {
   broker_.emit_before("before_worker_boot",
                       [&](Middleware& m) { m.before_worker_boot(broker_, owner_); });
   if (work_) old_work_queues_.push_back(std::move(work_));
-  work_ = std::make_shared<WorkQueue>(worker_threads(), broker_.traits().hands_over_in_process, timeout());
+  work_ = std::make_shared<WorkQueue>(worker_threads(), broker_.traits().hands_over_in_process, timeout(),
+                                      WorkQueueTuning{}, [this] { return fetch_for_worker(); });
   if (paused_) work_->set_paused(true);
   running_ = true;
   for (int i = 0; i < worker_threads(); ++i) {
@@ -135,10 +138,19 @@ void Worker::Impl::add_consumer(const std::string& queue_name, bool delay) {
                                   std::chrono::milliseconds(std::max(0, options_.consumer_restart_delay_ms)),
                                   [this] { thread_booted(); }};
   auto consumer = std::make_unique<ConsumerThread>(std::move(context), queue_name,
-                                                   delay ? delay_prefetch_ : queue_prefetch_);
+                                                   delay ? delay_prefetch_ : queue_prefetch_, delay);
   if (paused_) consumer->set_paused(true);
   consumer->start();
   consumers_[queue_name] = std::move(consumer);
+}
+
+bool Worker::Impl::fetch_for_worker() {
+  std::unique_lock lock(consumers_mutex_, std::try_to_lock);
+  if (!lock) return false;
+  for (auto& [queue_name, consumer] : consumers_) {
+    if (consumer->fetch_for_worker()) return true;
+  }
+  return false;
 }
 
 void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {

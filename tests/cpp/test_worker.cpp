@@ -171,6 +171,52 @@ TEST_F(EngineWorker, SingleThreadRunsOneQueueInFifoOrder) {
   EXPECT_EQ(order, expected);
 }
 
+// Blocks the first enqueue made after arm() until `released` opens, and
+// records whether it opened before the wait's bound.
+class BlockingEnqueue : public Middleware {
+ public:
+  std::string name() const override { return "BlockingEnqueue"; }
+  void before_enqueue(Broker&, Message&, Delay) override {
+    if (!armed_.exchange(false)) return;
+    released_in_time = released.wait();
+  }
+  void arm() { armed_ = true; }
+  Latch released;
+  std::atomic<bool> released_in_time{false};
+
+ private:
+  std::atomic<bool> armed_{false};
+};
+
+TEST_F(EngineWorker, WorkerThreadTakesMessagesOffAnInProcessBrokerWhileTheConsumerThreadIsBusy) {
+  // A message already due sits first on the queue: the consumer thread
+  // holds it, then moves it back to its queue, and that enqueue blocks until
+  // the other messages have run. Only a worker thread that fetches from the
+  // (in-process) broker itself can run them meanwhile; handing every
+  // message through the consumer thread would leave it idle, and the wait
+  // would run out.
+  constexpr int kMessages = 20;
+  auto blocker = std::make_shared<BlockingEnqueue>();
+  broker->add_middleware(blocker);
+  std::atomic<int> ran{0};
+  broker->declare_actor(make_actor("f", [&](const Array& args, const Object&) {
+    if (args.at(0).as_int() >= 0 && ran.fetch_add(1) + 1 == kMessages) blocker->released.open();
+    return Value();
+  }));
+  Message due = make_message("f", {-1});
+  due.options.set("eta", current_millis());
+  broker->put_raw("default", JsonEncoder().encode(due));
+  for (int i = 0; i < kMessages; ++i) broker->enqueue(make_message("f", {i}));
+  blocker->arm();
+
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(join_queue(*broker, "default"));
+  worker.stop();
+  EXPECT_TRUE(blocker->released_in_time);
+  EXPECT_EQ(ran.load(), kMessages);
+}
+
 TEST_F(EngineWorker, LowerPriorityValueRunsFirstThenArrivalOrder) {
   // The work queue orders by actor priority (lower first), then arrival.
   // One worker thread is held busy by a gate actor while messages from
@@ -329,6 +375,51 @@ TEST_F(EngineWorker, ExplicitDelayWinsOverDelayOption) {
   std::int64_t eta = stored.options.find("eta")->as_int();
   EXPECT_GE(eta, lower);
   EXPECT_LE(eta, upper);
+}
+
+// Holds the ack of a message moved off a delay queue until `release` opens.
+class HeldDelayAck : public Middleware {
+ public:
+  std::string name() const override { return "HeldDelayAck"; }
+  void after_ack(Broker&, MessageProxy& message) override {
+    if (message.message.queue_name != "default.DQ") return;
+    entered.open();
+    release.wait();
+    done = true;
+  }
+  Latch entered, release;
+  std::atomic<bool> done{false};
+};
+
+TEST_F(EngineWorker, WorkerJoinWaitsForTheAckOfAMovedDelayedMessage) {
+  // The consumer thread moves a due message to its queue, then acks it on
+  // the delay queue; the moved copy can run to completion before that ack's
+  // hooks do. join() must still wait for them.
+  auto held = std::make_shared<HeldDelayAck>();
+  broker->add_middleware(held);
+  Latch ran;
+  broker->declare_actor(make_actor("later", [&](const Array&, const Object&) {
+    ran.open();
+    return Value();
+  }));
+  broker->enqueue(make_message("later", {}), 1);
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(held->entered.wait());
+  ASSERT_TRUE(ran.wait());
+  std::atomic<bool> done_at_join{false};
+  Latch joined;
+  std::thread joiner([&] {
+    worker.join();
+    done_at_join = held->done.load();
+    joined.open();
+  });
+  // Without the wait in join() the joiner returns now; give it the chance.
+  joined.wait(200ms);
+  held->release.open();
+  joiner.join();
+  worker.stop();
+  EXPECT_TRUE(done_at_join);
 }
 
 TEST_F(EngineWorker, WorkerJoinWaitsForHeldDelayedMessages) {
