@@ -222,6 +222,14 @@ std::vector<Reply> Connection::pipeline(const std::vector<Command>& commands) {
   return replies;
 }
 
+void check(const Reply& reply) {
+  if (!reply.is_error()) return;
+  for (const char* transient : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY"}) {
+    if (starts_with(reply.str, transient)) throw ConnectionClosed("Redis is unavailable: " + reply.str);
+  }
+  throw BrokerError("Redis replied with an error: " + reply.str);
+}
+
 bool Connection::went_stale() {
   if (!healthy_) return true;
   if (transport_->has_buffered_input()) return true;

@@ -100,4 +100,8 @@ class Connection {
   std::chrono::microseconds reply_spin_{0};
 };
 
+// Throws for an error reply: ConnectionClosed when the server is not ready
+// (loading its data after a restart, ...), BrokerError otherwise.
+void check(const Reply& reply);
+
 }  // namespace dramatiq::redis
