@@ -2,87 +2,49 @@
 // decimal strings with a PX expiry and updates them with WATCH/MULTI
 // retries; Lua scripts give the same result atomically in one round trip,
 // and both kinds of client can update the same key.
-#include <openssl/sha.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 
 #include "dramatiq/rate_limit_backends.hpp"
+#include "embedded_lua/rate_limits.hpp"
 #include "redis/connection_pool.hpp"
-#include "redis/context.hpp"
+#include "redis/script_runner.hpp"
 
 namespace dramatiq {
 
 namespace {
 
-struct LuaScript {
-  explicit LuaScript(std::string text) : source(std::move(text)) {
-    std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-    SHA1(reinterpret_cast<const unsigned char*>(source.data()), source.size(), digest.data());
-    char hex[3];
-    for (unsigned char byte : digest) {
-      std::snprintf(hex, sizeof hex, "%02x", byte);
-      sha1 += hex;
-    }
-  }
-  std::string source;
-  std::string sha1;
-};
+using redis::LuaScript;
 
-// KEYS[1] counter; ARGV amount, maximum, ttl. Values are written with %d so
-// large counts never turn into Lua's exponent notation.
+// The scripts live in src/rate_limits/lua/ (see each file for its keys
+// and arguments).
 const LuaScript& bounded_increment() {
-  static const LuaScript script(R"LUA(
-local next_value = tonumber(redis.call("get", KEYS[1]) or "0") + tonumber(ARGV[1])
-if next_value > tonumber(ARGV[2]) then return 0 end
-redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
-return 1
-)LUA");
+  static const LuaScript script{std::string(rate_limits::lua::bounded_increment)};
   return script;
 }
 
-// KEYS[1] counter; ARGV amount, minimum, ttl.
 const LuaScript& bounded_decrement() {
-  static const LuaScript script(R"LUA(
-local next_value = tonumber(redis.call("get", KEYS[1]) or "0") - tonumber(ARGV[1])
-if next_value < tonumber(ARGV[2]) then return 0 end
-redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
-return 1
-)LUA");
+  static const LuaScript script{std::string(rate_limits::lua::bounded_decrement)};
   return script;
 }
 
-// KEYS[1] counter, KEYS[2..] the counters whose sum is bounded; ARGV
-// amount, maximum, ttl.
 const LuaScript& increment_within_sum() {
-  static const LuaScript script(R"LUA(
-local amount = tonumber(ARGV[1])
-local maximum = tonumber(ARGV[2])
-local next_value = tonumber(redis.call("get", KEYS[1]) or "0") + amount
-if next_value > maximum then return 0 end
-local total = amount
-for i = 2, #KEYS do
-  total = total + tonumber(redis.call("get", KEYS[i]) or "0")
-end
-if total > maximum then return 0 end
-redis.call("set", KEYS[1], string.format("%d", next_value), "px", ARGV[3])
-return 1
-)LUA");
+  static const LuaScript script{std::string(rate_limits::lua::increment_within_sum)};
   return script;
 }
 
-// KEYS[1] event list; ARGV ttl. Waiters rotate the list (BRPOPLPUSH onto
-// itself), so the event stays for later waiters until it expires.
 const LuaScript& post_event() {
-  static const LuaScript script(R"LUA(
-redis.call("rpush", KEYS[1], "x")
-redis.call("pexpire", KEYS[1], ARGV[1])
-return 1
-)LUA");
+  static const LuaScript script{std::string(rate_limits::lua::post_event)};
   return script;
+}
+
+const redis::ScriptRunner& rate_limit_scripts() {
+  static const redis::ScriptRunner runner(
+      {&bounded_increment(), &bounded_decrement(), &increment_within_sum(), &post_event()});
+  return runner;
 }
 
 std::string seconds_text(std::chrono::milliseconds timeout) {
@@ -120,26 +82,19 @@ class RedisRateLimiterBackend::Impl {
     return *pool_;
   }
 
-  // Runs a script by its digest, loading it on the first NOSCRIPT.
+  // Runs a script by its digest (loaded again if the server forgot it).
   redis::Reply run(const LuaScript& script, const std::vector<std::string>& keys,
-                   const std::vector<std::string>& arguments) {
-    redis::Command command{"EVALSHA", script.sha1, std::to_string(keys.size())};
-    command.insert(command.end(), keys.begin(), keys.end());
-    command.insert(command.end(), arguments.begin(), arguments.end());
+                   std::vector<std::string> arguments) {
     auto connection = pool().acquire();
-    redis::Reply reply = connection->call(command);
-    if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0) {
-      command[0] = "EVAL";
-      command[1] = script.source;
-      reply = connection->call(command);
-    }
+    redis::Reply reply = rate_limit_scripts().run(
+        *connection, redis::ScriptRunner::invocation(script, keys, std::move(arguments)));
     redis::check(reply);
     return reply;
   }
 
   bool run_flag(const LuaScript& script, const std::vector<std::string>& keys,
-                const std::vector<std::string>& arguments) {
-    return run(script, keys, arguments).integer == 1;
+                std::vector<std::string> arguments) {
+    return run(script, keys, std::move(arguments)).integer == 1;
   }
 
   const RedisConnectionOptions& options() const { return options_; }

@@ -1,7 +1,7 @@
-// One connection to a Redis server: TCP, Unix socket or TLS (OpenSSL),
-// speaking RESP through hiredis's reader and command formatter. Blocking
-// calls with deadlines; pipelining by sending several commands before
-// reading their replies.
+// One connection to a Redis server, speaking RESP through hiredis's reader
+// and command formatter over a transport (plain TCP or Unix socket, or
+// TLS: see transport.hpp). Blocking calls with deadlines; pipelining by
+// sending several commands before reading their replies.
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "dramatiq/redis_broker.hpp"
+#include "redis/transport.hpp"
+
+struct redisReader;
 
 namespace dramatiq::redis {
 
@@ -32,7 +35,8 @@ using Command = std::vector<std::string>;
 class Connection {
  public:
   // Connects, then authenticates, selects the database and names the
-  // client. Throws ConnectionFailed.
+  // client. Throws ConnectionFailed, and then keeps no socket open: a
+  // refused handshake must not cost a descriptor here and a client there.
   explicit Connection(const RedisConnectionOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -69,8 +73,6 @@ class Connection {
   bool went_stale();
 
  private:
-  void connect_socket();
-  void start_tls();
   void handshake();
   void write_pending(std::optional<std::chrono::steady_clock::time_point> deadline);
   // Reads more bytes into the reader; false if the deadline passed first.
@@ -81,14 +83,25 @@ class Connection {
   std::optional<Reply> take_buffered_reply();
   [[noreturn]] void fail(const std::string& what);
 
-  struct Tls;
+  // The transport's result, or fail() when it throws.
+  template <typename Operation>
+  IoResult io(Operation operation);
+
+  struct ReaderDeleter {
+    void operator()(redisReader* reader) const;
+  };
   RedisConnectionOptions options_;
-  int fd_ = -1;
-  std::unique_ptr<Tls> tls_;
-  void* reader_ = nullptr;  // redisReader*
+  // Members, not raw handles: when the constructor throws (a refused
+  // AUTH, say) no destructor runs, but members are released.
+  std::unique_ptr<redisReader, ReaderDeleter> reader_;
+  std::unique_ptr<Transport> transport_;
   std::string out_;
   bool healthy_ = true;
   std::chrono::microseconds reply_spin_{0};
 };
+
+// Throws for an error reply: ConnectionClosed when the server is not ready
+// (loading its data after a restart, ...), BrokerError otherwise.
+void check(const Reply& reply);
 
 }  // namespace dramatiq::redis

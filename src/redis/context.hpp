@@ -1,5 +1,6 @@
 // What every part of the Redis broker shares: its options, its id, the
-// connection pool, and how operations are invoked as Lua scripts.
+// connection pool, and how operations are invoked as Lua scripts (run by
+// the ScriptRunner the rate-limit backend uses too).
 #pragma once
 
 #include <atomic>
@@ -45,9 +46,5 @@ class BrokerContext {
   HeldMessages held_;
   std::atomic<std::int64_t> last_maintenance_ms_;
 };
-
-// Throws for an error reply: ConnectionClosed when the server is not ready
-// (loading its data after a restart, ...), BrokerError otherwise.
-void check(const Reply& reply);
 
 }  // namespace dramatiq::redis

@@ -1,16 +1,14 @@
 // The Lua scripts that implement the broker's operations atomically on the
-// server, on the key layout upstream Dramatiq uses (see scripts.cpp).
-// Enqueueing is a plain transaction instead: see enqueue.hpp.
+// server, on the key layout upstream Dramatiq uses (src/redis/lua/*.lua,
+// embedded at build time). Enqueueing is a plain transaction instead: see
+// enqueue.hpp.
 #pragma once
 
 #include <string>
 
-namespace dramatiq::redis {
+#include "redis/script_runner.hpp"
 
-struct Script {
-  std::string source;
-  std::string sha1;  // hex, for EVALSHA
-};
+namespace dramatiq::redis {
 
 // Every script is called with KEYS = {namespace} and ARGV =
 // {now_ms, queue, worker_id, heartbeat_timeout_ms, dead_message_ttl_ms,
@@ -23,7 +21,10 @@ enum class Operation {
   Heartbeat,  // (none)
 };
 
-const Script& script(Operation operation);
+const LuaScript& script(Operation operation);
+// Runs the broker's scripts (and loads all of them when the server has
+// forgotten them).
+const ScriptRunner& broker_scripts();
 
 // The Pub/Sub channel producers signal after adding to `queue`, so idle
 // consumers wake at once instead of polling.

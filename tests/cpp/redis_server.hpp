@@ -1,10 +1,13 @@
 // A private redis-server for one test: a free loopback port, a temporary
-// directory, stopped by PID when the test ends.
+// directory, stopped by PID when the test ends. A password (requirepass)
+// and other settings can be given; call() authenticates with it.
 #pragma once
 
 #include <signal.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "redis/connection.hpp"
 #include "server_process.hpp"
@@ -13,10 +16,20 @@ namespace dramatiq::testing {
 
 class RedisServer {
  public:
-  RedisServer() : process_("redis-server", SIGTERM, 6379) {
-    process_.start({"redis-server", "--port", std::to_string(port()), "--bind", "127.0.0.1", "--dir",
-                    process_.dir(), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel",
-                    "warning"},
+  struct Config {
+    std::optional<std::string> password;  // --requirepass
+    std::vector<std::string> extra_args;  // more "--name", "value" pairs
+  };
+
+  RedisServer() : RedisServer(Config{}) {}
+  explicit RedisServer(Config config)
+      : process_("redis-server", SIGTERM, 6379), password_(config.password) {
+    std::vector<std::string> argv{"redis-server", "--port", std::to_string(port()), "--bind", "127.0.0.1",
+                                  "--dir", process_.dir(), "--save", "", "--appendonly", "no",
+                                  "--daemonize", "no", "--loglevel", "warning"};
+    if (password_) argv.insert(argv.end(), {"--requirepass", *password_});
+    argv.insert(argv.end(), config.extra_args.begin(), config.extra_args.end());
+    process_.start(argv,
                    [this] {
                      try {
                        return call({"PING"}).str == "PONG";
@@ -32,9 +45,10 @@ class RedisServer {
     RedisConnectionOptions options;
     options.host = "127.0.0.1";
     options.port = port();
+    options.password = password_;
     return options;
   }
-  // A client connection for inspecting keys.
+  // A client connection for inspecting keys (authenticated).
   redis::Reply call(const redis::Command& command) const {
     redis::Connection connection(options());
     return connection.call(command);
@@ -43,6 +57,7 @@ class RedisServer {
 
  private:
   ServerProcess process_;
+  std::optional<std::string> password_;
 };
 
 }  // namespace dramatiq::testing

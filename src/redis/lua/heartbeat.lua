@@ -1,0 +1,2 @@
+-- Nothing beyond the prelude: records the heartbeat (and maybe maintains).
+return 1
