@@ -199,11 +199,11 @@ TEST(RedisScripts, RunAgainAfterTheServerForgetsThem) {
   EXPECT_TRUE(limits.incr("counter", 1, 10, 60000));
   for (int round = 0; round < 2; ++round) {
     server.call({"SCRIPT", "FLUSH"});
-    EXPECT_FALSE(broker.join("default", 0ms, 0ms));
+    EXPECT_FALSE(broker.join("default", {.timeout = 0ms, .poll_interval = 1ms}));
     EXPECT_TRUE(limits.incr("counter", 1, 10, 60000));
   }
   EXPECT_EQ(server.call({"GET", "counter"}).str, "3");
   server.call({"SCRIPT", "FLUSH"});
   broker.flush("default");  // two scripts in one round trip, both refused
-  EXPECT_TRUE(broker.join("default", 0ms, 0ms));
+  EXPECT_TRUE(broker.join("default", {.timeout = 0ms, .poll_interval = 1ms}));
 }
