@@ -1,5 +1,7 @@
 // dramatiq._engine's result backends and Results middleware: Python
 // arguments become the engine's; waits release the GIL.
+#include <algorithm>
+
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -86,9 +88,28 @@ void bind_results(nb::module_& m) {
       .def("get_stored", [](ResultBackend& b, nb::handle message, bool block, std::optional<std::int64_t> timeout) {
              Message key = key_fields(message);
              Value stored;
-             {
-               nb::gil_scoped_release release;
-               stored = b.get_stored(key, block, optional_ms(timeout));
+             if (!block) {
+               {
+                 nb::gil_scoped_release release;
+                 stored = b.get_stored(key, false, std::nullopt);
+               }
+               return from_value(stored);
+             }
+             // Waits in slices without the GIL and runs Python's signal
+             // handlers between them, so Ctrl-C interrupts the wait at once.
+             using Clock = std::chrono::steady_clock;
+             constexpr auto kSlice = std::chrono::milliseconds(100);
+             auto deadline = Clock::now() + optional_ms(timeout).value_or(ResultBackend::kDefaultTimeout);
+             while (true) {
+               auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+               try {
+                 nb::gil_scoped_release release;
+                 stored = b.get_stored(key, true, std::clamp(left, std::chrono::milliseconds(0), kSlice));
+                 break;
+               } catch (const ResultTimeout&) {
+                 if (PyErr_CheckSignals() != 0) throw nb::python_error();
+                 if (Clock::now() >= deadline) throw;
+               }
              }
              return from_value(stored);
            }, "message"_a, "block"_a, "timeout"_a.none())
