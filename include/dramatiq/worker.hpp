@@ -95,6 +95,11 @@ class Worker {
   int worker_timeout_ms() const;
   int queue_prefetch() const;
   int delay_prefetch() const;
+  // Change a setting before start() (upstream lets a Worker's attributes be
+  // set until then). Throws std::logic_error once started; a prefetch < 1
+  // is std::invalid_argument.
+  void set_queue_prefetch(int prefetch);
+  void set_delay_prefetch(int prefetch);
   // The host-language Worker object passed to worker hooks, if any.
   ForeignPtr host_worker;
 

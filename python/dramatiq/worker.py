@@ -53,13 +53,23 @@ class Worker:
 
     @property
     def queue_prefetch(self) -> int:
-        """Messages each queue's consumer may hold fetched and unsettled."""
+        """Messages each queue's consumer may hold fetched and unsettled
+        (settable until ``start``)."""
         return self._native.queue_prefetch
+
+    @queue_prefetch.setter
+    def queue_prefetch(self, value: int) -> None:
+        self._native.queue_prefetch = value
 
     @property
     def delay_prefetch(self) -> int:
-        """Messages each delay queue's consumer may hold fetched and unsettled."""
+        """Messages each delay queue's consumer may hold fetched and
+        unsettled (settable until ``start``)."""
         return self._native.delay_prefetch
+
+    @delay_prefetch.setter
+    def delay_prefetch(self, value: int) -> None:
+        self._native.delay_prefetch = value
 
     def start(self) -> None:
         """Start the consumer and worker threads."""

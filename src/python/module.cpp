@@ -446,7 +446,7 @@ NB_MODULE(_engine, m) {
              }
            }, "timeout"_a.none())
       .def_prop_ro("worker_timeout", &Worker::worker_timeout_ms)
-      .def_prop_ro("queue_prefetch", &Worker::queue_prefetch)
-      .def_prop_ro("delay_prefetch", &Worker::delay_prefetch)
+      .def_prop_rw("queue_prefetch", &Worker::queue_prefetch, &Worker::set_queue_prefetch)
+      .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
       .def_prop_ro("worker_threads", &Worker::worker_threads);
 }

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "dramatiq/log.hpp"
@@ -37,6 +38,13 @@ class Worker::Impl {
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
   const WorkerOptions& options() const { return options_; }
+  // Before start() only (see Worker::set_queue_prefetch).
+  void set_prefetch(int prefetch, bool delay) {
+    if (running_ || work_) throw std::logic_error("a Worker's prefetch can only change before it starts");
+    if (prefetch < 1) throw std::invalid_argument("prefetch must be at least 1");
+    (delay ? options_.delay_prefetch : options_.queue_prefetch) = prefetch;
+    (delay ? delay_prefetch_ : queue_prefetch_) = prefetch;
+  }
 
   // Joins worker threads left running by a stop() that timed out; if some
   // are still busy, detaches them and returns false (the caller must then
@@ -350,5 +358,7 @@ int Worker::worker_threads() const { return impl_->worker_threads(); }
 int Worker::worker_timeout_ms() const { return *impl_->options().worker_timeout_ms; }
 int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }
 int Worker::delay_prefetch() const { return impl_->options().delay_prefetch; }
+void Worker::set_queue_prefetch(int prefetch) { impl_->set_prefetch(prefetch, false); }
+void Worker::set_delay_prefetch(int prefetch) { impl_->set_prefetch(prefetch, true); }
 
 }  // namespace dramatiq

@@ -565,3 +565,32 @@ def test_stop_requeues_prefetched_messages(stub_broker, make_worker, peek_queue)
     stub_broker.join("default", timeout=10000)
     new_worker.join()
     assert sorted(ran) == list(range(10))
+
+
+def test_prefetch_set_before_start_limits_what_a_consumer_holds(stub_broker):
+    # As upstream: a Worker's queue_prefetch may be set until it starts.
+    release = threading.Event()
+
+    @dramatiq.actor
+    def blocked():
+        release.wait(60)
+
+    worker = dramatiq.Worker(stub_broker, worker_threads=1, worker_timeout=100)
+    worker.queue_prefetch = 5
+    assert worker.queue_prefetch == 5
+    for _ in range(10):
+        blocked.send()
+    queue = stub_broker.queues[blocked.queue_name]
+    worker.start()
+    try:
+        # One running, four waiting in the worker: five taken off the queue.
+        deadline = time.monotonic() + 30
+        while queue.qsize() > 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queue.qsize() == 5
+        with pytest.raises(RuntimeError):
+            worker.queue_prefetch = 3  # too late once started
+    finally:
+        release.set()
+        stub_broker.join(blocked.queue_name, timeout=30000)
+        worker.stop()
