@@ -113,3 +113,27 @@ def ensure_installed(rev="HEAD", venv=DEFAULT_VENV, base_python=sys.executable):
         raise SystemExit("error: %s does not import dramatiq._engine after the install" % py)
     (venv / STAMP).write_text(commit + "\n" + key)
     return str(py), commit
+
+
+def add_arguments(parser):
+    """The options every driver takes to choose which dramatiq-cpp it measures."""
+    parser.add_argument("--ours-python", help="interpreter with dramatiq-cpp installed (default: pip install . "
+                        "of a clean copy of --ours-rev into bench/.venvs/ours)")
+    parser.add_argument("--ours-pythonpath", metavar="DIR",
+                        help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a "
+                        "built _engine); runs under --ours-python, or this interpreter")
+    parser.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
+
+
+def choose_python(args):
+    """Sets ``args.ours_python`` from the options of ``add_arguments``: the
+    one given; this interpreter for a development tree (--ours-pythonpath);
+    else ``pip install .`` of --ours-rev. Returns the commit installed here
+    (None when nothing was installed); SystemExit says why an install failed."""
+    if args.ours_python:
+        return None
+    if args.ours_pythonpath:
+        args.ours_python = sys.executable
+        return None
+    args.ours_python, commit = ensure_installed(args.ours_rev)
+    return commit

@@ -146,12 +146,7 @@ def main(argv=None):
                     help="comma-separated subset of: %s" % ",".join(s[0] for s in ps.SYSTEMS))
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of %s"
                     % ",".join(WORKLOADS))
-    ap.add_argument("--ours-python", help="interpreter with ours installed (default: pip install . of a "
-                    "clean copy of --ours-rev into bench/.venvs/ours)")
-    ap.add_argument("--ours-pythonpath", metavar="DIR",
-                    help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a "
-                    "built _engine); runs under --ours-python, or this interpreter")
-    ap.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
+    ours_install.add_arguments(ap)
     ap.add_argument("--out-dir", help="where the report goes: <dir>/benchmarks-peers.md and <dir>/img/peers.png "
                     "(default docs/, or bench/results/ with --quick)")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG (and the matplotlib venv)")
@@ -172,19 +167,16 @@ def main(argv=None):
     suffix = "-quick" if args.quick else ""
     json_path = BENCH_DIR / "results" / ("peers%s.json" % suffix)
 
-    installed_commit = None
     if args.ours_pythonpath:
         if not list(Path(args.ours_pythonpath).glob("dramatiq/_engine*.so")):
             ps.log("error: no dramatiq/_engine*.so under --ours-pythonpath %s (build first, or point it at a "
                    "checkout that has one)" % args.ours_pythonpath)
             return 2
-        args.ours_python = args.ours_python or sys.executable
-    elif not args.ours_python:
-        try:
-            args.ours_python, installed_commit = ours_install.ensure_installed(args.ours_rev)
-        except SystemExit as e:
-            ps.log(str(e))
-            return 2
+    try:
+        installed_commit = ours_install.choose_python(args)
+    except SystemExit as e:
+        ps.log(str(e))
+        return 2
 
     t_suite = time.monotonic()
     try:

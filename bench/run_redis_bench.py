@@ -28,7 +28,6 @@ import io
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -318,12 +317,7 @@ def main(argv=None):
     p.add_argument("--poll-ms", type=float, default=2.0, help="throughput: drain poll interval (default 2 ms)")
     p.add_argument("--upstream-python", help="interpreter with upstream dramatiq 2.2.1 and redis-py")
     p.add_argument("--venv", default=str(stub.DEFAULT_VENV), help="fallback upstream venv (bench/.venv-upstream)")
-    p.add_argument("--ours-python", help="interpreter with ours installed (default: pip install . of a clean "
-                   "copy of --ours-rev into bench/.venvs/ours)")
-    p.add_argument("--ours-pythonpath", metavar="DIR",
-                   help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a built "
-                   "_engine); runs under --ours-python, or this interpreter")
-    p.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
+    ours_install.add_arguments(p)
     p.add_argument("--timeout", type=float, default=600, help="per-run time limit, s (default 600)")
     p.add_argument("--json", metavar="PATH", help="also write all raw results to PATH")
     p.add_argument("--same-core", action="store_true",
@@ -347,14 +341,11 @@ def main(argv=None):
         if b not in BENCHES:
             p.error("unknown benchmark %r" % b)
 
-    if not args.ours_python and not args.ours_pythonpath:
-        try:
-            args.ours_python, _ = ours_install.ensure_installed(args.ours_rev)
-        except SystemExit as e:
-            log(str(e))
-            return 2
-    elif not args.ours_python:
-        args.ours_python = sys.executable
+    try:
+        ours_install.choose_python(args)
+    except SystemExit as e:
+        log(str(e))
+        return 2
     info = probe_ours(args.ours_python, args.ours_pythonpath)
     if "error" in info:
         log("error: `import dramatiq` fails for ours (%s, PYTHONPATH=%s): %s"

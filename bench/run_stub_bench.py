@@ -221,12 +221,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="20000 messages, 1 repeat (explicit flags still win)")
     p.add_argument("--actor", choices=("noop", "fib", "both"), default="noop", help="actor(s) to run (default noop)")
     p.add_argument("--upstream-python", help="interpreter with upstream dramatiq %s (skips venv creation)" % UPSTREAM_VERSION)
-    p.add_argument("--ours-python", help="interpreter with dramatiq-cpp installed (default: pip install . "
-                   "of a clean copy of --ours-rev into bench/.venvs/ours)")
-    p.add_argument("--ours-pythonpath", metavar="DIR",
-                   help="measure a development tree: PYTHONPATH for ours (e.g. <checkout>/python with a "
-                   "built _engine); runs under --ours-python, or this interpreter")
-    p.add_argument("--ours-rev", default="HEAD", help="commit to install for ours (default HEAD)")
+    ours_install.add_arguments(p)
     p.add_argument("--venv", default=str(DEFAULT_VENV), help="upstream venv location (default bench/.venv-upstream)")
     p.add_argument("--upstream-only", action="store_true", help="measure upstream only (no ours, no ratios)")
     p.add_argument("--allow-upstream-ours", action="store_true",
@@ -245,14 +240,11 @@ def main(argv=None):
     pythons = {}
     # --- ours -----------------------------------------------------------------
     if not args.upstream_only:
-        if not args.ours_python and not args.ours_pythonpath:
-            try:
-                args.ours_python, _ = ours_install.ensure_installed(args.ours_rev)
-            except SystemExit as e:
-                log(str(e))
-                return 2
-        elif not args.ours_python:
-            args.ours_python = sys.executable
+        try:
+            ours_install.choose_python(args)
+        except SystemExit as e:
+            log(str(e))
+            return 2
         info = probe(args.ours_python, OURS, args.ours_pythonpath)
         if "error" in info:
             log("error: `import dramatiq` fails under %s (PYTHONPATH %s):\n  %s\n"
