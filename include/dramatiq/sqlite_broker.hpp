@@ -1,0 +1,95 @@
+// The embedded broker: queues in an SQLite file shared by every process on
+// the host that opens it — producers and worker processes alike — with no
+// server. Messages are leased to a worker when fetched and deleted when
+// acknowledged; a dead worker's leases return to their queue.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dramatiq/broker.hpp"
+
+namespace dramatiq {
+
+struct SQLiteBrokerOptions {
+  std::string path;
+  // Commits also survive power loss (synchronous=FULL); by default they
+  // survive any process crash (synchronous=NORMAL).
+  bool durable = false;
+  // A worker process on another host or pid namespace (whose liveness
+  // cannot be seen) unheard for this long is presumed dead; on this host a
+  // dead process is recognised at the next heartbeat.
+  std::int64_t heartbeat_timeout_ms = 30000;
+  std::int64_t heartbeat_interval_ms = 1000;
+  // Dead-lettered messages older than this are dropped.
+  std::int64_t dead_message_ttl_ms = 86400000LL * 7;
+  // How long one write waits for another process's lock before retrying.
+  std::int64_t busy_timeout_ms = 5000;
+
+  // Reads `sqlite:///abs/path?durable=1` or `sqlite://rel/path`; throws
+  // std::invalid_argument naming what is wrong.
+  static SQLiteBrokerOptions from_url(const std::string& url);
+  // The file used when none is configured:
+  // $XDG_DATA_HOME/dramatiq/broker.sqlite3 (~/.local/share/... by default).
+  static std::string default_path();
+};
+
+// A message in the dead letters of a queue.
+struct SQLiteDeadLetter {
+  std::int64_t id;  // row id, for requeue/delete
+  std::string queue_name;
+  std::string message_id;
+  std::int64_t dead_at_ms;
+  std::string data;  // the encoded message
+};
+
+// Message counts of one queue.
+struct SQLiteQueueCounts {
+  std::int64_t ready = 0;      // waiting and due
+  std::int64_t delayed = 0;    // waiting for their eta
+  std::int64_t in_flight = 0;  // leased to a worker
+  std::int64_t dead = 0;       // dead-lettered
+};
+
+class SQLiteBroker : public Broker {
+ public:
+  explicit SQLiteBroker(SQLiteBrokerOptions options);
+  ~SQLiteBroker() override;
+
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override;
+  // Drops a queue's waiting, delayed and leased messages and its dead letters.
+  void flush(const std::string& queue_name) override;
+  void flush_all() override;
+  void close() override;
+
+  const SQLiteBrokerOptions& options() const;
+
+  SQLiteQueueCounts queue_counts(const std::string& queue_name);
+  std::vector<SQLiteDeadLetter> dead_letters(const std::string& queue_name, std::size_t limit);
+  // Puts dead letters back on their queue (all of the queue's when `ids`
+  // is empty); returns how many.
+  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::int64_t>& ids);
+  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::int64_t>& ids);
+  // Runs the liveness check now (tests, tools): returns the leases of dead
+  // worker processes to their queues and drops expired dead letters.
+  std::size_t reclaim_dead_workers();
+
+  class Impl;
+
+ protected:
+  const char* logger_name() const override { return "dramatiq.broker.SQLiteBroker"; }
+  std::size_t count_unfinished(const std::string& queue_name) override;
+  std::shared_ptr<MessageProxy> first_dead_letter(const std::string& queue_name) override;
+  void do_declare_queue(const std::string& queue_name) override;
+  void do_enqueue(const std::string& queue_name, const Message& message) override;
+  void do_enqueue_all(const std::vector<Message>& messages) override;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dramatiq

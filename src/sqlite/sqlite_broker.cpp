@@ -1,0 +1,343 @@
+#include "dramatiq/sqlite_broker.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <set>
+#include <filesystem>
+#include <stdexcept>
+
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "sqlite/broker_context.hpp"
+#include "sqlite/consumer.hpp"
+
+namespace dramatiq {
+
+using sqlite::Database;
+using sqlite::now_ms;
+
+namespace {
+
+bool truthy(const std::string& value, const std::string& name) {
+  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off" || value.empty()) return false;
+  throw std::invalid_argument("sqlite URL option '" + name + "' must be true or false, not '" + value + "'");
+}
+
+std::int64_t integer_option(const std::string& value, const std::string& name) {
+  try {
+    std::size_t used = 0;
+    long long number = std::stoll(value, &used);
+    if (used == value.size() && number > 0) return number;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument("sqlite URL option '" + name + "' must be a positive integer, not '" + value + "'");
+}
+
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// The broker_priority option: higher runs first, as on RabbitMQ.
+std::int64_t rank_of(const Message& message) {
+  if (const Value* priority = message.options.find("broker_priority")) {
+    if (priority->is_int() || priority->is_float()) return -static_cast<std::int64_t>(priority->as_number());
+  }
+  return 0;
+}
+
+std::int64_t due_of(const Message& message, std::int64_t now) {
+  if (const Value* eta = message.options.find("eta")) {
+    if (eta->is_int() || eta->is_float()) return static_cast<std::int64_t>(eta->as_number());
+  }
+  return now;
+}
+
+void insert_message(Database& db, const std::string& queue, const Message& message,
+                    const std::string& data, std::int64_t now) {
+  db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES (?, ?, ?, ?, ?)")
+      .bind(1, queue)
+      .bind(2, rank_of(message))
+      .bind(3, due_of(message, now))
+      .bind(4, message.message_id)
+      .bind_blob(5, data)
+      .run();
+}
+
+}  // namespace
+
+SQLiteBrokerOptions SQLiteBrokerOptions::from_url(const std::string& url) {
+  const std::string scheme = "sqlite://";
+  if (url.rfind(scheme, 0) != 0) {
+    throw std::invalid_argument("not an sqlite:// URL: '" + url + "'");
+  }
+  std::string rest = url.substr(scheme.size());
+  std::string query;
+  if (auto mark = rest.find('?'); mark != std::string::npos) {
+    query = rest.substr(mark + 1);
+    rest = rest.substr(0, mark);
+  }
+  SQLiteBrokerOptions options;
+  // sqlite:///abs/path (empty host) or sqlite://relative/path, as SQLAlchemy writes them.
+  options.path = percent_decode(rest);
+  if (options.path.empty()) options.path = default_path();
+  std::size_t start = 0;
+  while (start < query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    std::string pair = query.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    auto equals = pair.find('=');
+    std::string name = pair.substr(0, equals);
+    std::string value = equals == std::string::npos ? "1" : percent_decode(pair.substr(equals + 1));
+    if (name == "durable") {
+      options.durable = truthy(value, name);
+    } else if (name == "heartbeat_timeout") {
+      options.heartbeat_timeout_ms = integer_option(value, name);
+    } else if (name == "dead_message_ttl") {
+      options.dead_message_ttl_ms = integer_option(value, name);
+    } else if (name == "busy_timeout") {
+      options.busy_timeout_ms = integer_option(value, name);
+    } else {
+      throw std::invalid_argument("unknown sqlite URL option '" + name +
+                                  "' (known: durable, heartbeat_timeout, dead_message_ttl, busy_timeout)");
+    }
+  }
+  return options;
+}
+
+std::string SQLiteBrokerOptions::default_path() {
+  std::filesystem::path base;
+  if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) {
+    base = data;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    base = std::filesystem::path(home) / ".local" / "share";
+  } else {
+    base = std::filesystem::temp_directory_path();
+  }
+  return (base / "dramatiq" / "broker.sqlite3").string();
+}
+
+class SQLiteBroker::Impl {
+ public:
+  explicit Impl(SQLiteBrokerOptions options) : context(std::move(options)) {}
+  sqlite::BrokerContext context;
+};
+
+SQLiteBroker::SQLiteBroker(SQLiteBrokerOptions options)
+    : Broker(BrokerTraits{.schedules_delays = true}) {
+  if (options.path.empty()) options.path = SQLiteBrokerOptions::default_path();
+  std::filesystem::path directory = std::filesystem::absolute(options.path).parent_path();
+  if (!std::filesystem::exists(directory)) {
+    std::error_code error;
+    std::filesystem::create_directories(directory, error);
+    if (error) {
+      throw ConnectionFailed("Cannot create the directory of the embedded broker's database " +
+                             options.path + ": " + error.message());
+    }
+  }
+  impl_ = std::make_unique<Impl>(std::move(options));
+  impl_->context.store();  // open (and check) the file now: errors belong to the constructor
+}
+
+SQLiteBroker::~SQLiteBroker() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+const SQLiteBrokerOptions& SQLiteBroker::options() const { return impl_->context.options(); }
+
+std::unique_ptr<Consumer> SQLiteBroker::consume(const std::string& queue_name, int prefetch) {
+  return std::make_unique<sqlite::SQLiteConsumer>(impl_->context, queue_name, prefetch);
+}
+
+void SQLiteBroker::do_declare_queue(const std::string& queue_name) {
+  impl_->context.store().write([&](Database& db) {
+    db.query("INSERT OR IGNORE INTO dramatiq_queues (name) VALUES (?)").bind(1, queue_name).run();
+  });
+}
+
+void SQLiteBroker::do_enqueue(const std::string& queue_name, const Message& message) {
+  std::string data = get_encoder()->encode(message);
+  auto& store = impl_->context.store();
+  store.write([&](Database& db) { insert_message(db, queue_name, message, data, now_ms()); });
+  store.doorbell().ring(queue_name);
+}
+
+void SQLiteBroker::do_enqueue_all(const std::vector<Message>& messages) {
+  std::vector<std::string> encoded;
+  encoded.reserve(messages.size());
+  auto encoder = get_encoder();
+  for (const auto& message : messages) encoded.push_back(encoder->encode(message));
+  auto& store = impl_->context.store();
+  store.write([&](Database& db) {
+    std::int64_t now = now_ms();
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      insert_message(db, messages[i].queue_name, messages[i], encoded[i], now);
+    }
+  });
+  std::set<std::string> queues;
+  for (const auto& message : messages) queues.insert(message.queue_name);
+  for (const auto& queue : queues) store.doorbell().ring(queue);
+}
+
+void SQLiteBroker::flush(const std::string& queue_name) {
+  impl_->context.store().write([&](Database& db) {
+    db.query("DELETE FROM dramatiq_messages WHERE queue = ?").bind(1, queue_name).run();
+    db.query("DELETE FROM dramatiq_dead_letters WHERE queue = ?").bind(1, queue_name).run();
+  });
+}
+
+void SQLiteBroker::flush_all() {
+  impl_->context.store().write([&](Database& db) {
+    db.exec("DELETE FROM dramatiq_messages");
+    db.exec("DELETE FROM dramatiq_dead_letters");
+  });
+}
+
+void SQLiteBroker::close() {
+  if (!impl_) return;
+  impl_->context.settler().stop();
+  try {
+    impl_->context.unregister();
+  } catch (const std::exception&) {
+    // Its leases return when this process is seen dead.
+  }
+}
+
+std::size_t SQLiteBroker::count_unfinished(const std::string& queue_name) {
+  std::int64_t count = 0;
+  impl_->context.store().read([&](Database& db) {
+    auto waiting = db.query("SELECT count(*) FROM dramatiq_messages WHERE queue = ? AND holder IS NULL");
+    waiting.bind(1, queue_name);
+    if (waiting.step()) count += waiting.integer(0);
+    auto held = db.query("SELECT count(*) FROM dramatiq_messages WHERE holder IS NOT NULL AND queue = ?");
+    held.bind(1, queue_name);
+    if (held.step()) count += held.integer(0);
+  });
+  return static_cast<std::size_t>(count);
+}
+
+SQLiteQueueCounts SQLiteBroker::queue_counts(const std::string& queue_name) {
+  SQLiteQueueCounts counts;
+  std::int64_t now = now_ms();
+  impl_->context.store().read([&](Database& db) {
+    auto ready = db.query("SELECT count(*) FROM dramatiq_messages WHERE queue = ? AND holder IS NULL AND due <= ?");
+    ready.bind(1, queue_name).bind(2, now);
+    if (ready.step()) counts.ready = ready.integer(0);
+    auto delayed = db.query("SELECT count(*) FROM dramatiq_messages WHERE queue = ? AND holder IS NULL AND due > ?");
+    delayed.bind(1, queue_name).bind(2, now);
+    if (delayed.step()) counts.delayed = delayed.integer(0);
+    auto held = db.query("SELECT count(*) FROM dramatiq_messages WHERE holder IS NOT NULL AND queue = ?");
+    held.bind(1, queue_name);
+    if (held.step()) counts.in_flight = held.integer(0);
+    auto dead = db.query("SELECT count(*) FROM dramatiq_dead_letters WHERE queue = ?");
+    dead.bind(1, queue_name);
+    if (dead.step()) counts.dead = dead.integer(0);
+  });
+  return counts;
+}
+
+std::vector<SQLiteDeadLetter> SQLiteBroker::dead_letters(const std::string& queue_name, std::size_t limit) {
+  std::vector<SQLiteDeadLetter> letters;
+  impl_->context.store().read([&](Database& db) {
+    auto select = db.query(
+        "SELECT id, queue, message_id, dead_at, body FROM dramatiq_dead_letters WHERE queue = ? "
+        "ORDER BY id LIMIT ?");
+    select.bind(1, queue_name).bind(2, static_cast<std::int64_t>(limit));
+    while (select.step()) {
+      letters.push_back(SQLiteDeadLetter{select.integer(0), select.text(1), select.text(2),
+                                         select.integer(3), select.blob(4)});
+    }
+  });
+  return letters;
+}
+
+std::shared_ptr<MessageProxy> SQLiteBroker::first_dead_letter(const std::string& queue_name) {
+  auto letters = dead_letters(queue_name, 1);
+  if (letters.empty()) return nullptr;
+  auto proxy = std::make_shared<MessageProxy>();
+  try {
+    proxy->message = get_encoder()->decode(letters[0].data);
+  } catch (const std::exception& e) {
+    proxy->decode_error = e.what();
+    proxy->message.queue_name = queue_name;
+    proxy->raw = letters[0].data;
+  }
+  return proxy;
+}
+
+std::size_t SQLiteBroker::requeue_dead_letters(const std::string& queue_name,
+                                               const std::vector<std::int64_t>& ids) {
+  std::size_t moved = 0;
+  auto& store = impl_->context.store();
+  store.write([&](Database& db) {
+    moved = 0;
+    std::int64_t now = now_ms();
+    auto move_one = [&](std::int64_t id) {
+      db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) "
+               "SELECT queue, 0, ?, message_id, body FROM dramatiq_dead_letters WHERE id = ? AND queue = ?")
+          .bind(1, now)
+          .bind(2, id)
+          .bind(3, queue_name)
+          .run();
+      db.query("DELETE FROM dramatiq_dead_letters WHERE id = ? AND queue = ?").bind(1, id).bind(2, queue_name).run();
+      moved += static_cast<std::size_t>(db.changes());
+    };
+    if (!ids.empty()) {
+      for (std::int64_t id : ids) move_one(id);
+      return;
+    }
+    std::vector<std::int64_t> all;
+    {
+      auto select = db.query("SELECT id FROM dramatiq_dead_letters WHERE queue = ? ORDER BY id");
+      select.bind(1, queue_name);
+      while (select.step()) all.push_back(select.integer(0));
+    }
+    for (std::int64_t id : all) move_one(id);
+  });
+  if (moved > 0) store.doorbell().ring(queue_name);
+  return moved;
+}
+
+std::size_t SQLiteBroker::delete_dead_letters(const std::string& queue_name,
+                                              const std::vector<std::int64_t>& ids) {
+  std::size_t deleted = 0;
+  impl_->context.store().write([&](Database& db) {
+    deleted = 0;
+    if (ids.empty()) {
+      db.query("DELETE FROM dramatiq_dead_letters WHERE queue = ?").bind(1, queue_name).run();
+      deleted = static_cast<std::size_t>(db.changes());
+      return;
+    }
+    for (std::int64_t id : ids) {
+      db.query("DELETE FROM dramatiq_dead_letters WHERE id = ? AND queue = ?").bind(1, id).bind(2, queue_name).run();
+      deleted += static_cast<std::size_t>(db.changes());
+    }
+  });
+  return deleted;
+}
+
+std::size_t SQLiteBroker::reclaim_dead_workers() {
+  std::set<std::string> queues;
+  std::size_t count = 0;
+  impl_->context.store().write([&](Database& db) { count = impl_->context.reclaim(db, queues); });
+  impl_->context.ring(queues);
+  return count;
+}
+
+}  // namespace dramatiq

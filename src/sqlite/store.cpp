@@ -1,0 +1,78 @@
+#include "sqlite/store.hpp"
+
+#include <sys/stat.h>
+
+namespace dramatiq::sqlite {
+
+Store::Store(const DatabaseOptions& options)
+    : path_(options.path), database_(options), doorbell_(options.path + "-doorbell") {}
+
+void Store::write(const std::function<void(Database&)>& work) {
+  Job job{&work, nullptr, false};
+  std::unique_lock lock(mutex_);
+  waiting_.push_back(&job);
+  while (!job.done) {
+    if (committing_) {
+      committed_.wait(lock);
+      continue;
+    }
+    // Lead: commit everything handed in so far, this job included.
+    committing_ = true;
+    std::vector<Job*> batch;
+    batch.swap(waiting_);
+    lock.unlock();
+    commit_batch(batch);
+    lock.lock();
+    committing_ = false;
+    committed_.notify_all();
+  }
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void Store::commit_batch(std::vector<Job*>& batch) {
+  std::lock_guard connection(connection_mutex_);
+  try {
+    database_.write([&] {
+      if (batch.size() == 1) {
+        // Alone: the transaction itself undoes a failure.
+        (*batch[0]->work)(database_);
+        return;
+      }
+      for (Job* job : batch) {
+        database_.exec("SAVEPOINT job");
+        try {
+          (*job->work)(database_);
+          database_.exec("RELEASE job");
+        } catch (...) {
+          job->error = std::current_exception();
+          database_.exec("ROLLBACK TO job");
+          database_.exec("RELEASE job");
+        }
+      }
+    });
+  } catch (...) {
+    auto error = std::current_exception();
+    for (Job* job : batch) {
+      if (!job->error) job->error = error;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (Job* job : batch) job->done = true;
+}
+
+void Store::read(const std::function<void(Database&)>& work) {
+  std::lock_guard connection(connection_mutex_);
+  work(database_);
+}
+
+void Store::checkpoint_if_larger_than(std::int64_t limit_bytes) {
+  struct stat info{};
+  std::string wal = path_ + "-wal";
+  if (::stat(wal.c_str(), &info) != 0 || info.st_size <= limit_bytes) return;
+  std::lock_guard connection(connection_mutex_);
+  // TRUNCATE waits (busy timeout) for readers to move past the log's end,
+  // then resets it to zero bytes.
+  sqlite3_wal_checkpoint_v2(database_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+}
+
+}  // namespace dramatiq::sqlite

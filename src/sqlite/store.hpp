@@ -1,0 +1,57 @@
+// One process's handle on an embedded-broker file: its database connection,
+// used by one thread at a time, with group commit — threads that want to
+// write while another is committing hand their work to the next commit, so
+// many enqueues, fetches and acks cost one transaction — and the doorbell.
+#pragma once
+
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "sqlite/database.hpp"
+#include "sqlite/doorbell.hpp"
+
+namespace dramatiq::sqlite {
+
+class Store {
+ public:
+  explicit Store(const DatabaseOptions& options);
+
+  // Runs `work` inside a write transaction, possibly with other threads'
+  // work in the same one, and returns once that transaction committed. An
+  // exception from `work` undoes `work` only (a savepoint) and is rethrown
+  // here; a failed commit fails every batched caller.
+  void write(const std::function<void(Database&)>& work);
+
+  // Runs `work` on the connection outside any transaction (reads, PRAGMAs).
+  void read(const std::function<void(Database&)>& work);
+
+  // Truncates the write-ahead log when it outgrew `limit_bytes` (constant
+  // readers can keep SQLite's automatic checkpoints from ever resetting it).
+  void checkpoint_if_larger_than(std::int64_t limit_bytes);
+
+  Doorbell& doorbell() { return doorbell_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Job {
+    const std::function<void(Database&)>* work;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  void commit_batch(std::vector<Job*>& batch);
+
+  const std::string path_;
+  Database database_;
+  Doorbell doorbell_;
+  std::mutex mutex_;
+  std::condition_variable committed_;
+  std::vector<Job*> waiting_;
+  bool committing_ = false;
+  std::mutex connection_mutex_;  // the connection: one thread at a time
+};
+
+}  // namespace dramatiq::sqlite

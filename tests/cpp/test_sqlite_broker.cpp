@@ -1,0 +1,476 @@
+// The embedded SQLiteBroker through the engine's C++ API, on real files in
+// a temporary directory: what a commit leaves in the file, delivery through
+// a Worker, priorities, due times, dead letters and their requeue, leases
+// returned from dead processes, the cross-process doorbell, and files it
+// must refuse.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "dramatiq/builtin_middleware.hpp"
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "dramatiq/sqlite_broker.hpp"
+#include "dramatiq/worker.hpp"
+#include "settlement_scenario.hpp"
+#include "sqlite/doorbell.hpp"
+#include "test_support.hpp"
+#include "tracking_broker.hpp"
+
+using namespace dramatiq;
+using namespace dramatiq::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "dramatiq-sqlite-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+SQLiteBrokerOptions options_for(const std::string& path) {
+  SQLiteBrokerOptions options;
+  options.path = path;
+  return options;
+}
+
+std::shared_ptr<SQLiteBroker> make_broker(const std::string& path) {
+  return std::make_shared<SQLiteBroker>(options_for(path));
+}
+
+// Reads the file through a connection of its own, as another process would.
+std::int64_t count_rows(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::int64_t n = -1;
+  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
+void execute(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+WorkerOptions worker_options(int threads) { return WorkerOptions{std::nullopt, 50, threads}; }
+
+template <typename Condition>
+bool eventually(Condition condition) {
+  auto deadline = std::chrono::steady_clock::now() + kLongWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+// The pid of a process that has exited (and been reaped).
+pid_t dead_pid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+}  // namespace
+
+TEST(SQLiteBroker, EnqueueIsCommittedBeforeItReturns) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  Message stored = broker->enqueue(make_message("add", {Value(1), Value(2)}));
+  // Another connection sees the row at once, with the message's bytes.
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages WHERE queue = 'default' "
+                                          "AND holder IS NULL AND message_id = '" + stored.message_id + "'"),
+            1);
+  sqlite3* db = nullptr;
+  sqlite3_open(dir.file("q.db").c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT body FROM dramatiq_messages", -1, &stmt, nullptr);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  std::string body(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                   static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  EXPECT_EQ(body, get_encoder()->encode(stored));
+}
+
+TEST(SQLiteBroker, DelaysAreDueTimesNotDelayQueues) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  std::int64_t before = current_millis();
+  Message stored = broker->enqueue(make_message("add", {}), 60000);
+  EXPECT_EQ(stored.queue_name, "default");
+  EXPECT_GE(stored.options.find("eta")->as_number(), static_cast<double>(before + 60000));
+  EXPECT_TRUE(broker->get_declared_delay_queues().empty());
+  auto counts = broker->queue_counts("default");
+  EXPECT_EQ(counts.delayed, 1);
+  EXPECT_EQ(counts.ready, 0);
+  // Not due: a consumer gets nothing.
+  auto consumer = broker->consume("default", 10);
+  EXPECT_EQ(consumer->next(20ms), nullptr);
+}
+
+TEST(SQLiteBroker, DelayedMessageIsDeliveredOnceDue) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  Message stored = broker->enqueue(make_message("add", {}), 150);
+  auto consumer = broker->consume("default", 10);
+  // One wait covers it: the consumer sleeps until the due time, not the timeout.
+  auto delivered = consumer->next(kLongWait);
+  ASSERT_NE(delivered, nullptr);
+  EXPECT_EQ(delivered->message.message_id, stored.message_id);
+  EXPECT_GE(current_millis(), static_cast<std::int64_t>(stored.options.find("eta")->as_number()));
+  consumer->ack(*delivered);
+  consumer->close();
+}
+
+TEST(SQLiteBroker, HigherBrokerPriorityIsFetchedFirstThenFifo) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    Value options = Value::object();
+    if (i == 2) options.set("broker_priority", Value(std::int64_t{5}));
+    ids.push_back(broker->enqueue(make_message("add", {Value(i)}, "default", std::move(options))).message_id);
+  }
+  auto consumer = broker->consume("default", 10);
+  std::vector<std::string> order;
+  for (int i = 0; i < 3; ++i) {
+    auto m = consumer->next(kLongWait);
+    ASSERT_NE(m, nullptr);
+    order.push_back(m->message.message_id);
+    consumer->ack(*m);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{ids[2], ids[0], ids[1]}));
+  consumer->close();
+}
+
+TEST(SQLiteBroker, WorkerProcessesAndAcksEveryMessage) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  Calls calls;
+  broker->declare_actor(make_actor("record", [&](const Array& args, const Object&) {
+    return calls.record(make_message("record", args));
+  }));
+  std::vector<Message> batch;
+  for (int i = 0; i < 500; ++i) batch.push_back(make_message("record", {Value(i)}));
+  broker->enqueue_all(std::move(batch));
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 500);
+
+  Worker worker(broker, worker_options(4));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait, .poll_interval = 5ms}));
+  worker.stop(kLongWait);
+  EXPECT_EQ(calls.count(), 500u);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 0);
+}
+
+TEST(SQLiteBroker, ProducersOnManyThreadsShareCommits) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&] {
+      for (int i = 0; i < 250; ++i) broker->enqueue(make_message("add", {Value(i)}));
+    });
+  }
+  for (auto& p : producers) p.join();
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1000);
+}
+
+TEST(SQLiteBroker, MessageOutOfRetriesIsDeadLetteredAndCanBeRequeued) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->add_middleware(std::make_shared<Retries>(Value(std::int64_t{0})));
+  std::atomic<int> runs{0};
+  broker->declare_actor(make_actor("boom", [&](const Array&, const Object&) -> Value {
+    if (runs++ == 0) throw std::runtime_error("boom");
+    return Value();
+  }));
+  LogCapture logs;
+  Message stored = broker->enqueue(make_message("boom", {}));
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait, .poll_interval = 5ms}));
+  auto letters = broker->dead_letters("default", 10);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].message_id, stored.message_id);
+  EXPECT_EQ(broker->queue_counts("default").dead, 1);
+
+  EXPECT_EQ(broker->requeue_dead_letters("default", {}), 1u);
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait, .poll_interval = 5ms}));
+  worker.stop(kLongWait);
+  EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(broker->queue_counts("default").dead, 0);
+}
+
+TEST(SQLiteBroker, GarbageAndUnknownActorsAreDeadLetteredWithAReason) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  Calls calls;
+  broker->declare_actor(make_actor("record", [&](const Array& args, const Object&) {
+    return calls.record(make_message("record", args));
+  }));
+  LogCapture logs;
+  // Rows written by hand, as a buggy or hostile program would.
+  execute(dir.file("q.db"),
+          "INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES "
+          "('default', 0, 0, 'junk', X'ff206e6f74206a736f6e'), "
+          "('default', 0, 0, 'array', '[1, 2]')");
+  broker->enqueue(make_message("nobody", {}));
+  broker->enqueue(make_message("record", {Value(1)}));
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait, .poll_interval = 5ms}));
+  worker.stop(kLongWait);
+  EXPECT_EQ(calls.count(), 1u);
+  EXPECT_EQ(broker->queue_counts("default").dead, 3);
+  EXPECT_EQ(logs.matching(log::Level::Error, "undecodable").size(), 2u);
+  EXPECT_FALSE(logs.matching(log::Level::Error, "nobody").empty());
+}
+
+// Records that Worker::stop() began shutting worker threads down.
+class ShutdownWatcher : public Middleware {
+ public:
+  std::string name() const override { return "ShutdownWatcher"; }
+  void before_worker_thread_shutdown(Broker&, const ThreadInfo&) override { worker_thread_down.open(); }
+  Latch worker_thread_down;
+};
+
+// Two worker threads, one stuck in a slow actor: the idle one exits once
+// stop() cleared the running flag (the watcher sees it); only then does the
+// slow actor enqueue more work and wait until the consumer leased it. None
+// of it may start, and stop() must give every lease back.
+TEST(SQLiteBroker, StopReturnsLeasedButUnstartedMessagesToTheQueue) {
+  TempDir dir;
+  auto broker = std::make_shared<TrackingBroker<SQLiteBroker>>(options_for(dir.file("q.db")));
+  auto watcher = std::make_shared<ShutdownWatcher>();
+  broker->add_middleware(watcher);
+  Calls later;
+  broker->declare_actor(make_actor("later", [&](const Array& args, const Object&) {
+    return later.record(make_message("later", args));
+  }));
+  std::atomic<bool> handed_over{false};
+  Latch slow_started;
+  broker->declare_actor(make_actor("slow", [&](const Array&, const Object&) {
+    slow_started.open();
+    if (!watcher->worker_thread_down.wait()) return Value();
+    for (int i = 0; i < 5; ++i) broker->enqueue(make_message("later", {Value(i)}));
+    handed_over = broker->wait_handed_over("default", 3);
+    return Value();
+  }, "slow_q"));
+  Worker worker(broker, worker_options(2));
+  worker.start();
+  broker->enqueue(make_message("slow", {}, "slow_q"));
+  ASSERT_TRUE(slow_started.wait());
+  worker.stop(kLongWait);
+  ASSERT_TRUE(handed_over);
+  EXPECT_EQ(later.count(), 0u) << "a message was started after stop() began";
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages WHERE queue = 'default' "
+                                          "AND holder IS NULL"), 5);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 5);
+}
+
+TEST(SQLiteBroker, LeasesOfADeadProcessReturnToTheQueue) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  for (int i = 0; i < 3; ++i) broker->enqueue(make_message("anything", {}));
+  // This process registers as a worker when it opens a consumer.
+  auto registration = broker->consume("other", 1);
+  // A worker process of this host (same boot, pid namespace and host name)
+  // that leased the messages and died.
+  pid_t gone = dead_pid();
+  execute(dir.file("q.db"),
+          "INSERT INTO dramatiq_workers (id, pid, started, boot_id, pid_namespace, hostname, heartbeat) "
+          "SELECT 9000, " + std::to_string(gone) + ", 1, boot_id, pid_namespace, hostname, heartbeat "
+          "FROM dramatiq_workers LIMIT 1; "
+          "UPDATE dramatiq_messages SET holder = 9000;");
+  LogCapture logs;
+  EXPECT_EQ(broker->reclaim_dead_workers(), 3u);
+  EXPECT_EQ(broker->queue_counts("default").ready, 3);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_workers WHERE id = 9000"), 0);
+  EXPECT_FALSE(logs.matching(log::Level::Warning, "is gone").empty());
+  registration->close();
+}
+
+TEST(SQLiteBroker, ALiveProcessKeepsItsLeasesAndASilentRemoteOneLosesThem) {
+  TempDir dir;
+  auto holder = make_broker(dir.file("q.db"));
+  holder->declare_queue("default");
+  for (int i = 0; i < 2; ++i) holder->enqueue(make_message("anything", {}));
+  auto consumer = holder->consume("default", 2);
+  auto first = consumer->next(kLongWait);
+  ASSERT_NE(first, nullptr);
+  // Another broker on the same file (another process, as far as the file
+  // knows) sees this one alive: nothing is taken from it.
+  auto other = make_broker(dir.file("q.db"));
+  EXPECT_EQ(other->reclaim_dead_workers(), 0u);
+  EXPECT_EQ(other->queue_counts("default").in_flight, 2);
+  // A worker on another host that stopped sending heartbeats is presumed dead.
+  execute(dir.file("q.db"),
+          "INSERT INTO dramatiq_workers (id, pid, started, boot_id, pid_namespace, hostname, heartbeat) "
+          "VALUES (9001, 1, 1, 'another-boot', 'pid:[1]', 'elsewhere', 1); "
+          "INSERT INTO dramatiq_messages (queue, rank, due, holder, message_id, body) "
+          "VALUES ('default', 0, 0, 9001, 'x', '{}')");
+  EXPECT_EQ(other->reclaim_dead_workers(), 1u);
+  consumer->ack(*first);
+  consumer->close();
+}
+
+TEST(SQLiteBroker, DoorbellRingsAcrossProcesses) {
+  TempDir dir;
+  sqlite::Doorbell bell(dir.file("bell"));
+  std::uint32_t ticket = bell.ticket("default");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    sqlite::Doorbell own(dir.file("bell"));
+    char byte;
+    if (::read(ready[0], &byte, 1) != 1) ::_exit(2);
+    own.ring("default");
+    ::_exit(0);
+  }
+  ASSERT_EQ(::write(ready[1], "x", 1), 1);
+  EXPECT_TRUE(bell.wait("default", ticket, std::chrono::steady_clock::now() + kLongWait));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // Without a ring, a wait ends at its deadline and says so.
+  EXPECT_FALSE(bell.wait("default", bell.ticket("default"), std::chrono::steady_clock::now() + 10ms));
+}
+
+TEST(SQLiteBroker, IdleConsumerWakesOnAnotherConnectionsCommit) {
+  TempDir dir;
+  auto consumer_side = make_broker(dir.file("q.db"));
+  consumer_side->declare_queue("default");
+  auto consumer = consumer_side->consume("default", 1);
+  auto producer = make_broker(dir.file("q.db"));
+  Latch waiting;
+  std::shared_ptr<MessageProxy> got;
+  std::thread waiter([&] {
+    waiting.open();
+    got = consumer->next(kLongWait * 3);
+  });
+  ASSERT_TRUE(waiting.wait());
+  auto sent = std::chrono::steady_clock::now();
+  producer->enqueue(make_message("anything", {}, "default"));
+  waiter.join();
+  ASSERT_NE(got, nullptr);
+  // Woken by the commit's ring, well before the consumer's timeout.
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, kLongWait);
+  consumer->ack(*got);
+  consumer->close();
+}
+
+TEST(SQLiteBroker, FlushDropsWaitingDelayedAndDeadMessages) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  broker->declare_queue("other");
+  broker->enqueue(make_message("a", {}));
+  broker->enqueue(make_message("a", {}), 60000);
+  broker->enqueue(make_message("a", {}, "other"));
+  execute(dir.file("q.db"), "INSERT INTO dramatiq_dead_letters (queue, message_id, dead_at, body) "
+                            "VALUES ('default', 'x', 0, '{}')");
+  broker->flush("default");
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages WHERE queue = 'default'"), 0);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_dead_letters"), 0);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1);
+  broker->flush_all();
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 0);
+}
+
+TEST(SQLiteBroker, JoinTimesOutWhileMessagesWait) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  broker->enqueue(make_message("a", {}));
+  EXPECT_FALSE(broker->join("default", {.timeout = 20ms, .poll_interval = 5ms}));
+}
+
+TEST(SQLiteBroker, RefusesAFileOfAnotherApplication) {
+  TempDir dir;
+  execute(dir.file("app.db"), "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)");
+  try {
+    make_broker(dir.file("app.db"));
+    FAIL() << "opened another application's database";
+  } catch (const ConnectionFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("another application"), std::string::npos) << e.what();
+  }
+  // The file is untouched.
+  EXPECT_EQ(count_rows(dir.file("app.db"), "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'dramatiq_%'"), 0);
+}
+
+TEST(SQLiteBroker, RefusesAFileThatIsNotADatabase) {
+  TempDir dir;
+  std::ofstream(dir.file("junk.db")) << std::string(8192, 'x');
+  try {
+    make_broker(dir.file("junk.db"));
+    FAIL() << "opened a file that is not a database";
+  } catch (const ConnectionFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("not a database"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SQLiteBroker, UrlsNameThePathAndOptions) {
+  auto absolute = SQLiteBrokerOptions::from_url("sqlite:///var/lib/app/q.db?durable=1");
+  EXPECT_EQ(absolute.path, "/var/lib/app/q.db");
+  EXPECT_TRUE(absolute.durable);
+  auto relative = SQLiteBrokerOptions::from_url("sqlite://data/q.db");
+  EXPECT_EQ(relative.path, "data/q.db");
+  EXPECT_FALSE(relative.durable);
+  EXPECT_THROW(SQLiteBrokerOptions::from_url("sqlite:///q.db?durible=1"), std::invalid_argument);
+  EXPECT_THROW(SQLiteBrokerOptions::from_url("sqlite:///q.db?durable=maybe"), std::invalid_argument);
+  EXPECT_THROW(SQLiteBrokerOptions::from_url("redis://localhost"), std::invalid_argument);
+}
+
+TEST(SQLiteBroker, PauseResumeSettlesEachMessageThroughItsConsumer) {
+  TempDir dir;
+  auto broker = std::make_shared<TrackingBroker<SQLiteBroker>>(options_for(dir.file("q.db")));
+  expect_settled_through_delivering_consumer(broker, Interruption::PauseResume);
+}
+
+TEST(SQLiteBroker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
+  TempDir dir;
+  auto broker = std::make_shared<TrackingBroker<SQLiteBroker>>(options_for(dir.file("q.db")));
+  expect_settled_through_delivering_consumer(broker, Interruption::ConsumerRestart);
+}
