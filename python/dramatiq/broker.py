@@ -18,13 +18,16 @@ global_broker: Optional["Broker"] = None
 
 
 def get_broker() -> "Broker":
-    """Get the global broker. Until one is set, an in-process StubBroker
-    is created (upstream would connect to RabbitMQ or Redis)."""
+    """Get the global broker. Until one is set, the broker that
+    ``$DRAMATIQ_BROKER_URL`` names is created (``sqlite:///path``,
+    ``redis://...``, ``amqp://...``, ``stub://``), otherwise the embedded
+    SQLite broker at ``dramatiq.brokers.sqlite.DEFAULT_PATH``, which every
+    process of this host shares: no server is needed."""
     global global_broker
     if global_broker is None:
-        from .brokers.stub import StubBroker
+        from .brokers import default_broker
 
-        set_broker(StubBroker())
+        set_broker(default_broker())
     return global_broker
 
 

@@ -91,6 +91,10 @@ def make_argument_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("broker", help="module to import for its actors and broker; 'module:name' picks a Broker or a broker factory in it")
     add("modules", metavar="module", nargs="*", help="more modules to import (actors declared elsewhere)")
+    add("--broker-url", "-b", metavar="URL",
+        help="the broker to use unless the application sets its own: sqlite:///path (the embedded "
+             "broker), redis://..., amqp://..., stub:// (default: $DRAMATIQ_BROKER_URL, else the "
+             "embedded broker at %s)" % "$XDG_DATA_HOME/dramatiq/broker.sqlite3")
     add("--processes", "-p", type=int, default=CPUS,
         help="how many worker processes to start (default: %d, the CPU count)" % CPUS)
     add("--threads", "-t", type=int, default=8, help="how many worker threads each process runs (default: 8)")
@@ -710,6 +714,16 @@ def main(args=None) -> int:
     args = args if args is not None else make_argument_parser().parse_args()
     for path in reversed(args.path):
         sys.path.insert(0, path)
+
+    if args.broker_url:
+        # Children (forked or spawned) build it through get_broker().
+        from .brokers import BROKER_URL_VARIABLE, check_url
+
+        try:
+            check_url(args.broker_url)
+        except ValueError as e:
+            return startup_error(args, str(e), RET_IMPORT)
+        os.environ[BROKER_URL_VARIABLE] = args.broker_url
 
     if args.pid_file:
         try:
