@@ -45,6 +45,10 @@ struct SQLiteDeadLetter {
   std::string message_id;
   std::int64_t dead_at_ms;
   std::string data;  // the encoded message
+  // Why it was dead-lettered, when the worker that rejected it said.
+  std::optional<std::string> failure_type;
+  std::optional<std::string> failure_message;
+  std::optional<std::string> traceback;
 };
 
 // Message counts of one queue.

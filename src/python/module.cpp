@@ -115,10 +115,17 @@ nb::object host_exception(const MessageProxy& proxy) {
   if (!proxy.failure) return nb::none();
   if (auto* ref = dynamic_cast<const PyObjectRef*>(proxy.failure->host_exception.get())) return ref->object();
   // Engine-raised failures (unknown actor, undecodable bytes, age limit...)
-  // become the Python exception class of the same name.
+  // become the Python exception class of the same name; so do failures
+  // recorded by another process (a dead letter read back from a broker)
+  // whose class is a built-in one.
   nb::dict& classes = error_classes();
   const char* name = proxy.failure->type_name.c_str();
+  nb::object builtin = nb::getattr(nb::module_::import_("builtins"), name, nb::none());
+  bool is_builtin_exception = !builtin.is_none() && PyType_Check(builtin.ptr()) &&
+                              PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(builtin.ptr()),
+                                               reinterpret_cast<PyTypeObject*>(PyExc_Exception));
   nb::object cls = classes.contains(name)             ? nb::borrow(classes[name])
+                   : is_builtin_exception             ? builtin
                    : classes.contains("DramatiqError") ? nb::borrow(classes["DramatiqError"])
                                                        : nb::borrow(PyExc_RuntimeError);
   return cls(nb::str(proxy.failure->message.c_str()));

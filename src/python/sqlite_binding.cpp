@@ -63,7 +63,8 @@ void bind_sqlite_broker(nb::module_& m) {
              out["dead"] = counts.dead;
              return out;
            })
-      // [(row id, message id, dead_at ms, encoded bytes)], oldest first.
+      // [(row id, message id, dead_at ms, encoded bytes, failure type,
+      // failure message, traceback)], oldest first.
       .def("dead_letters", [](SQLiteBroker& b, const std::string& queue, std::size_t limit) {
              std::vector<SQLiteDeadLetter> letters;
              {
@@ -73,7 +74,8 @@ void bind_sqlite_broker(nb::module_& m) {
              nb::list out;
              for (auto& letter : letters) {
                out.append(nb::make_tuple(letter.id, letter.message_id, letter.dead_at_ms,
-                                         nb::bytes(letter.data.data(), letter.data.size())));
+                                         nb::bytes(letter.data.data(), letter.data.size()),
+                                         letter.failure_type, letter.failure_message, letter.traceback));
              }
              return out;
            })

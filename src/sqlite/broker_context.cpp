@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 
 #include "dramatiq/log.hpp"
 
@@ -95,6 +96,11 @@ void BrokerContext::unregister() {
   ring(returned);
 }
 
+void BrokerContext::note_failure(const std::string& receipt, const Failure& failure) {
+  std::lock_guard lock(failures_mutex_);
+  failures_[receipt] = failure;
+}
+
 void BrokerContext::settle(Database& db, std::int64_t holder, const std::string& queue,
                            const SettlementQueue::Pending& pending) {
   (void)queue;
@@ -107,12 +113,25 @@ void BrokerContext::settle(Database& db, std::int64_t holder, const std::string&
   std::int64_t now = now_ms();
   for (const auto& receipt : pending.nacks) {
     std::int64_t id = std::stoll(receipt);
-    db.query("INSERT INTO dramatiq_dead_letters (queue, message_id, dead_at, body) "
-             "SELECT queue, message_id, ?, body FROM dramatiq_messages WHERE id = ? AND holder = ?")
-        .bind(1, now)
-        .bind(2, id)
-        .bind(3, holder)
-        .run();
+    std::optional<Failure> failure;
+    {
+      std::lock_guard lock(failures_mutex_);
+      if (auto it = failures_.find(receipt); it != failures_.end()) {
+        failure = std::move(it->second);
+        failures_.erase(it);
+      }
+    }
+    auto insert = db.query(
+        "INSERT INTO dramatiq_dead_letters (queue, message_id, dead_at, body, failure_type, "
+        "failure_message, traceback) SELECT queue, message_id, ?, body, ?, ?, ? FROM dramatiq_messages "
+        "WHERE id = ? AND holder = ?");
+    insert.bind(1, now);
+    if (failure) {
+      insert.bind(2, failure->type_name).bind(3, failure->message).bind(4, failure->traceback);
+    } else {
+      insert.bind_null(2).bind_null(3).bind_null(4);
+    }
+    insert.bind(5, id).bind(6, holder).run();
     db.query("DELETE FROM dramatiq_messages WHERE id = ? AND holder = ?").bind(1, id).bind(2, holder).run();
   }
 }

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 
 #include "broker/settlement_queue.hpp"
+#include "dramatiq/failure.hpp"
 #include "dramatiq/sqlite_broker.hpp"
 #include "sqlite/liveness.hpp"
 #include "sqlite/store.hpp"
@@ -35,10 +37,12 @@ class BrokerContext : public SettlementQueue::Transport {
   // Forgets this process's registration, returning anything it still holds.
   void unregister();
 
+  // Why a delivery is about to be nacked (kept with its dead letter).
+  void note_failure(const std::string& receipt, const Failure& failure);
   // Inside a write transaction: applies acks and nacks of `queue` held by
   // `holder`.
-  static void settle(Database& db, std::int64_t holder, const std::string& queue,
-                     const SettlementQueue::Pending& pending);
+  void settle(Database& db, std::int64_t holder, const std::string& queue,
+              const SettlementQueue::Pending& pending);
   // Inside a write transaction: returns dead workers' leases; adds the
   // queues that got messages back to `queues`. Returns how many messages.
   std::size_t reclaim(Database& db, std::set<std::string>& queues);
@@ -59,6 +63,8 @@ class BrokerContext : public SettlementQueue::Transport {
   long opened_pid_ = 0;
   std::atomic<std::int64_t> holder_{0};
   std::int64_t last_dead_letter_purge_ = 0;
+  std::mutex failures_mutex_;
+  std::map<std::string, Failure> failures_;  // by receipt, until the nack is written
   std::unique_ptr<SettlementQueue> settler_;
 };
 

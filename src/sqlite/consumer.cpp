@@ -90,7 +90,7 @@ std::size_t SQLiteConsumer::fetch(int wanted) {
     context_.store().write([&](Database& db) {
       rows.clear();
       next_due.reset();
-      BrokerContext::settle(db, holder, queue_, settled);
+      context_.settle(db, holder, queue_, settled);
       std::int64_t now = now_ms();
       {
         auto lease = db.query(
@@ -127,6 +127,14 @@ void SQLiteConsumer::ack(MessageProxy& message) {
 }
 
 void SQLiteConsumer::nack(MessageProxy& message) {
+  if (message.failure) {
+    context_.note_failure(message.receipt, *message.failure);
+  } else if (message.decode_error) {
+    Failure failure;
+    failure.type_name = "DecodeError";
+    failure.message = *message.decode_error;
+    context_.note_failure(message.receipt, failure);
+  }
   context_.settler().nack(queue_, message.receipt);
   unsettled_ -= 1;
 }

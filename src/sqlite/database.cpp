@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS dramatiq_dead_letters (
   queue TEXT NOT NULL,
   message_id TEXT NOT NULL,
   dead_at INTEGER NOT NULL,
-  body BLOB NOT NULL
+  body BLOB NOT NULL,
+  failure_type TEXT,
+  failure_message TEXT,
+  traceback TEXT
 );
 CREATE INDEX IF NOT EXISTS dramatiq_dead_letters_queue ON dramatiq_dead_letters (queue, id);
 CREATE INDEX IF NOT EXISTS dramatiq_dead_letters_age ON dramatiq_dead_letters (dead_at);

@@ -256,12 +256,16 @@ std::vector<SQLiteDeadLetter> SQLiteBroker::dead_letters(const std::string& queu
   std::vector<SQLiteDeadLetter> letters;
   impl_->context.store().read([&](Database& db) {
     auto select = db.query(
-        "SELECT id, queue, message_id, dead_at, body FROM dramatiq_dead_letters WHERE queue = ? "
-        "ORDER BY id LIMIT ?");
+        "SELECT id, queue, message_id, dead_at, body, failure_type, failure_message, traceback "
+        "FROM dramatiq_dead_letters WHERE queue = ? ORDER BY id LIMIT ?");
     select.bind(1, queue_name).bind(2, static_cast<std::int64_t>(limit));
+    auto optional_text = [&](int column) {
+      return select.is_null(column) ? std::nullopt : std::optional<std::string>(select.text(column));
+    };
     while (select.step()) {
       letters.push_back(SQLiteDeadLetter{select.integer(0), select.text(1), select.text(2),
-                                         select.integer(3), select.blob(4)});
+                                         select.integer(3), select.blob(4), optional_text(5),
+                                         optional_text(6), optional_text(7)});
     }
   });
   return letters;
@@ -277,6 +281,13 @@ std::shared_ptr<MessageProxy> SQLiteBroker::first_dead_letter(const std::string&
     proxy->decode_error = e.what();
     proxy->message.queue_name = queue_name;
     proxy->raw = letters[0].data;
+  }
+  if (letters[0].failure_type) {
+    Failure failure;
+    failure.type_name = *letters[0].failure_type;
+    failure.message = letters[0].failure_message.value_or("");
+    failure.traceback = letters[0].traceback.value_or("");
+    proxy->failure = std::move(failure);
   }
   return proxy;
 }

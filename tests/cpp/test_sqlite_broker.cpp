@@ -313,7 +313,9 @@ TEST(SQLiteBroker, LeasesOfADeadProcessReturnToTheQueue) {
   auto broker = make_broker(dir.file("q.db"));
   broker->declare_queue("default");
   for (int i = 0; i < 3; ++i) broker->enqueue(make_message("anything", {}));
-  // This process registers as a worker when it opens a consumer.
+  // This process registers as a worker when it opens a consumer (whose
+  // heartbeat may itself find the dead worker: either way is right).
+  LogCapture logs;
   auto registration = broker->consume("other", 1);
   // A worker process of this host (same boot, pid namespace and host name)
   // that leased the messages and died.
@@ -323,11 +325,10 @@ TEST(SQLiteBroker, LeasesOfADeadProcessReturnToTheQueue) {
           "SELECT 9000, " + std::to_string(gone) + ", 1, boot_id, pid_namespace, hostname, heartbeat "
           "FROM dramatiq_workers LIMIT 1; "
           "UPDATE dramatiq_messages SET holder = 9000;");
-  LogCapture logs;
-  EXPECT_EQ(broker->reclaim_dead_workers(), 3u);
+  broker->reclaim_dead_workers();
   EXPECT_EQ(broker->queue_counts("default").ready, 3);
   EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_workers WHERE id = 9000"), 0);
-  EXPECT_FALSE(logs.matching(log::Level::Warning, "is gone").empty());
+  EXPECT_EQ(logs.matching(log::Level::Warning, "is gone").size(), 1u);
   registration->close();
 }
 

@@ -38,12 +38,17 @@ class DeadLetter(NamedTuple):
       message_id: the message's id.
       dead_at: when it was dead-lettered (ms since the epoch).
       message: the decoded ``Message``, or the raw bytes when they do not decode.
+      failure: why it was rejected, as ``"ExceptionType: message"`` (None
+        when the worker that rejected it did not say).
+      traceback: the formatted traceback of that failure, when known.
     """
 
     id: int
     message_id: str
     dead_at: int
     message: Union[Message, bytes]
+    failure: Optional[str] = None
+    traceback: Optional[str] = None
 
 
 class SQLiteBroker(Broker):
@@ -163,12 +168,15 @@ class SQLiteBroker(Broker):
           limit: at most this many.
         """
         letters = []
-        for row_id, message_id, dead_at, data in self._native.dead_letters(queue_name, limit):
+        for row_id, message_id, dead_at, data, kind, text, traceback in self._native.dead_letters(
+            queue_name, limit
+        ):
             try:
                 message: Union[Message, bytes] = Message.decode(data)
             except Exception:
                 message = data
-            letters.append(DeadLetter(row_id, message_id, dead_at, message))
+            failure = None if kind is None else ("%s: %s" % (kind, text) if text else kind)
+            letters.append(DeadLetter(row_id, message_id, dead_at, message, failure, traceback or None))
         return letters
 
     def requeue_dead_letters(self, queue_name: str, ids: Optional[Iterable[int]] = None) -> int:
