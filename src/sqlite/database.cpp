@@ -76,7 +76,9 @@ constexpr NetworkFileSystem kNetworkFileSystems[] = {
 }  // namespace
 
 void refuse_network_file_system(const std::string& path) {
-  std::filesystem::path directory = std::filesystem::absolute(path).parent_path();
+  std::error_code error;
+  std::filesystem::path directory = std::filesystem::absolute(path, error).parent_path();
+  if (error) return;  // reported when SQLite opens it
   struct statfs info{};
   if (::statfs(directory.c_str(), &info) != 0) return;  // reported when SQLite opens it
   for (const auto& fs : kNetworkFileSystems) {

@@ -139,14 +139,14 @@ class SQLiteBroker::Impl {
 SQLiteBroker::SQLiteBroker(SQLiteBrokerOptions options)
     : Broker(BrokerTraits{.schedules_delays = true}) {
   if (options.path.empty()) options.path = SQLiteBrokerOptions::default_path();
-  std::filesystem::path directory = std::filesystem::absolute(options.path).parent_path();
-  if (!std::filesystem::exists(directory)) {
-    std::error_code error;
+  std::error_code error;
+  std::filesystem::path directory = std::filesystem::absolute(options.path, error).parent_path();
+  if (!error && !std::filesystem::exists(directory, error) && !error) {
     std::filesystem::create_directories(directory, error);
-    if (error) {
-      throw ConnectionFailed("Cannot create the directory of the embedded broker's database " +
-                             options.path + ": " + error.message());
-    }
+  }
+  if (error) {
+    throw ConnectionFailed("Cannot use the directory of the embedded broker's database " + options.path +
+                           ": " + error.message());
   }
   impl_ = std::make_unique<Impl>(std::move(options));
   impl_->context.store();  // open (and check) the file now: errors belong to the constructor
