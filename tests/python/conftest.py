@@ -6,9 +6,16 @@ Tests of features that only dramatiq-cpp has are marked ``superset``;
 deselect them with ``-m "not superset"`` when running against upstream.
 """
 
+import os
+import tempfile
 import threading
 
 import pytest
+
+# With no broker set, dramatiq.get_broker() opens the embedded broker under
+# $XDG_DATA_HOME: keep this suite's (and its child processes') out of the
+# user's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="dramatiq-tests-data-")
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
