@@ -72,14 +72,15 @@ std::int64_t BrokerContext::holder() {
   if (id != 0 && opened_pid_ == ::getpid()) return id;
   Store& s = store();
   std::set<std::string> returned;
-  std::size_t reclaimed = 0;
+  std::vector<std::string> reports;
   s.write([&](Database& db) {
     if (holder_.load() != 0) return;
-    reclaimed = reclaim(db, returned);
+    reports.clear();
+    reclaim(db, returned, reports);
     holder_ = register_locked(db);
   });
+  log_reports(reports);
   ring(returned);
-  (void)reclaimed;
   return holder_.load();
 }
 
@@ -136,7 +137,12 @@ void BrokerContext::settle(Database& db, std::int64_t holder, const std::string&
   }
 }
 
-std::size_t BrokerContext::reclaim(Database& db, std::set<std::string>& queues) {
+void BrokerContext::log_reports(const std::vector<std::string>& reports) const {
+  for (const auto& report : reports) log::write(log::Level::Warning, logger_, report);
+}
+
+std::size_t BrokerContext::reclaim(Database& db, std::set<std::string>& queues,
+                                   std::vector<std::string>& reports) {
   struct Worker {
     std::int64_t id;
     ProcessIdentity identity;
@@ -181,10 +187,9 @@ std::size_t BrokerContext::reclaim(Database& db, std::set<std::string>& queues) 
       std::string why = state == Liveness::Dead ? "its process " + std::to_string(w.identity.pid) + " is gone"
                                                 : "it sent no heartbeat for " +
                                                       std::to_string((now - w.heartbeat) / 1000) + " s";
-      log::write(log::Level::Warning, logger_,
-                 "Returned " + std::to_string(count) + " message(s) held by worker " +
-                     std::to_string(w.id) + " (pid " + std::to_string(w.identity.pid) + " on " +
-                     w.identity.hostname + ") to their queues: " + why + ".");
+      reports.push_back("Returned " + std::to_string(count) + " message(s) held by worker " +
+                        std::to_string(w.id) + " (pid " + std::to_string(w.identity.pid) + " on " +
+                        w.identity.hostname + ") to their queues: " + why + ".");
     }
   }
   if (now - last_dead_letter_purge_ >= kDeadLetterPurgeInterval) {
@@ -205,21 +210,29 @@ void BrokerContext::ring(const std::set<std::string>& queues) {
 void BrokerContext::send(const SettlementQueue::Batch& batch) {
   std::int64_t id = holder();
   std::set<std::string> returned;
+  std::vector<std::string> reports;
+  bool presumed_dead = false;
   Store& s = store();
   s.write([&](Database& db) {
+    reports.clear();
+    presumed_dead = false;
     for (const auto& [queue, pending] : batch) settle(db, id, queue, pending);
     auto beat = db.query("UPDATE dramatiq_workers SET heartbeat = ? WHERE id = ?");
     beat.bind(1, now_ms()).bind(2, id).run();
     if (db.changes() == 0) {
       // Another process presumed this one dead (a long stall) and returned
       // its leases: what it still runs may run twice, and it needs a new id.
-      log::write(log::Level::Warning, logger_,
-                 "This worker was presumed dead by another process (no heartbeat for too long); "
-                 "its messages went back to their queues and may run again.");
+      presumed_dead = true;
       holder_ = register_locked(db);
     }
-    reclaim(db, returned);
+    reclaim(db, returned, reports);
   });
+  if (presumed_dead) {
+    log::write(log::Level::Warning, logger_,
+               "This worker was presumed dead by another process (no heartbeat for too long); "
+               "its messages went back to their queues and may run again.");
+  }
+  log_reports(reports);
   ring(returned);
   s.checkpoint_if_larger_than(kWalLimitBytes);
 }

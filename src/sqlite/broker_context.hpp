@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "broker/settlement_queue.hpp"
 #include "dramatiq/failure.hpp"
@@ -44,8 +45,12 @@ class BrokerContext : public SettlementQueue::Transport {
   void settle(Database& db, std::int64_t holder, const std::string& queue,
               const SettlementQueue::Pending& pending);
   // Inside a write transaction: returns dead workers' leases; adds the
-  // queues that got messages back to `queues`. Returns how many messages.
-  std::size_t reclaim(Database& db, std::set<std::string>& queues);
+  // queues that got messages back to `queues` and what to log to
+  // `reports` (logged by the caller once the transaction is over: a log
+  // sink may take the GIL, which must never be awaited while holding the
+  // database). Returns how many messages.
+  std::size_t reclaim(Database& db, std::set<std::string>& queues, std::vector<std::string>& reports);
+  void log_reports(const std::vector<std::string>& reports) const;
   void ring(const std::set<std::string>& queues);
 
   // SettlementQueue::Transport: one transaction for the batch, the

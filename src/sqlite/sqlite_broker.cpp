@@ -345,8 +345,13 @@ std::size_t SQLiteBroker::delete_dead_letters(const std::string& queue_name,
 
 std::size_t SQLiteBroker::reclaim_dead_workers() {
   std::set<std::string> queues;
+  std::vector<std::string> reports;
   std::size_t count = 0;
-  impl_->context.store().write([&](Database& db) { count = impl_->context.reclaim(db, queues); });
+  impl_->context.store().write([&](Database& db) {
+    reports.clear();
+    count = impl_->context.reclaim(db, queues, reports);
+  });
+  impl_->context.log_reports(reports);
   impl_->context.ring(queues);
   return count;
 }

@@ -402,6 +402,27 @@ TEST(SQLiteBroker, IdleConsumerWakesOnAnotherConnectionsCommit) {
   consumer->close();
 }
 
+// A program that writes a row and rings no bell: the idle consumer still
+// finds it when its wait times out (the worker's worker_timeout).
+TEST(SQLiteBroker, AnIdleConsumerFindsUnrungWorkWhenItsWaitEnds) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  auto consumer = broker->consume("default", 1);
+  std::atomic<bool> stop{false};
+  std::shared_ptr<MessageProxy> got;
+  std::thread waiter([&] {
+    auto deadline = std::chrono::steady_clock::now() + kLongWait;
+    while (!got && !stop && std::chrono::steady_clock::now() < deadline) got = consumer->next(50ms);
+  });
+  execute(dir.file("q.db"),
+          "INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES ('default', 0, 0, 'x', '{}')");
+  waiter.join();
+  ASSERT_NE(got, nullptr);
+  consumer->ack(*got);
+  consumer->close();
+}
+
 TEST(SQLiteBroker, FlushDropsWaitingDelayedAndDeadMessages) {
   TempDir dir;
   auto broker = make_broker(dir.file("q.db"));
