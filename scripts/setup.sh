@@ -22,7 +22,7 @@ fi
 # Python build and test dependencies.
 python3 -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis watchdog \
-  prometheus_client
+  prometheus_client uv
 
 # Upstream Dramatiq 2.2.1 in its own venv, for the Redis interop tests
 # (tests/python/redis, tests/python/rate_limits; $DRAMATIQ_UPSTREAM_PYTHON
@@ -47,6 +47,11 @@ if ! upstream_ok; then
   upstream_ok
 fi
 
-# Build and install the package (engine + extension module).
+# Build and install the package (engine + extension module). Releases before
+# the distribution was named "dramatiq" were "dramatiq-cpp": remove such an
+# install so that two distributions never own the same files.
+if python3 -m pip show -q dramatiq-cpp >/dev/null 2>&1; then
+  python3 -m pip uninstall -q -y dramatiq-cpp
+fi
 python3 -m pip install -q --disable-pip-version-check .
 python3 -c "import dramatiq, dramatiq._engine; print('dramatiq-cpp installed:', dramatiq.__file__)"
