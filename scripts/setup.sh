@@ -22,7 +22,7 @@ fi
 # Python build and test dependencies.
 python3 -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis watchdog \
-  prometheus_client uv
+  prometheus_client uv pylibmc
 
 # Upstream Dramatiq 2.2.1 in its own venv, for the Redis interop tests
 # (tests/python/redis, tests/python/rate_limits; $DRAMATIQ_UPSTREAM_PYTHON

@@ -41,3 +41,40 @@ def _pool_parameters(pool) -> dict:
             "binary": bool(client.binary),
             "behaviors": {name: behaviors[name] for name in _POOL_BEHAVIORS if name in behaviors},
         }
+
+
+def pylibmc_pool(settings: tuple, owner: str):
+    """A ``pylibmc.ClientPool`` to the servers of ``settings`` (what
+    ``memcached_settings`` returned), for users' own inspection — upstream's
+    backends expose one as ``backend.pool`` (e.g. ``pool.reserve()`` to
+    ``flush_all``). The engine never uses it. Needs the ``pylibmc`` package."""
+    try:
+        import pylibmc
+    except ImportError:
+        raise ImportError(
+            "%s.pool is a pylibmc.ClientPool, for your own use: install pylibmc "
+            "(the backend itself does not need it)" % owner
+        ) from None
+    servers, binary, pool_size, behaviors, username, password = settings
+    client = pylibmc.Client(servers, binary=binary, username=username, password=password,
+                            behaviors=behaviors or None)
+    return pylibmc.ClientPool(client, pool_size)
+
+
+class ClientPoolAttribute:
+    """``backend.pool``: the pool passed in, or one built on first use from
+    the backend's settings (``pylibmc_pool``)."""
+
+    def __set_name__(self, owner, name):
+        self.owner = owner.__name__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        pool = instance.__dict__.get("_pool")
+        if pool is None:
+            pool = instance.__dict__["_pool"] = pylibmc_pool(instance._settings, self.owner)
+        return pool
+
+    def __set__(self, instance, value):
+        instance.__dict__["_pool"] = value

@@ -157,3 +157,18 @@ def test_results_are_shared_with_upstream(stub_broker, memcached_server, upstrea
     theirs = job.message()
     run_upstream(upstream_python_with_pylibmc, "store", memcached_server.address, theirs, tmp_path)
     assert backend.get_result(theirs) == {"from": "upstream"}
+
+
+def test_backend_pool_reaches_the_same_server_as_upstreams_does(stub_broker, stub_worker, backend):
+    # Upstream's tests and users flush memcached through backend.pool.
+    @dramatiq.actor(store_results=True)
+    def answer():
+        return 42
+
+    message = answer.send()
+    assert message.get_result(block=True, timeout=10000) == 42
+    with backend.pool.reserve() as client:
+        client.flush_all()
+    with pytest.raises(ResultMissing):
+        message.get_result()
+    assert backend.pool is backend.pool  # built once

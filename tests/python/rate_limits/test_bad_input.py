@@ -74,3 +74,18 @@ def test_memcached_text_protocol_refuses_keys_with_spaces(memcached_server):
     backend = MemcachedBackend(servers=[memcached_server.address])
     with pytest.raises(ValueError, match="bad key"):
         ConcurrentRateLimiter(backend, "bad key")._acquire()
+
+
+def test_memcached_backend_pool_reaches_the_same_server(memcached_server):
+    # Upstream's tests flush memcached through backend.pool.
+    from dramatiq.rate_limits import ConcurrentRateLimiter
+
+    backend = MemcachedBackend(servers=[memcached_server.address])
+    limiter = ConcurrentRateLimiter(backend, "pool-check", limit=1)
+    with limiter.acquire(raise_on_failure=False) as acquired:
+        assert acquired
+        with backend.pool.reserve() as client:
+            client.flush_all()
+        # The flush dropped the holder's key: the limit is free again.
+        with limiter.acquire(raise_on_failure=False) as again:
+            assert again

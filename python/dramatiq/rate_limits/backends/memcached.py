@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import _engine
-from ..._memcached import memcached_settings
+from ..._memcached import ClientPoolAttribute, memcached_settings
 from ._native import NativeBackend
 
 
@@ -15,6 +15,8 @@ class MemcachedBackend(NativeBackend):
 
     Parameters:
       pool: a ``pylibmc.ClientPool``; its servers and protocol are used.
+        Without one, ``backend.pool`` is a pool built on first use (needs
+        pylibmc) to the same servers, for your own use, as upstream's.
       pool_size(int): the most connections used at once.
       **parameters: what ``pylibmc.Client`` takes: ``servers`` (a list
         of "host", "host:port" or socket paths; default
@@ -22,8 +24,11 @@ class MemcachedBackend(NativeBackend):
         ``password`` (SASL), ``behaviors`` (a dict of integer behaviors).
     """
 
+    pool = ClientPoolAttribute()
+
     def __init__(self, *, pool=None, pool_size=8, **parameters):
         settings = memcached_settings(pool, pool_size, parameters, owner="MemcachedBackend", behaviors={"cas": True})
+        self._settings = settings
         self._native = _engine.MemcachedRateLimiterBackend(*settings)
         self.pool = pool
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import _engine
-from ..._memcached import memcached_settings
+from ..._memcached import ClientPoolAttribute, memcached_settings
 from ...encoder import JSONEncoder
 from ..backend import NativeResultBackend
 
@@ -17,11 +17,15 @@ class MemcachedBackend(NativeResultBackend):
     Parameters:
       namespace, encoder, use_namespace_prefix_keys: as ``ResultBackend``.
       pool: a ``pylibmc.ClientPool``; its servers and protocol are used.
+        Without one, ``backend.pool`` is a pool built on first use (needs
+        pylibmc) to the same servers, for your own use, as upstream's.
       pool_size: the most connections used at once.
       **parameters: what ``pylibmc.Client`` takes: ``servers`` (default
         ``["127.0.0.1"]``), ``binary``, ``username``, ``password``,
         ``behaviors``.
     """
+
+    pool = ClientPoolAttribute()
 
     def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
                  pool=None, pool_size: int = 8, **parameters) -> None:
