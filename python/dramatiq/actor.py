@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from inspect import iscoroutinefunction
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+try:
+    from typing import ParamSpec
+except ImportError:  # Python 3.9: a plain type variable stands in
+    ParamSpec = TypeVar  # type: ignore[misc,assignment]
 
 from . import _engine
 from .asyncio import async_to_sync
@@ -13,8 +18,13 @@ from .broker import Broker, get_broker
 from .logging import get_logger
 from .message import Message
 
+#: The parameters and the return type of an actor's function:
+#: ``Actor[P, R]`` as upstream's Actor is generic in them.
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class Actor:
+
+class Actor(Generic[P, R]):
     """A function bound to a broker and a queue. Call it to run it here;
     ``send`` it to run it on a worker."""
 

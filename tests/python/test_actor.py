@@ -507,3 +507,20 @@ def test_a_failed_redeclaration_keeps_the_declared_actor(stub_broker):
     with pytest.raises(ValueError):
         stub_broker.declare_actor(replacement)
     assert stub_broker.get_actor("kept") is kept
+
+
+def test_actor_is_generic_in_its_parameters_and_result(stub_broker):
+    # Plugins annotate with Actor[P, R] (upstream's Actor is Generic).
+    from typing import Any
+
+    from dramatiq import Actor
+
+    alias = Actor[Any, int]
+    assert alias.__origin__ is Actor
+
+    @dramatiq.actor
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert isinstance(double, Actor)
+    assert double(4) == 8

@@ -1,14 +1,8 @@
-"""Interrupting threads (how TimeLimit and ShutdownNotifications stop actors)."""
+"""Interrupting threads: the names of ``dramatiq.threading``, where
+upstream's middleware modules import them from."""
 
 from __future__ import annotations
 
-import ctypes
+from ..threading import Interrupt, current_platform, is_gevent_active, raise_thread_exception, supported_platforms
 
-
-class Interrupt(BaseException):
-    """Base class for exceptions raised asynchronously in worker threads."""
-
-
-def raise_thread_exception(thread_id: int, exception: type) -> None:
-    """Raise ``exception`` in the thread with ident ``thread_id``."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
+__all__ = ["Interrupt", "current_platform", "is_gevent_active", "raise_thread_exception", "supported_platforms"]
