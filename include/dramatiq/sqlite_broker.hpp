@@ -29,6 +29,9 @@ struct SQLiteBrokerOptions {
   std::int64_t dead_message_ttl_ms = 86400000LL * 7;
   // How long one write waits for another process's lock before retrying.
   std::int64_t busy_timeout_ms = 5000;
+  // A worker's heartbeat truncates the write-ahead log once it grew past
+  // this (constant readers keep SQLite's own checkpoints from resetting it).
+  std::int64_t wal_limit_bytes = 64LL << 20;
 
   // Reads `sqlite:///abs/path?durable=1` or `sqlite://rel/path`; throws
   // std::invalid_argument naming what is wrong.

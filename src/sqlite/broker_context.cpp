@@ -12,8 +12,6 @@ namespace dramatiq::sqlite {
 namespace {
 // Dead letters are purged at most this often.
 constexpr std::int64_t kDeadLetterPurgeInterval = 60000;
-// The write-ahead log is truncated when it grows past this.
-constexpr std::int64_t kWalLimitBytes = 64LL << 20;
 }  // namespace
 
 std::int64_t now_ms() {
@@ -234,7 +232,7 @@ void BrokerContext::send(const SettlementQueue::Batch& batch) {
   }
   log_reports(reports);
   ring(returned);
-  s.checkpoint_if_larger_than(kWalLimitBytes);
+  s.checkpoint_if_larger_than(options_.wal_limit_bytes);
 }
 
 }  // namespace dramatiq::sqlite

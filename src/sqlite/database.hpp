@@ -74,6 +74,7 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   const std::string& path() const { return path_; }
+  std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
   sqlite3* handle() { return db_; }
 
   // A cached prepared statement for `sql` (a string literal: cached by address).

@@ -70,9 +70,13 @@ void Store::checkpoint_if_larger_than(std::int64_t limit_bytes) {
   std::string wal = path_ + "-wal";
   if (::stat(wal.c_str(), &info) != 0 || info.st_size <= limit_bytes) return;
   std::lock_guard connection(connection_mutex_);
-  // TRUNCATE waits (busy timeout) for readers to move past the log's end,
-  // then resets it to zero bytes.
+  // TRUNCATE copies the log into the database, waits for readers to move
+  // past it and resets it to zero bytes. It holds the write lock while it
+  // waits: wait briefly (readers are short), and try again at the next
+  // heartbeat rather than stall every producer for a full busy timeout.
+  sqlite3_busy_timeout(database_.handle(), 100);
   sqlite3_wal_checkpoint_v2(database_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  sqlite3_busy_timeout(database_.handle(), static_cast<int>(database_.busy_timeout().count()));
 }
 
 }  // namespace dramatiq::sqlite

@@ -423,6 +423,51 @@ TEST(SQLiteBroker, AnIdleConsumerFindsUnrungWorkWhenItsWaitEnds) {
   consumer->close();
 }
 
+// Readers that always overlap keep SQLite's own checkpoints from ever
+// resetting the write-ahead log (and journal_size_limit only trims it to
+// 64 MiB after one): the worker's heartbeat truncates it to nothing.
+std::int64_t file_size(const std::string& path) {
+  std::error_code error;
+  auto size = std::filesystem::file_size(path, error);
+  return error ? 0 : static_cast<std::int64_t>(size);
+}
+
+TEST(SQLiteBroker, TheHeartbeatTruncatesTheWriteAheadLogUnderConstantReaders) {
+  TempDir dir;
+  std::string path = dir.file("q.db");
+  SQLiteBrokerOptions options = options_for(path);
+  options.heartbeat_interval_ms = 20;
+  options.wal_limit_bytes = 256 << 10;
+  auto broker = std::make_shared<SQLiteBroker>(options);
+  broker->declare_queue("default");
+  std::atomic<bool> stop{false};
+  std::thread readers([&] {
+    sqlite3* connections[2] = {nullptr, nullptr};
+    for (auto& c : connections) sqlite3_open(path.c_str(), &c);
+    int turn = 0;
+    sqlite3_exec(connections[0], "BEGIN; SELECT count(*) FROM dramatiq_queues;", nullptr, nullptr, nullptr);
+    while (!stop) {
+      // The other reader starts before this one ends: never no reader.
+      sqlite3_exec(connections[1 - turn], "BEGIN; SELECT count(*) FROM dramatiq_queues;", nullptr, nullptr,
+                   nullptr);
+      sqlite3_exec(connections[turn], "COMMIT", nullptr, nullptr, nullptr);
+      turn = 1 - turn;
+      std::this_thread::sleep_for(200us);
+    }
+    sqlite3_exec(connections[turn], "COMMIT", nullptr, nullptr, nullptr);
+    for (auto& c : connections) sqlite3_close(c);
+  });
+  for (int i = 0; i < 2000; ++i) broker->enqueue(make_message("a", {Value(std::string(200, 'x'))}));
+  EXPECT_GT(file_size(path + "-wal"), 256 << 10);
+  auto consumer = broker->consume("other", 1);  // a worker: heartbeats run
+  EXPECT_TRUE(eventually([&] { return file_size(path + "-wal") == 0; }))
+      << "write-ahead log still " << file_size(path + "-wal") << " bytes";
+  stop = true;
+  readers.join();
+  consumer->close();
+  EXPECT_EQ(count_rows(path, "SELECT count(*) FROM dramatiq_messages"), 2000);
+}
+
 TEST(SQLiteBroker, FlushDropsWaitingDelayedAndDeadMessages) {
   TempDir dir;
   auto broker = make_broker(dir.file("q.db"));
