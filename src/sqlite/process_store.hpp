@@ -1,0 +1,41 @@
+// The Store of an SQLite file for the results and rate-limit backends: one
+// per process. A backend made before fork() (at import time, say) opens a
+// connection of its own in the child and leaves the parent's alone, since
+// SQLite's locks belong to the process that opened them.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "sqlite/store.hpp"
+
+namespace dramatiq::sqlite {
+
+// Wall-clock ms since the epoch: expiry times shared by every process.
+std::int64_t wall_clock_ms();
+
+class ProcessStore {
+ public:
+  // Creates the file's directory if needed and opens the file now, so that
+  // a bad path fails the constructor.
+  explicit ProcessStore(DatabaseOptions options);
+  ~ProcessStore();
+  ProcessStore(const ProcessStore&) = delete;
+  ProcessStore& operator=(const ProcessStore&) = delete;
+
+  // This process's Store, opened on first use after a fork.
+  Store& get();
+  const DatabaseOptions& options() const { return options_; }
+
+ private:
+  const DatabaseOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<Store> store_;
+  long opened_pid_ = 0;
+};
+
+// Creates the directory of `path` when it is missing; ConnectionFailed
+// naming the path when it cannot.
+void create_parent_directory(const std::string& path);
+
+}  // namespace dramatiq::sqlite
