@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "dramatiq/json.hpp"
@@ -263,6 +264,8 @@ TEST(SQLiteResultBackend, ABackendMadeBeforeForkWorksInTheChild) {
 
 TEST(SQLiteResultBackend, SharesTheBrokersFileAndDefaultsToIt) {
   TempDir dir;
+  const char* saved = std::getenv("XDG_DATA_HOME");
+  std::optional<std::string> previous = saved ? std::optional<std::string>(saved) : std::nullopt;
   ::setenv("XDG_DATA_HOME", dir.path().c_str(), 1);
   std::string expected = SQLiteBrokerOptions::default_path();
   EXPECT_EQ(expected, dir.file("dramatiq/broker.sqlite3"));
@@ -270,7 +273,11 @@ TEST(SQLiteResultBackend, SharesTheBrokersFileAndDefaultsToIt) {
   SQLiteResultBackend backend;
   SQLiteRateLimiterBackend limits;
   SQLiteBroker broker({});
-  ::unsetenv("XDG_DATA_HOME");
+  if (previous) {
+    ::setenv("XDG_DATA_HOME", previous->c_str(), 1);
+  } else {
+    ::unsetenv("XDG_DATA_HOME");
+  }
   EXPECT_EQ(backend.file().path, expected);
   EXPECT_EQ(limits.options().path, expected);
   EXPECT_EQ(broker.options().path, expected);
@@ -396,7 +403,8 @@ TEST_F(SQLiteRateLimits, ConcurrentLimiterOfOneHasOneHolderAcrossProcesses) {
         int seen = most->load();
         while (now > seen && !most->compare_exchange_weak(seen, now)) {
         }
-        std::this_thread::yield();
+        // Hold the slot a little, so a second holder would overlap.
+        std::this_thread::sleep_for(200us);
         holders->fetch_sub(1);
         mine += 1;
       }
