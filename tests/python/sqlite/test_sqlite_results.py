@@ -66,8 +66,9 @@ def test_results_are_stored_as_the_encoders_bytes(stub_broker, stub_worker, back
         return {"ok": [1, 2]}
 
     good, bad = maybe.send(False), maybe.send(True)
-    stub_broker.join(maybe.queue_name)
-    stub_worker.join()
+    good.get_result(block=True, timeout=10000)
+    with pytest.raises(ResultFailure):
+        bad.get_result(block=True, timeout=10000)
     stored = dict(rows(db_path, "SELECT key, value FROM dramatiq_results"))
     assert json.loads(stored[backend.build_message_key(good)]) == {"ok": [1, 2]}
     assert json.loads(stored[backend.build_message_key(bad)]) == {
@@ -130,14 +131,14 @@ def test_namespace_and_readable_keys(stub_broker, db_path):
 
 
 def test_urls_paths_and_bad_arguments(tmp_path):
-    backend = SQLiteBackend(url="sqlite:///%s?durable=1" % (tmp_path / "u.db"))
+    backend = SQLiteBackend(url="sqlite://%s?durable=1" % (tmp_path / "u.db"))
     assert backend.path == str(tmp_path / "u.db")
     assert backend.durable is True
     assert SQLiteBackend(path=tmp_path / "p.db").durable is False
     with pytest.raises(TypeError):
-        SQLiteBackend(path=str(tmp_path / "a.db"), url="sqlite:///%s" % (tmp_path / "b.db"))
+        SQLiteBackend(path=str(tmp_path / "a.db"), url="sqlite://%s" % (tmp_path / "b.db"))
     with pytest.raises(ValueError, match="colour"):
-        SQLiteBackend(url="sqlite:///%s?colour=blue" % (tmp_path / "c.db"))
+        SQLiteBackend(url="sqlite://%s?colour=blue" % (tmp_path / "c.db"))
 
 
 def test_a_file_of_another_application_is_refused(tmp_path):
@@ -236,9 +237,10 @@ def test_a_worker_process_on_the_embedded_broker_stores_results_in_the_same_file
     try:
         assert child.stdout.readline().strip() == "READY", child.stderr.read()
         messages = [add.send(i, i) for i in range(20)]
-        assert [m.get_result(block=True, timeout=30000) for m in messages] == [2 * i for i in range(20)]
+        # Message.get_result asks the global broker: ask this one's backend.
+        assert [backend.get_result(m, block=True, timeout=30000) for m in messages] == [2 * i for i in range(20)]
         with pytest.raises(ResultFailure) as excinfo:
-            add.send(-1, 0).get_result(block=True, timeout=30000)
+            backend.get_result(add.send(-1, 0), block=True, timeout=30000)
         assert excinfo.value.orig_exc_msg == "negative"
         child.stdin.close()
         child.wait(timeout=BOUND)
