@@ -71,7 +71,7 @@ class SQLiteRateLimiterBackend::Impl {
   template <typename Update>
   bool transact(Update&& update) {
     bool done = false;
-    store.get().write([&](Database& db) { done = update(db, sqlite::wall_clock_ms()); });
+    store.write([&](Database& db) { done = update(db, sqlite::wall_clock_ms()); });
     return done;
   }
 
@@ -153,8 +153,7 @@ bool SQLiteRateLimiterBackend::wait(const std::string& key, std::optional<std::c
 }
 
 void SQLiteRateLimiterBackend::wait_notify(const std::string& key, std::int64_t ttl) {
-  sqlite::Store& store = impl_->store.get();
-  store.write([&](Database& db) {
+  impl_->store.write([&](Database& db) {
     std::int64_t now = sqlite::wall_clock_ms();
     db.query("INSERT INTO dramatiq_rate_limit_events (key, expires) VALUES (?, ?) "
              "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires")
@@ -167,7 +166,7 @@ void SQLiteRateLimiterBackend::wait_notify(const std::string& key, std::int64_t 
         .bind(2, kPurgeBatch)
         .run();
   });
-  store.doorbell().ring(bell_of(key));
+  impl_->store.get().doorbell().ring(bell_of(key));
 }
 
 std::optional<std::int64_t> SQLiteRateLimiterBackend::get(const std::string& key) {

@@ -51,8 +51,7 @@ const SQLiteBackendOptions& SQLiteResultBackend::file() const { return impl_->fi
 
 void SQLiteResultBackend::put(const std::string& key, const Value& stored, std::int64_t ttl_ms) {
   std::string data = encode(stored);  // before the transaction: it may call a host encoder
-  sqlite::Store& store = impl_->store.get();
-  store.write([&](Database& db) {
+  impl_->store.write([&](Database& db) {
     std::int64_t now = sqlite::wall_clock_ms();
     db.query("INSERT INTO dramatiq_results (key, value, expires) VALUES (?, ?, ?) "
              "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires")
@@ -67,7 +66,7 @@ void SQLiteResultBackend::put(const std::string& key, const Value& stored, std::
         .run();
   });
   // After the commit: a woken waiter finds the row.
-  store.doorbell().ring(bell_of(key));
+  impl_->store.get().doorbell().ring(bell_of(key));
 }
 
 std::optional<Value> SQLiteResultBackend::get(const std::string& key) {

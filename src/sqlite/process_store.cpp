@@ -36,6 +36,20 @@ ProcessStore::~ProcessStore() {
   if (store_ && opened_pid_ != ::getpid()) (void)store_.release();
 }
 
+namespace {
+// The log's size is looked at once per this many writes (a stat() call).
+constexpr std::uint32_t kCheckpointEvery = 256;
+constexpr std::int64_t kWalLimitBytes = 64LL << 20;
+}  // namespace
+
+void ProcessStore::write(const std::function<void(Database&)>& work) {
+  Store& store = get();
+  store.write(work);
+  if (writes_.fetch_add(1, std::memory_order_relaxed) % kCheckpointEvery == kCheckpointEvery - 1) {
+    store.checkpoint_if_larger_than(kWalLimitBytes);
+  }
+}
+
 Store& ProcessStore::get() {
   std::lock_guard lock(mutex_);
   long pid = ::getpid();

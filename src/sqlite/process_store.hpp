@@ -4,6 +4,8 @@
 // SQLite's locks belong to the process that opened them.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -25,6 +27,11 @@ class ProcessStore {
 
   // This process's Store, opened on first use after a fork.
   Store& get();
+  // get().write(work), and now and then a look at the write-ahead log's
+  // size: truncated when it outgrew 64 MiB (constant readers can keep
+  // SQLite's automatic checkpoints from resetting it; on a file shared with
+  // the broker, its heartbeat does the same).
+  void write(const std::function<void(Database&)>& work);
   const DatabaseOptions& options() const { return options_; }
 
  private:
@@ -32,6 +39,7 @@ class ProcessStore {
   std::mutex mutex_;
   std::unique_ptr<Store> store_;
   long opened_pid_ = 0;
+  std::atomic<std::uint32_t> writes_{0};
 };
 
 // Creates the directory of `path` when it is missing; ConnectionFailed
