@@ -272,3 +272,67 @@ def test_limits_are_kept_in_the_brokers_default_file(tmp_path):
     expected = str(tmp_path / "dramatiq" / "broker.sqlite3")
     assert done.stdout.split() == [expected, "True"]
     assert rows(expected, "SELECT value FROM dramatiq_rate_limits WHERE key = 'k'") == [(1,)]
+
+
+GROUP_WORKER_SCRIPT = r"""
+import sys
+import dramatiq
+from dramatiq.brokers.sqlite import SQLiteBroker
+from dramatiq.middleware import GroupCallbacks
+from dramatiq.rate_limits.backends import SQLiteBackend
+path = sys.argv[1]
+broker = SQLiteBroker(path)
+broker.add_middleware(GroupCallbacks(SQLiteBackend(path=path)))
+dramatiq.set_broker(broker)
+counters = SQLiteBackend(path=path)
+
+@dramatiq.actor(queue_name="sqlite-group")
+def work(i):
+    counters.incr("members", 1, 10**9, 600000)
+
+@dramatiq.actor(queue_name="sqlite-group")
+def all_done():
+    counters.incr("callbacks", 1, 10**9, 600000)
+
+worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=2)
+worker.start()
+print("READY", flush=True)
+sys.stdin.readline()  # until the test says stop
+worker.stop()
+broker.close()
+"""
+
+
+def test_group_callbacks_run_once_with_members_in_two_worker_processes(stub_broker, db_path):
+    import dramatiq
+    from dramatiq.brokers.sqlite import SQLiteBroker
+    from dramatiq.middleware import GroupCallbacks
+
+    broker = SQLiteBroker(db_path)
+    broker.add_middleware(GroupCallbacks(SQLiteBackend(path=db_path)))
+    dramatiq.set_broker(broker)
+
+    @dramatiq.actor(queue_name="sqlite-group")
+    def work(i):
+        raise AssertionError("runs in the worker processes only")
+
+    @dramatiq.actor(queue_name="sqlite-group")
+    def all_done():
+        raise AssertionError("runs in the worker processes only")
+
+    children = start_children(GROUP_WORKER_SCRIPT, [db_path], 2)
+    try:
+        g = dramatiq.group(work.message(i) for i in range(8))
+        g.add_completion_callback(all_done.message())
+        g.run()
+        broker.join("sqlite-group", timeout=60000)
+        for child in children:
+            child.stdin.write("stop\n")
+            child.stdin.flush()
+        finish(children)
+    finally:
+        kill_all(children)
+        broker.close()
+        dramatiq.set_broker(stub_broker)
+    counts = dict(rows(db_path, "SELECT key, value FROM dramatiq_rate_limits WHERE key IN ('members', 'callbacks')"))
+    assert counts == {"members": 8, "callbacks": 1}
