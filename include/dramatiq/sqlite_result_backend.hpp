@@ -11,6 +11,8 @@
 
 namespace dramatiq {
 
+// Results in the `dramatiq_results` table of `file` (the broker's default
+// file when its path is empty), shared by the host's processes.
 class SQLiteResultBackend : public ResultBackend {
  public:
   explicit SQLiteResultBackend(SQLiteBackendOptions file = {}, ResultBackendOptions options = {});
