@@ -16,6 +16,7 @@
 #include "dramatiq/memcached_options.hpp"
 #include "dramatiq/message_proxy.hpp"
 #include "dramatiq/redis_broker.hpp"
+#include "dramatiq/sqlite_backend_options.hpp"
 #include "dramatiq/value.hpp"
 
 namespace dramatiq::python {
@@ -93,6 +94,14 @@ RedisConnectionOptions redis_connection_options(const std::optional<std::string>
 MemcachedOptions memcached_options(std::vector<std::string> servers, bool binary, std::size_t pool_size,
                                    std::map<std::string, long long> behaviors,
                                    std::optional<std::string> username, std::optional<std::string> password);
+
+// The file of an SQLite results or rate-limit backend from a path or an
+// sqlite:// URL (not both: TypeError; a bad URL: ValueError); unset
+// settings keep SQLiteBackendOptions' defaults, the URL's when it has them
+// (sqlite_backend_parameters.cpp).
+SQLiteBackendOptions sqlite_backend_options(const std::optional<std::string>& path,
+                                            const std::optional<std::string>& url, std::optional<bool> durable,
+                                            std::optional<std::int64_t> busy_timeout, const char* owner);
 
 // Adds the result backends and the Results middleware (results_binding.cpp).
 void bind_results(nanobind::module_& m);

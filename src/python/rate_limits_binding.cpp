@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "dramatiq/group_callbacks.hpp"
@@ -111,6 +112,35 @@ class PythonRateLimiterBackend : public RateLimiterBackend {
   nb::object backend_;
 };
 
+// A backend's wait for an event, interruptible from Python: native
+// backends wait in slices without the GIL, with Python's signal handlers
+// run between them, so Ctrl-C ends the wait at once. A backend written in
+// Python is called once: it runs Python code, which sees signals itself.
+bool wait_interruptibly(RateLimiterBackend& backend, const std::string& key, Millis timeout) {
+  if (dynamic_cast<PythonRateLimiterBackend*>(&backend) != nullptr) {
+    nb::gil_scoped_release release;
+    return backend.wait(key, timeout);
+  }
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSlice = std::chrono::milliseconds(100);
+  auto deadline = timeout ? std::optional(Clock::now() + *timeout) : std::nullopt;
+  while (true) {
+    auto slice = kSlice;
+    if (deadline) {
+      slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                         std::chrono::milliseconds(0), kSlice);
+    }
+    bool posted;
+    {
+      nb::gil_scoped_release release;
+      posted = backend.wait(key, slice);
+    }
+    if (posted) return true;
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();
+    if (deadline && Clock::now() >= *deadline) return false;
+  }
+}
+
 // keys given from Python: a callable (as upstream passes it) or a list.
 KeysFunction keys_from_python(nb::object keys) {
   if (!PyCallable_Check(keys.ptr())) {
@@ -154,8 +184,7 @@ void bind_rate_limits(nb::module_& m) {
              return b.incr_and_sum(key, function, amount, maximum, ttl);
            }, "key"_a, "keys"_a, "amount"_a, "maximum"_a, "ttl"_a)
       .def("wait", [](RateLimiterBackend& b, const std::string& key, std::optional<std::int64_t> timeout) {
-             nb::gil_scoped_release release;
-             return b.wait(key, optional_millis(timeout));
+             return wait_interruptibly(b, key, optional_millis(timeout));
            }, "key"_a, "timeout"_a.none())
       .def("wait_notify", &RateLimiterBackend::wait_notify, "key"_a, "ttl"_a,
            nb::call_guard<nb::gil_scoped_release>());
@@ -167,6 +196,18 @@ void bind_rate_limits(nb::module_& m) {
   nb::class_<StubRateLimiterBackend, RateLimiterBackend>(m, "StubRateLimiterBackend")
       .def(nb::init<>())
       .def("get", &StubRateLimiterBackend::get, "key"_a);
+
+  nb::class_<SQLiteRateLimiterBackend, RateLimiterBackend>(m, "SQLiteRateLimiterBackend")
+      .def("__init__", [](SQLiteRateLimiterBackend* self, std::optional<std::string> path,
+                          std::optional<std::string> url, std::optional<bool> durable,
+                          std::optional<std::int64_t> busy_timeout) {
+             SQLiteBackendOptions options = sqlite_backend_options(path, url, durable, busy_timeout, "SQLiteBackend");
+             nb::gil_scoped_release release;
+             new (self) SQLiteRateLimiterBackend(std::move(options));
+           }, "path"_a.none(), "url"_a.none(), "durable"_a.none(), "busy_timeout"_a.none())
+      .def("get", &SQLiteRateLimiterBackend::get, "key"_a, nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_ro("path", [](const SQLiteRateLimiterBackend& b) { return b.options().path; })
+      .def_prop_ro("durable", [](const SQLiteRateLimiterBackend& b) { return b.options().durable; });
 
   nb::class_<RedisRateLimiterBackend, RateLimiterBackend>(m, "RedisRateLimiterBackend")
       .def("__init__", [](RedisRateLimiterBackend* self, std::optional<std::string> url,
@@ -236,8 +277,15 @@ void bind_rate_limits(nb::module_& m) {
              });
            }, "parties"_a)
       .def("wait", [](Barrier& b, bool block, std::optional<std::int64_t> timeout) {
-             nb::gil_scoped_release release;
-             return b.wait(block, optional_millis(timeout));
+             // Arrive without blocking (true if this party cleared it),
+             // then wait for the clearing event interruptibly.
+             bool cleared;
+             {
+               nb::gil_scoped_release release;
+               cleared = b.wait(false);
+             }
+             if (cleared || !block) return cleared;
+             return wait_interruptibly(*b.backend(), b.events_key(), optional_millis(timeout));
            }, "block"_a, "timeout"_a.none())
       .def_prop_rw("key", &Barrier::key, &Barrier::set_key)
       .def_prop_rw("backend", &Barrier::backend, &Barrier::set_backend)

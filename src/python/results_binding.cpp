@@ -12,6 +12,7 @@
 #include "dramatiq/memcached_result_backend.hpp"
 #include "dramatiq/redis_result_backend.hpp"
 #include "dramatiq/results.hpp"
+#include "dramatiq/sqlite_result_backend.hpp"
 #include "dramatiq/stub_result_backend.hpp"
 #include "py_common.hpp"
 #include "py_encoder.hpp"
@@ -154,6 +155,19 @@ void bind_results(nb::module_& m) {
            }, "servers"_a, "binary"_a, "pool_size"_a, "behaviors"_a, "username"_a.none(), "password"_a.none(),
            "namespace"_a, "use_namespace_prefix_keys"_a, "encoder"_a.none(), "json_encoder_class"_a)
       .def_prop_ro("servers", [](const MemcachedResultBackend& b) { return b.connection().servers; });
+
+  nb::class_<SQLiteResultBackend, ResultBackend>(m, "SQLiteResultBackend")
+      .def("__init__", [](SQLiteResultBackend* self, std::optional<std::string> path, std::optional<std::string> url,
+                          std::optional<bool> durable, std::optional<std::int64_t> busy_timeout, const std::string& ns,
+                          bool prefix_keys, nb::handle encoder, nb::handle json_encoder_class) {
+             SQLiteBackendOptions file = sqlite_backend_options(path, url, durable, busy_timeout, "SQLiteBackend");
+             ResultBackendOptions options = backend_options(ns, prefix_keys, encoder, json_encoder_class);
+             nb::gil_scoped_release release;
+             new (self) SQLiteResultBackend(std::move(file), std::move(options));
+           }, "path"_a.none(), "url"_a.none(), "durable"_a.none(), "busy_timeout"_a.none(), "namespace"_a,
+           "use_namespace_prefix_keys"_a, "encoder"_a.none(), "json_encoder_class"_a)
+      .def_prop_ro("path", [](const SQLiteResultBackend& b) { return b.file().path; })
+      .def_prop_ro("durable", [](const SQLiteResultBackend& b) { return b.file().durable; });
 
   nb::class_<PyResultBackend, ResultBackend>(m, "PythonResultBackend")
       .def("__init__", [](PyResultBackend* self, nb::object backend, nb::object missing, bool custom_keys,

@@ -61,6 +61,31 @@ CREATE TABLE IF NOT EXISTS dramatiq_workers (
 );
 )sql";
 
+// The results and rate-limit backends' tables, in the same file as the
+// queues (or a file of their own). Applied with kSchema: a file made before
+// they existed gets them on its next open, under the same schema version.
+// `expires` is wall-clock ms since the epoch (shared by every process on
+// the host); a row past it reads as missing and is purged by later writes.
+constexpr const char* kBackendSchema = R"sql(
+CREATE TABLE IF NOT EXISTS dramatiq_results (
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL,
+  expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dramatiq_results_expiry ON dramatiq_results (expires);
+CREATE TABLE IF NOT EXISTS dramatiq_rate_limits (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL,
+  expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dramatiq_rate_limits_expiry ON dramatiq_rate_limits (expires);
+CREATE TABLE IF NOT EXISTS dramatiq_rate_limit_events (
+  key TEXT PRIMARY KEY,
+  expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dramatiq_rate_limit_events_expiry ON dramatiq_rate_limit_events (expires);
+)sql";
+
 struct NetworkFileSystem {
   long magic;
   const char* name;
@@ -268,6 +293,7 @@ void Database::ensure_schema() {
                              std::to_string(kSchemaVersion) + ")");
     }
     exec(kSchema);
+    exec(kBackendSchema);
     if (id == 0) exec("PRAGMA application_id=1146244433");  // kApplicationId
     if (version == 0) exec("PRAGMA user_version=1");        // kSchemaVersion
   });

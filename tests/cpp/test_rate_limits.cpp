@@ -1,9 +1,13 @@
 // Rate limiters, barriers and GroupCallbacks on every backend the engine
 // ships (in-memory, a private redis-server, a private memcached in both
-// protocols), plus the memcached client on its own.
+// protocols, an SQLite file in a temporary directory), plus the memcached
+// client on its own.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "dramatiq/group_callbacks.hpp"
@@ -20,7 +24,7 @@ using namespace dramatiq::testing;
 
 namespace {
 
-enum class Kind { Stub, Redis, MemcachedText, MemcachedBinary };
+enum class Kind { Stub, Redis, MemcachedText, MemcachedBinary, SQLite };
 
 std::string kind_name(const ::testing::TestParamInfo<Kind>& info) {
   switch (info.param) {
@@ -28,6 +32,7 @@ std::string kind_name(const ::testing::TestParamInfo<Kind>& info) {
     case Kind::Redis: return "Redis";
     case Kind::MemcachedText: return "MemcachedText";
     case Kind::MemcachedBinary: return "MemcachedBinary";
+    case Kind::SQLite: return "SQLite";
   }
   return "?";
 }
@@ -43,12 +48,16 @@ class RateLimits : public ::testing::TestWithParam<Kind> {
   static void SetUpTestSuite() {
     redis_ = new RedisServer();
     memcached_ = new MemcachedServer();
+    std::string pattern = (std::filesystem::temp_directory_path() / "dramatiq-limits-XXXXXX").string();
+    sqlite_dir_ = ::mkdtemp(pattern.data());
   }
   static void TearDownTestSuite() {
     delete redis_;
     delete memcached_;
     redis_ = nullptr;
     memcached_ = nullptr;
+    std::error_code ignored;
+    std::filesystem::remove_all(sqlite_dir_, ignored);
   }
 
   RateLimiterBackendPtr make_backend() {
@@ -59,17 +68,25 @@ class RateLimits : public ::testing::TestWithParam<Kind> {
         return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(false));
       case Kind::MemcachedBinary:
         return std::make_shared<MemcachedRateLimiterBackend>(memcached_->options(true));
+      case Kind::SQLite: {
+        // One file for the suite, as a server is: keys are unique per test.
+        SQLiteBackendOptions options;
+        options.path = sqlite_dir_ + "/limits.db";
+        return std::make_shared<SQLiteRateLimiterBackend>(options);
+      }
     }
     return nullptr;
   }
 
   static RedisServer* redis_;
   static MemcachedServer* memcached_;
+  static std::string sqlite_dir_;
   RateLimiterBackendPtr backend = make_backend();
 };
 
 RedisServer* RateLimits::redis_ = nullptr;
 MemcachedServer* RateLimits::memcached_ = nullptr;
+std::string RateLimits::sqlite_dir_;
 
 // Far enough in the future that no test run crosses a bucket boundary.
 constexpr std::int64_t kHugeBucket = 1'000'000'000'000;
@@ -242,7 +259,7 @@ TEST_P(RateLimits, GroupCallbacksEnqueueTheCallbacksOnceTheLastMemberSucceeds) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, RateLimits,
                          ::testing::Values(Kind::Stub, Kind::Redis, Kind::MemcachedText,
-                                           Kind::MemcachedBinary),
+                                           Kind::MemcachedBinary, Kind::SQLite),
                          kind_name);
 
 TEST(RateLimitedActor, AFullLimitFailsTheMessageQuietly) {

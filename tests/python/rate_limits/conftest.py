@@ -1,6 +1,8 @@
 """Fixtures for the rate limit tests: a private redis-server and a private
 memcached (started once per test module, stopped by PID), and a
-``backend`` fixture that runs a test on every backend we ship."""
+``backend`` fixture that runs a test on every backend we ship (SQLite on a
+file of the test's own; upstream has no SQLite backend, so those runs are
+``superset``)."""
 
 import os
 import subprocess
@@ -17,7 +19,7 @@ import redis_support  # noqa: E402
 
 from dramatiq.rate_limits.backends import MemcachedBackend, RedisBackend, StubBackend  # noqa: E402
 
-BACKENDS = ["stub", "redis", "memcached-text", "memcached-binary"]
+BACKENDS = ["stub", "redis", "memcached-text", "memcached-binary", "sqlite"]
 
 
 def pytest_configure(config):
@@ -32,6 +34,8 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend_kind") == "sqlite":
+            item.add_marker(pytest.mark.superset)
         if item.get_closest_marker("superset_on_memcached") and callspec is not None:
             if any(str(value).startswith("memcached") for value in callspec.params.values()):
                 item.add_marker(pytest.mark.superset)
@@ -58,9 +62,13 @@ def redis_client(redis_server):
     client.close()
 
 
-def make_backend(kind, redis_server, memcached_server):
+def make_backend(kind, redis_server, memcached_server, sqlite_path=None):
     if kind == "stub":
         return StubBackend()
+    if kind == "sqlite":
+        from dramatiq.rate_limits.backends import SQLiteBackend  # ours only
+
+        return SQLiteBackend(path=sqlite_path)
     if kind == "redis":
         return RedisBackend(url=redis_server.url)
     return MemcachedBackend(servers=[memcached_server.address], binary=kind == "memcached-binary")
@@ -78,7 +86,8 @@ def backend(backend_kind, request):
     memcached_server = (
         request.getfixturevalue("memcached_server") if backend_kind.startswith("memcached") else None
     )
-    return make_backend(backend_kind, redis_server, memcached_server)
+    sqlite_path = str(request.getfixturevalue("tmp_path") / "limits.sqlite3") if backend_kind == "sqlite" else None
+    return make_backend(backend_kind, redis_server, memcached_server, sqlite_path)
 
 
 @pytest.fixture
