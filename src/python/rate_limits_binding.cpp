@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "dramatiq/group_callbacks.hpp"
@@ -154,8 +155,26 @@ void bind_rate_limits(nb::module_& m) {
              return b.incr_and_sum(key, function, amount, maximum, ttl);
            }, "key"_a, "keys"_a, "amount"_a, "maximum"_a, "ttl"_a)
       .def("wait", [](RateLimiterBackend& b, const std::string& key, std::optional<std::int64_t> timeout) {
-             nb::gil_scoped_release release;
-             return b.wait(key, optional_millis(timeout));
+             // In slices without the GIL, running Python's signal handlers
+             // between them: Ctrl-C interrupts the wait at once.
+             using Clock = std::chrono::steady_clock;
+             auto limit = optional_millis(timeout);
+             const auto deadline = limit ? std::optional(Clock::now() + *limit) : std::nullopt;
+             while (true) {
+               auto slice = kSignalCheckInterval;
+               if (deadline) {
+                 slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                                    std::chrono::milliseconds(0), kSignalCheckInterval);
+               }
+               bool notified;
+               {
+                 nb::gil_scoped_release release;
+                 notified = b.wait(key, slice);
+               }
+               if (notified) return true;
+               if (deadline && Clock::now() >= *deadline) return false;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+             }
            }, "key"_a, "timeout"_a.none())
       .def("wait_notify", &RateLimiterBackend::wait_notify, "key"_a, "ttl"_a,
            nb::call_guard<nb::gil_scoped_release>());
@@ -236,8 +255,20 @@ void bind_rate_limits(nb::module_& m) {
              });
            }, "parties"_a)
       .def("wait", [](Barrier& b, bool block, std::optional<std::int64_t> timeout) {
-             nb::gil_scoped_release release;
-             return b.wait(block, optional_millis(timeout));
+             if (!block) {
+               nb::gil_scoped_release release;
+               return b.wait(false, std::nullopt);
+             }
+             // Python's signal handlers run between slices: Ctrl-C
+             // interrupts a blocked party at once.
+             SignalCheck signals;
+             bool cleared;
+             {
+               nb::gil_scoped_release release;
+               cleared = b.wait(optional_millis(timeout), std::ref(signals), kSignalCheckInterval);
+             }
+             signals.rethrow_if_raised();
+             return cleared;
            }, "block"_a, "timeout"_a.none())
       .def_prop_rw("key", &Barrier::key, &Barrier::set_key)
       .def_prop_rw("backend", &Barrier::backend, &Barrier::set_backend)
