@@ -295,11 +295,7 @@ NB_MODULE(_engine, m) {
       .def("enqueue", [](Broker& b, nb::handle message, nb::handle delay) {
              Message native = message_from_python(message);
              auto wait = optional_delay(delay);
-             Message stored;
-             {
-               nb::gil_scoped_release release;
-               stored = b.enqueue(std::move(native), wait);
-             }
+             Message stored = without_gil_interruptibly([&] { return b.enqueue(std::move(native), wait); });
              // args and kwargs cannot change on the way: reuse the caller's.
              return registry().message_factory(nb::str(stored.queue_name.c_str()),
                                                 nb::str(stored.actor_name.c_str()),
@@ -327,11 +323,8 @@ NB_MODULE(_engine, m) {
              std::vector<Message> natives;
              for (nb::handle message : messages) natives.push_back(message_from_python(message));
              auto wait = optional_delay(delay);
-             std::vector<Message> stored;
-             {
-               nb::gil_scoped_release release;
-               stored = b.enqueue_all(std::move(natives), wait);
-             }
+             std::vector<Message> stored =
+                 without_gil_interruptibly([&] { return b.enqueue_all(std::move(natives), wait); });
              nb::list result;
              for (const auto& message : stored) result.append(message_to_python(message));
              return result;

@@ -8,6 +8,7 @@
 #include <nanobind/stl/string.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "dramatiq/message_proxy.hpp"
 #include "dramatiq/redis_broker.hpp"
 #include "dramatiq/value.hpp"
+#include "dramatiq/wait_interruption.hpp"
 
 namespace dramatiq::python {
 
@@ -52,6 +54,22 @@ class SignalCheck {
  private:
   std::optional<nb::python_error> raised_;
 };
+
+// Runs `call` without the GIL, its network waits (a server that does not
+// answer) interruptible by Python's signal handlers: the handler's
+// exception (KeyboardInterrupt) propagates; the connection is dropped.
+template <typename Call>
+auto without_gil_interruptibly(Call&& call) {
+  SignalCheck signals;
+  try {
+    nb::gil_scoped_release release;
+    InterruptibleWaits scope(std::ref(signals), kSignalCheckInterval);
+    return call();
+  } catch (const WaitInterrupted&) {
+    signals.rethrow_if_raised();
+    throw;
+  }
+}
 
 // A Python object carried through the engine. Its reference is dropped with
 // the GIL held, whichever thread lets go of it last.
