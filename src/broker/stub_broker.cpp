@@ -74,7 +74,9 @@ class StubConsumer : public Consumer {
       auto it = broker_.queues_.find(queue_name_);
       if (it == broker_.queues_.end()) throw QueueNotFound(queue_name_);
       auto& queue = it->second;
-      if (!broker_.items_added_.wait_for(lock, timeout, [&] { return !queue.items.empty(); })) {
+      if (!broker_.items_added_.wait_for(lock, timeout, [&] { return !queue.items.empty() || interrupted_; }) ||
+          queue.items.empty()) {
+        interrupted_ = false;
         return nullptr;
       }
       data = queue.pop_front();
@@ -82,6 +84,14 @@ class StubConsumer : public Consumer {
     }
     if (drained) release_free_memory();
     return decode_delivery(queue_name_, std::move(data));
+  }
+
+  void interrupt_wait() override {
+    {
+      std::lock_guard lock(broker_.mutex_);
+      interrupted_ = true;
+    }
+    broker_.items_added_.notify_all();
   }
 
   void ack(MessageProxy&) override { broker_.task_done(queue_name_); }
@@ -106,6 +116,7 @@ class StubConsumer : public Consumer {
  private:
   StubBroker& broker_;
   std::string queue_name_;
+  bool interrupted_ = false;  // broker_.mutex_
 };
 
 StubBroker::StubBroker()

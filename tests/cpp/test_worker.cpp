@@ -734,6 +734,23 @@ TEST_F(EngineWorker, StopEndsItsWaitWhenKeepWaitingSaysNo) {
   EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
 }
 
+TEST_F(EngineWorker, InterruptedStubFetchReturnsWithoutWaitingOutItsTimeout) {
+  // What lets a stop (a Ctrl-C'd one too) skip the fetch timeout.
+  broker->declare_queue("default");
+  auto consumer = broker->consume("default", 1);
+  Latch returned;
+  std::thread fetcher([&] {
+    EXPECT_EQ(consumer->next(2 * kLongWait), nullptr);
+    returned.open();
+  });
+  consumer->interrupt_wait();  // before or during its wait: either way it ends
+  EXPECT_TRUE(returned.wait(kLongWait)) << "next() waited out its timeout";
+  fetcher.join();
+  // Only that wait ended: the next one gets the next message.
+  broker->put_raw("default", "not even JSON");
+  EXPECT_NE(consumer->next(kLongWait), nullptr);
+}
+
 TEST_F(EngineWorker, StopAsksKeepWaitingOnlyWhileWorkIsInFlight) {
   Worker worker(broker, options(2));
   worker.start();
