@@ -19,6 +19,11 @@ class Consumer {
   // `timeout`. Called from one thread at a time (the worker's consumer
   // thread); the other methods may be called from any thread.
   virtual std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) = 0;
+  // Makes a next() waiting in another thread return soon (nullptr if no
+  // message came), so that a stopping worker does not wait out the fetch
+  // timeout. Called from any thread; optional (the wait then just ends on
+  // its timeout).
+  virtual void interrupt_wait() {}
   // Whether next() would return a message already fetched, without waiting.
   virtual bool has_buffered() const { return false; }
   // The message was processed: the broker forgets it.

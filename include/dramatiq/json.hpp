@@ -23,21 +23,35 @@ class JsonEncodeError : public std::runtime_error {
   std::string type_;
 };
 
+// A value nested deeper than kMaxJsonDepth: json.dumps raises
+// RecursionError for it, and so does the Python front door.
+class JsonNestingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Input that is not valid JSON (or not valid UTF-8, or nested too deeply).
 class JsonDecodeError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// Appends the compact JSON form of `value` to `out`.
+// Appends the compact JSON form of `value` to `out`. Throws
+// JsonEncodeError (a Foreign value) or JsonNestingError.
 void write_json(const Value& value, std::string& out);
 std::string to_json(const Value& value);
 
 // Parses one JSON document. Throws JsonDecodeError.
 Value read_json(std::string_view text);
 
-// Maximum nesting depth accepted by read_json (deeper input is rejected
-// with a JsonDecodeError rather than risking stack exhaustion).
-inline constexpr int kMaxJsonDepth = 512;
+// The one nesting limit of JSON documents, for writing and reading alike,
+// so that whatever write_json produces read_json accepts: arrays and objects
+// nested up to this many levels (counting the outermost) are accepted;
+// deeper ones are a JsonNestingError when writing, a JsonDecodeError when
+// reading (never a stack overflow). Python's json module stops at its
+// recursion limit (1000 by default, less the frames already on the stack:
+// 993 from a fresh interpreter), so 1000 accepts everything upstream
+// Dramatiq writes or reads.
+inline constexpr int kMaxJsonDepth = 1000;
 
 }  // namespace dramatiq

@@ -164,6 +164,11 @@ class Barrier {
   // blocking, once it clears); false if others are still missing (or the
   // timeout passed).
   bool wait(bool block = true, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // wait(true, timeout) that asks `keep_waiting` every `poll` while blocked
+  // (from the calling thread) and gives up, returning false, once it
+  // answers false: how a caller lets a signal cut the wait short.
+  bool wait(std::optional<std::chrono::milliseconds> timeout, const std::function<bool()>& keep_waiting,
+            std::chrono::milliseconds poll);
 
   const RateLimiterBackendPtr& backend() const { return backend_; }
   void set_backend(RateLimiterBackendPtr backend) { backend_ = std::move(backend); }
@@ -173,6 +178,8 @@ class Barrier {
   std::int64_t ttl;
 
  private:
+  // Marks one party as arrived; true if that cleared the barrier.
+  bool arrive();
   RateLimiterBackendPtr backend_;
   std::string key_;
 };

@@ -53,6 +53,15 @@ class StubBroker : public Broker {
   struct Queue {
     std::deque<std::string> items;
     std::size_t unfinished = 0;  // put but not yet acked/nacked
+    std::size_t bytes = 0;       // held in items
+    std::size_t peak_bytes = 0;  // the most held since memory was last given back
+    void push_back(std::string data);
+    void push_front(std::string data);
+    std::string pop_front();
+    void clear();
+    // Whether the queue just emptied after holding enough that the freed
+    // memory should go back to the system (see release_free_memory).
+    bool drained_after_backlog();
   };
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
   std::size_t count_unfinished_locked(const std::string& queue_name) const;  // mutex_ held

@@ -86,8 +86,19 @@ class Worker {
   void resume();
   // Waits until the work queue and delay queues are drained.
   void join();
+  // join() for at most `timeout`: whether they drained.
+  bool join_for(std::chrono::milliseconds timeout);
+  // How long stop() lets in-flight work finish by default (upstream's 10 minutes).
+  static constexpr std::chrono::milliseconds kDefaultStopTimeout{600000};
   // In-flight work finishes (up to timeout); prefetched messages are requeued.
-  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(600000));
+  void stop(std::chrono::milliseconds timeout = kDefaultStopTimeout);
+  // stop(timeout) that asks `keep_waiting` every `poll` while in-flight work
+  // finishes (from the calling thread): once it answers false, the stop goes
+  // on as if the timeout had passed (a thread still running an actor keeps
+  // it and settles its message when done). How a caller lets a signal,
+  // such as Ctrl-C in Python, cut the wait short and still stop cleanly.
+  void stop(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
+            std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
   Broker& broker() { return *broker_; }
   int worker_threads() const;

@@ -13,6 +13,14 @@ from .errors import DecodeError
 
 MessageData = Dict[str, Any]
 
+#: How deeply lists and dicts may nest in a JSON message (the outermost
+#: counts), for encoding and decoding alike: whatever ``JSONEncoder`` writes
+#: it reads back.  Deeper data raises ``RecursionError`` when encoded, as
+#: ``json.dumps`` does; Python's json module stops at its recursion limit
+#: (1000 by default, less the frames already on the stack), so this accepts
+#: everything upstream Dramatiq writes.
+MAX_NESTING_DEPTH = _engine.MAX_JSON_DEPTH
+
 
 class Encoder(abc.ABC):
     """Base class for message encoders: ``encode(dict) -> bytes`` and
@@ -31,7 +39,10 @@ class Encoder(abc.ABC):
 
 class JSONEncoder(Encoder):
     """JSON, byte-identical to upstream's output (compact separators,
-    ASCII-escaped). Encoding and decoding happen in C++."""
+    ASCII-escaped, lone surrogates escaped as ``json.dumps`` escapes them).
+    Encoding and decoding happen in C++.  A list or dict that holds itself
+    raises ``ValueError``; nesting deeper than ``MAX_NESTING_DEPTH`` raises
+    ``RecursionError``."""
 
     def encode(self, data: MessageData) -> bytes:
         """Encode ``data`` as compact JSON bytes."""

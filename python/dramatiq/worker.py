@@ -86,17 +86,27 @@ class Worker:
         self._native.resume()
 
     def join(self) -> None:
-        """Wait until every fetched and delayed message has been processed."""
+        """Wait until every fetched and delayed message has been processed.
+        Ctrl-C (``KeyboardInterrupt``) interrupts the wait."""
         self._native.join()
 
     def stop(self, timeout: Optional[int] = None) -> None:
-        """Stop gracefully: running messages finish (waiting up to ``timeout``
-        ms; None: the engine's 600000), prefetched ones are requeued."""
+        """Stop gracefully: running messages finish, prefetched ones are requeued.
+
+        Parameters:
+          timeout(int): how long to let running messages finish, in ms
+            (``None``: the engine's 600000).  A signal handler's exception
+            (Ctrl-C's ``KeyboardInterrupt``) ends that wait early: the
+            worker still stops, what runs settles its message when done,
+            and the exception propagates.
+        """
         if not self._running:
             return
         self._running = False
-        self._native.stop(timeout)
-        _live_workers.discard(self)
+        try:
+            self._native.stop(timeout)
+        finally:
+            _live_workers.discard(self)
 
 
 class ConsumerThread:

@@ -162,7 +162,13 @@ std::string Message::describe() const {
       out += v.type_name();
       out += '>';
     } else {
-      write_json(v, out);
+      try {
+        write_json(v, out);
+      } catch (const std::exception&) {
+        // A container holding a Foreign value (from a Python encoder): a
+        // log line must never fail, so it is named like a Foreign value.
+        out += v.is_array() ? "<list>" : "<dict>";
+      }
     }
   };
   for (const auto& arg : args.as_array()) {

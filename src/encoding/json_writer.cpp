@@ -194,7 +194,13 @@ void write_float(double d, std::string& out) {
   out.append(buf, o - buf);
 }
 
-void write_value(const Value& v, std::string& out) {
+[[noreturn]] void throw_too_deep(const char* what) {
+  throw JsonNestingError("maximum nesting depth of " + std::to_string(kMaxJsonDepth) +
+                         " exceeded while encoding a JSON " + what);
+}
+
+// `depth`: containers already open around `v`.
+void write_value(const Value& v, std::string& out, int depth) {
   switch (v.kind()) {
     case Value::Kind::Null:
       out.append("null");
@@ -218,17 +224,19 @@ void write_value(const Value& v, std::string& out) {
       write_string(v.as_string(), out);
       return;
     case Value::Kind::Array: {
+      if (depth >= kMaxJsonDepth) throw_too_deep("array");
       out.push_back('[');
       bool first = true;
       for (const Value& item : v.as_array()) {
         if (!first) out.push_back(',');
         first = false;
-        write_value(item, out);
+        write_value(item, out, depth + 1);
       }
       out.push_back(']');
       return;
     }
     case Value::Kind::Object: {
+      if (depth >= kMaxJsonDepth) throw_too_deep("object");
       out.push_back('{');
       bool first = true;
       for (const auto& [key, item] : v.as_object()) {
@@ -236,7 +244,7 @@ void write_value(const Value& v, std::string& out) {
         first = false;
         write_string(key, out);
         out.push_back(':');
-        write_value(item, out);
+        write_value(item, out, depth + 1);
       }
       out.push_back('}');
       return;
@@ -251,7 +259,7 @@ void write_value(const Value& v, std::string& out) {
 void write_json(const Value& value, std::string& out) {
   const std::size_t original_size = out.size();
   try {
-    write_value(value, out);
+    write_value(value, out, 0);
   } catch (...) {
     // Like json.dumps, a failed encode produces nothing, so callers that
     // reuse a buffer are not left with half a document in it.
@@ -262,7 +270,7 @@ void write_json(const Value& value, std::string& out) {
 
 std::string to_json(const Value& value) {
   std::string out;
-  write_value(value, out);
+  write_value(value, out, 0);
   return out;
 }
 

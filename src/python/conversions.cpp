@@ -1,6 +1,9 @@
 #include <Python.h>
 
+#include <algorithm>
+
 #include "dramatiq/errors.hpp"
+#include "dramatiq/json.hpp"
 #include "py_common.hpp"
 
 namespace dramatiq::python {
@@ -51,14 +54,38 @@ Value PyObjectRef::call(const Array& args) const {
 
 ForeignPtr wrap(nb::handle object) { return std::make_shared<PyObjectRef>(nb::borrow(object)); }
 
-static std::string key_to_string(nb::handle key) {
-  PyObject* k = key.ptr();
-  if (PyUnicode_Check(k)) {
-    Py_ssize_t size;
-    const char* data = PyUnicode_AsUTF8AndSize(k, &size);
-    if (!data) throw nb::python_error();
-    return std::string(data, static_cast<std::size_t>(size));
+std::string text_from_python(nb::handle text) {
+  Py_ssize_t size;
+  const char* data = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+  if (data) return std::string(data, static_cast<std::size_t>(size));
+  // Lone surrogates ("\udc00") are not UTF-8: keep them as their 3-byte
+  // pattern, which write_json escapes back as json.dumps does.
+  PyErr_Clear();
+  PyObject* bytes = PyUnicode_AsEncodedString(text.ptr(), "utf-8", "surrogatepass");
+  if (!bytes) throw nb::python_error();
+  std::string out(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+  Py_DECREF(bytes);
+  return out;
+}
+
+nb::str text_to_python(std::string_view text) {
+  const auto size = static_cast<Py_ssize_t>(text.size());
+  PyObject* str = PyUnicode_DecodeUTF8(text.data(), size, "surrogatepass");
+  if (!str) {
+    // Not even UTF-8 with surrogates (bytes from a C++ caller): show
+    // them rather than fail, this is text for people to read.
+    PyErr_Clear();
+    str = PyUnicode_DecodeUTF8(text.data(), size, "backslashreplace");
+    if (!str) throw nb::python_error();
   }
+  return nb::steal<nb::str>(str);
+}
+
+namespace {
+
+std::string key_to_string(nb::handle key) {
+  PyObject* k = key.ptr();
+  if (PyUnicode_Check(k)) return text_from_python(key);
   // json.dumps turns these key types into strings the same way.
   if (k == Py_True) return "true";
   if (k == Py_False) return "false";
@@ -76,51 +103,81 @@ static std::string key_to_string(nb::handle key) {
                            .c_str());
 }
 
-Value to_value(nb::handle object) {
-  PyObject* o = object.ptr();
-  if (o == Py_None) return Value();
-  if (o == Py_True) return Value(true);
-  if (o == Py_False) return Value(false);
-  if (PyUnicode_Check(o)) {
-    Py_ssize_t size;
-    const char* data = PyUnicode_AsUTF8AndSize(o, &size);
-    if (!data) {
-      // Lone surrogates cannot be UTF-8: carry the object as is.
-      PyErr_Clear();
-      return Value(wrap(object));
+// Python -> Value for one top-level object. It keeps the containers it is
+// inside of, so that a container holding itself is refused as json.dumps
+// refuses it (ValueError) and nesting stops at the JSON limit
+// (RecursionError) instead of at the end of the C stack.
+class ValueBuilder {
+ public:
+  Value build(PyObject* o) {
+    if (o == Py_None) return Value();
+    if (o == Py_True) return Value(true);
+    if (o == Py_False) return Value(false);
+    if (PyUnicode_Check(o)) return Value(text_from_python(o));
+    if (PyLong_Check(o)) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow) return Value(BigInt{nb::cast<std::string>(nb::str(nb::handle(o)))});
+      if (v == -1 && PyErr_Occurred()) throw nb::python_error();
+      return Value(static_cast<std::int64_t>(v));
     }
-    return Value(std::string(data, static_cast<std::size_t>(size)));
-  }
-  if (PyLong_Check(o)) {
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow) return Value(BigInt{nb::cast<std::string>(nb::str(object))});
-    if (v == -1 && PyErr_Occurred()) throw nb::python_error();
-    return Value(static_cast<std::int64_t>(v));
-  }
-  if (PyFloat_Check(o)) return Value(PyFloat_AsDouble(o));
-  if (PyList_Check(o) || PyTuple_Check(o)) {
-    PyObject* fast = PySequence_Fast(o, "expected a sequence");
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    PyObject** items = PySequence_Fast_ITEMS(fast);
-    Array array;
-    array.reserve(static_cast<std::size_t>(n));
-    for (Py_ssize_t i = 0; i < n; ++i) array.push_back(to_value(items[i]));
-    Py_DECREF(fast);
-    return Value(std::move(array));
-  }
-  if (PyDict_Check(o)) {
-    Object fields;
-    fields.reserve(static_cast<std::size_t>(PyDict_Size(o)));
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(o, &pos, &key, &value)) {
-      fields.emplace_back(key_to_string(key), to_value(value));
+    if (PyFloat_Check(o)) return Value(PyFloat_AsDouble(o));
+    if (PyList_Check(o) || PyTuple_Check(o)) {
+      Enter enter(*this, o, "array");
+      nb::object fast = nb::steal(PySequence_Fast(o, "expected a sequence"));
+      if (!fast.is_valid()) throw nb::python_error();
+      Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
+      PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+      Array array;
+      array.reserve(static_cast<std::size_t>(n));
+      for (Py_ssize_t i = 0; i < n; ++i) array.push_back(build(items[i]));
+      return Value(std::move(array));
     }
-    return Value(std::move(fields));
+    if (PyDict_Check(o)) {
+      Enter enter(*this, o, "object");
+      Object fields;
+      fields.reserve(static_cast<std::size_t>(PyDict_Size(o)));
+      PyObject *key, *value;
+      Py_ssize_t pos = 0;
+      while (PyDict_Next(o, &pos, &key, &value)) {
+        fields.emplace_back(key_to_string(key), build(value));
+      }
+      return Value(std::move(fields));
+    }
+    return Value(wrap(o));
   }
-  return Value(wrap(object));
-}
+
+ private:
+  // One open container, for the life of its conversion.
+  class Enter {
+   public:
+    Enter(ValueBuilder& builder, PyObject* container, const char* what) : builder_(builder) {
+      auto& open = builder_.open_;
+      if (std::find(open.begin(), open.end(), container) != open.end()) {
+        PyErr_SetString(PyExc_ValueError, "Circular reference detected");
+        throw nb::python_error();
+      }
+      if (open.size() >= static_cast<std::size_t>(kMaxJsonDepth)) {
+        PyErr_Format(PyExc_RecursionError, "maximum nesting depth of %d exceeded while encoding a JSON %s",
+                     kMaxJsonDepth, what);
+        throw nb::python_error();
+      }
+      open.push_back(container);
+    }
+    ~Enter() { builder_.open_.pop_back(); }
+    Enter(const Enter&) = delete;
+    Enter& operator=(const Enter&) = delete;
+
+   private:
+    ValueBuilder& builder_;
+  };
+
+  std::vector<PyObject*> open_;  // the containers being converted, outermost first
+};
+
+}  // namespace
+
+Value to_value(nb::handle object) { return ValueBuilder().build(object.ptr()); }
 
 nb::object from_value(const Value& value) {
   switch (value.kind()) {
@@ -150,7 +207,7 @@ nb::object from_value(const Value& value) {
     case Value::Kind::Object: {
       nb::dict dict;
       for (const auto& [key, item] : value.as_object()) {
-        dict[nb::str(key.data(), key.size())] = from_value(item);
+        dict[text_to_python(key)] = from_value(item);
       }
       return std::move(dict);
     }

@@ -57,6 +57,8 @@ void translate_exceptions(const std::exception_ptr& error, void*) {
     }
   } catch (const JsonEncodeError& e) {
     PyErr_SetString(PyExc_TypeError, e.what());
+  } catch (const JsonNestingError& e) {
+    PyErr_SetString(PyExc_RecursionError, e.what());
   } catch (const MiddlewareError& e) {
     auto* ref = dynamic_cast<const PyObjectRef*>(e.host_exception.get());
     if (ref) {
@@ -128,7 +130,7 @@ nb::object host_exception(const MessageProxy& proxy) {
                    : is_builtin_exception             ? builtin
                    : classes.contains("DramatiqError") ? nb::borrow(classes["DramatiqError"])
                                                        : nb::borrow(PyExc_RuntimeError);
-  return cls(nb::str(proxy.failure->message.c_str()));
+  return cls(text_to_python(proxy.failure->message));
 }
 
 }  // namespace
@@ -161,6 +163,7 @@ NB_MODULE(_engine, m) {
   });
   m.def("set_log_level", [](int level) { log::set_min_level(static_cast<log::Level>(level)); });
 
+  m.attr("MAX_JSON_DEPTH") = kMaxJsonDepth;
   m.def("json_dumps", [](nb::handle obj) {
     std::string out = to_json(to_value(obj));
     return nb::bytes(out.data(), out.size());
@@ -299,11 +302,7 @@ NB_MODULE(_engine, m) {
       .def("enqueue", [](Broker& b, nb::handle message, nb::handle delay) {
              Message native = message_from_python(message);
              auto wait = optional_delay(delay);
-             Message stored;
-             {
-               nb::gil_scoped_release release;
-               stored = b.enqueue(std::move(native), wait);
-             }
+             Message stored = without_gil_interruptibly([&] { return b.enqueue(std::move(native), wait); });
              // args and kwargs cannot change on the way: reuse the caller's.
              return registry().message_factory(nb::str(stored.queue_name.c_str()),
                                                 nb::str(stored.actor_name.c_str()),
@@ -331,11 +330,8 @@ NB_MODULE(_engine, m) {
              std::vector<Message> natives;
              for (nb::handle message : messages) natives.push_back(message_from_python(message));
              auto wait = optional_delay(delay);
-             std::vector<Message> stored;
-             {
-               nb::gil_scoped_release release;
-               stored = b.enqueue_all(std::move(natives), wait);
-             }
+             std::vector<Message> stored =
+                 without_gil_interruptibly([&] { return b.enqueue_all(std::move(natives), wait); });
              nb::list result;
              for (const auto& message : stored) result.append(message_to_python(message));
              return result;
@@ -349,7 +345,7 @@ NB_MODULE(_engine, m) {
              // Waits in slices without the GIL and runs Python's signal
              // handlers between them, so Ctrl-C interrupts a join at once.
              using Clock = std::chrono::steady_clock;
-             constexpr auto kSlice = std::chrono::milliseconds(50);
+             constexpr auto kSlice = kSignalCheckInterval;
              auto deadline = timeout ? std::optional(Clock::now() + std::chrono::milliseconds(*timeout))
                                      : std::nullopt;
              JoinOptions options;
@@ -444,14 +440,31 @@ NB_MODULE(_engine, m) {
       .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())
-      .def("join", &Worker::join, nb::call_guard<nb::gil_scoped_release>())
-      .def("stop", [](Worker& w, std::optional<std::int64_t> timeout) {
-             nb::gil_scoped_release release;
-             if (timeout) {
-               w.stop(std::chrono::milliseconds(*timeout));
-             } else {
-               w.stop();
+      .def("join", [](Worker& w) {
+             // In slices without the GIL, running Python's signal handlers
+             // between them: Ctrl-C interrupts a join at once.
+             while (true) {
+               bool drained;
+               {
+                 nb::gil_scoped_release release;
+                 drained = w.join_for(kSignalCheckInterval);
+               }
+               if (drained) return;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
              }
+           })
+      .def("stop", [](Worker& w, std::optional<std::int64_t> timeout) {
+             // While in-flight messages finish, Python's signal handlers run
+             // every slice; an exception from one (KeyboardInterrupt) ends
+             // the wait as the timeout would, the stop completes (what still
+             // runs settles its message when done), and then it propagates.
+             SignalCheck signals;
+             {
+               nb::gil_scoped_release release;
+               w.stop(timeout ? std::chrono::milliseconds(*timeout) : Worker::kDefaultStopTimeout,
+                      std::ref(signals), kSignalCheckInterval);
+             }
+             signals.rethrow_if_raised();
            }, "timeout"_a.none())
       .def_prop_ro("worker_timeout", &Worker::worker_timeout_ms)
       .def_prop_rw("queue_prefetch", &Worker::queue_prefetch, &Worker::set_queue_prefetch)

@@ -21,17 +21,30 @@ Value PyActorBody::run(MessageProxy& message) {
   // the GIL between consecutive messages (see hold_gil).
   std::optional<nb::gil_scoped_acquire> gil;
   if (!hold_gil()) gil.emplace();
-  nb::object args = args_to_python(message.message.args);
-  nb::object kwargs = message.message.kwargs.as_object().empty() ? nb::object()
-                                                                  : from_value(message.message.kwargs);
-  PyObject* result = PyObject_Call(function_.ptr(), args.ptr(), kwargs.is_valid() ? kwargs.ptr() : nullptr);
-  if (!result) {
-    nb::python_error error;
+  try {
+    nb::object args = args_to_python(message.message.args);
+    nb::object kwargs = message.message.kwargs.as_object().empty() ? nb::object()
+                                                                    : from_value(message.message.kwargs);
+    PyObject* result = PyObject_Call(function_.ptr(), args.ptr(), kwargs.is_valid() ? kwargs.ptr() : nullptr);
+    if (!result) throw nb::python_error();
+    nb::object owned = nb::steal(result);
+    if (result == Py_None) return Value();
+    // A result that is no JSON value (one that holds itself, one nested too
+    // deeply) fails the message as the actor's own exception would.
+    return to_value(owned);
+  } catch (const nb::python_error& error) {
     throw HostException(failure_from_python(error));
+  } catch (const HostException&) {
+    throw;
+  } catch (...) {
+    // Whatever failed must not leave a Python error set for the next
+    // Python call on this thread to trip over.
+    if (PyErr_Occurred()) {
+      nb::python_error error;
+      throw HostException(failure_from_python(error));
+    }
+    throw;
   }
-  nb::object owned = nb::steal(result);
-  if (result == Py_None) return Value();
-  return to_value(owned);
 }
 
 }  // namespace dramatiq::python

@@ -7,9 +7,12 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dramatiq/failure.hpp"
@@ -18,10 +21,56 @@
 #include "dramatiq/redis_broker.hpp"
 #include "dramatiq/sqlite_backend_options.hpp"
 #include "dramatiq/value.hpp"
+#include "dramatiq/wait_interruption.hpp"
 
 namespace dramatiq::python {
 
 namespace nb = nanobind;
+
+// Blocking calls made from Python wait without the GIL in slices of this
+// length and run Python's signal handlers between them, so that Ctrl-C
+// (KeyboardInterrupt) interrupts them at once, as it does upstream's.
+inline constexpr std::chrono::milliseconds kSignalCheckInterval{50};
+
+// The `keep_waiting` of an engine wait that polls it (Worker::stop,
+// Barrier::wait), called without the GIL: it runs Python's signal handlers
+// and answers false once one raised, keeping that exception for
+// rethrow_if_raised() (with the GIL, after the wait returned).
+class SignalCheck {
+ public:
+  bool operator()() {
+    nb::gil_scoped_acquire gil;
+    if (raised_ || PyErr_CheckSignals() == 0) return !raised_;
+    raised_.emplace();  // takes the error out of the interpreter
+    return false;
+  }
+  void rethrow_if_raised() {
+    if (raised_) {
+      nb::python_error error = std::move(*raised_);
+      raised_.reset();
+      throw error;
+    }
+  }
+
+ private:
+  std::optional<nb::python_error> raised_;
+};
+
+// Runs `call` without the GIL, its network waits (a server that does not
+// answer) interruptible by Python's signal handlers: the handler's
+// exception (KeyboardInterrupt) propagates; the connection is dropped.
+template <typename Call>
+auto without_gil_interruptibly(Call&& call) {
+  SignalCheck signals;
+  try {
+    nb::gil_scoped_release release;
+    InterruptibleWaits scope(std::ref(signals), kSignalCheckInterval);
+    return call();
+  } catch (const WaitInterrupted&) {
+    signals.rethrow_if_raised();
+    throw;
+  }
+}
 
 // A Python object carried through the engine. Its reference is dropped with
 // the GIL held, whichever thread lets go of it last.
@@ -40,7 +89,16 @@ class PyObjectRef : public ForeignObject {
 
 ForeignPtr wrap(nb::handle object);
 
+// Python str <-> engine text. Lone surrogates (which Python strings may
+// hold and UTF-8 cannot) travel as their 3-byte pattern ("surrogatepass"),
+// so they survive the engine and write_json escapes them as json.dumps does.
+// text_to_python never fails on bad bytes: they are shown escaped.
+std::string text_from_python(nb::handle text);
+nb::str text_to_python(std::string_view text);
+
 // Python -> Value. Objects JSON cannot hold become Foreign references.
+// A container that holds itself raises ValueError, and nesting deeper than
+// kMaxJsonDepth raises RecursionError, as json.dumps does.
 // Dict keys follow json.dumps: str kept; int/float/bool/None stringified;
 // any other key type raises TypeError.
 Value to_value(nb::handle object);

@@ -112,35 +112,6 @@ class PythonRateLimiterBackend : public RateLimiterBackend {
   nb::object backend_;
 };
 
-// A backend's wait for an event, interruptible from Python: native
-// backends wait in slices without the GIL, with Python's signal handlers
-// run between them, so Ctrl-C ends the wait at once. A backend written in
-// Python is called once: it runs Python code, which sees signals itself.
-bool wait_interruptibly(RateLimiterBackend& backend, const std::string& key, Millis timeout) {
-  if (dynamic_cast<PythonRateLimiterBackend*>(&backend) != nullptr) {
-    nb::gil_scoped_release release;
-    return backend.wait(key, timeout);
-  }
-  using Clock = std::chrono::steady_clock;
-  constexpr auto kSlice = std::chrono::milliseconds(100);
-  auto deadline = timeout ? std::optional(Clock::now() + *timeout) : std::nullopt;
-  while (true) {
-    auto slice = kSlice;
-    if (deadline) {
-      slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
-                         std::chrono::milliseconds(0), kSlice);
-    }
-    bool posted;
-    {
-      nb::gil_scoped_release release;
-      posted = backend.wait(key, slice);
-    }
-    if (posted) return true;
-    if (PyErr_CheckSignals() != 0) throw nb::python_error();
-    if (deadline && Clock::now() >= *deadline) return false;
-  }
-}
-
 // keys given from Python: a callable (as upstream passes it) or a list.
 KeysFunction keys_from_python(nb::object keys) {
   if (!PyCallable_Check(keys.ptr())) {
@@ -184,7 +155,26 @@ void bind_rate_limits(nb::module_& m) {
              return b.incr_and_sum(key, function, amount, maximum, ttl);
            }, "key"_a, "keys"_a, "amount"_a, "maximum"_a, "ttl"_a)
       .def("wait", [](RateLimiterBackend& b, const std::string& key, std::optional<std::int64_t> timeout) {
-             return wait_interruptibly(b, key, optional_millis(timeout));
+             // In slices without the GIL, running Python's signal handlers
+             // between them: Ctrl-C interrupts the wait at once.
+             using Clock = std::chrono::steady_clock;
+             auto limit = optional_millis(timeout);
+             const auto deadline = limit ? std::optional(Clock::now() + *limit) : std::nullopt;
+             while (true) {
+               auto slice = kSignalCheckInterval;
+               if (deadline) {
+                 slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                                    std::chrono::milliseconds(0), kSignalCheckInterval);
+               }
+               bool notified;
+               {
+                 nb::gil_scoped_release release;
+                 notified = b.wait(key, slice);
+               }
+               if (notified) return true;
+               if (deadline && Clock::now() >= *deadline) return false;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+             }
            }, "key"_a, "timeout"_a.none())
       .def("wait_notify", &RateLimiterBackend::wait_notify, "key"_a, "ttl"_a,
            nb::call_guard<nb::gil_scoped_release>());
@@ -277,15 +267,20 @@ void bind_rate_limits(nb::module_& m) {
              });
            }, "parties"_a)
       .def("wait", [](Barrier& b, bool block, std::optional<std::int64_t> timeout) {
-             // Arrive without blocking (true if this party cleared it),
-             // then wait for the clearing event interruptibly.
+             if (!block) {
+               nb::gil_scoped_release release;
+               return b.wait(false, std::nullopt);
+             }
+             // Python's signal handlers run between slices: Ctrl-C
+             // interrupts a blocked party at once.
+             SignalCheck signals;
              bool cleared;
              {
                nb::gil_scoped_release release;
-               cleared = b.wait(false);
+               cleared = b.wait(optional_millis(timeout), std::ref(signals), kSignalCheckInterval);
              }
-             if (cleared || !block) return cleared;
-             return wait_interruptibly(*b.backend(), b.events_key(), optional_millis(timeout));
+             signals.rethrow_if_raised();
+             return cleared;
            }, "block"_a, "timeout"_a.none())
       .def_prop_rw("key", &Barrier::key, &Barrier::set_key)
       .def_prop_rw("backend", &Barrier::backend, &Barrier::set_backend)

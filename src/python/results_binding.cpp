@@ -99,7 +99,7 @@ void bind_results(nb::module_& m) {
              // Waits in slices without the GIL and runs Python's signal
              // handlers between them, so Ctrl-C interrupts the wait at once.
              using Clock = std::chrono::steady_clock;
-             constexpr auto kSlice = std::chrono::milliseconds(100);
+             constexpr auto kSlice = kSignalCheckInterval;
              auto deadline = Clock::now() + optional_ms(timeout).value_or(ResultBackend::kDefaultTimeout);
              while (true) {
                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

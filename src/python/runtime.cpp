@@ -52,21 +52,25 @@ void log_to_python(log::Level level, std::string_view logger, std::string_view m
   if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   try {
-    nb::object py_logger = registry().get_logger(nb::str(logger.data(), logger.size()));
+    // The text may hold anything a message held (lone surrogates, bytes
+    // from C++): text_to_python never fails on it.
+    nb::object py_logger = registry().get_logger(text_to_python(logger));
     int py_level = static_cast<int>(level);
     if (!nb::cast<bool>(py_logger.attr("isEnabledFor")(py_level))) return;
-    nb::str text(message.data(), message.size());
+    nb::str text = text_to_python(message);
     auto* exception = failure ? dynamic_cast<const PyObjectRef*>(failure->host_exception.get()) : nullptr;
     if (exception) {
       py_logger.attr("log")(py_level, text, nb::arg("exc_info") = exception->object());
     } else if (failure) {
       std::string with_reason = std::string(message) + "\n" + failure->type_name + ": " + failure->message;
-      py_logger.attr("log")(py_level, nb::str(with_reason.data(), with_reason.size()));
+      py_logger.attr("log")(py_level, text_to_python(with_reason));
     } else {
       py_logger.attr("log")(py_level, text);
     }
-  } catch (const nb::python_error& e) {
-    // Logging must never take a worker down.
+  } catch (...) {
+    // Logging must never take a worker down, and must not leave a Python
+    // error set: the next call into Python would fail with it half-way,
+    // e.g. inside logging's module lock, which then stays held for ever.
     PyErr_Clear();
   }
 }

@@ -1,6 +1,7 @@
 // The limiter algorithms, on top of any RateLimiterBackend. Keys and
 // arithmetic follow upstream Dramatiq, so that our processes and upstream's
 // count in the same place.
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -112,14 +113,34 @@ bool Barrier::create(std::int64_t parties) {
   return backend_->add(key_, parties, ttl);
 }
 
-bool Barrier::wait(bool block, std::optional<std::chrono::milliseconds> timeout) {
+bool Barrier::arrive() {
   bool cleared = !backend_->decr(key_, 1, 1, ttl);
-  if (cleared) {
-    backend_->wait_notify(events_key(), ttl);
-    return true;
+  if (cleared) backend_->wait_notify(events_key(), ttl);
+  return cleared;
+}
+
+bool Barrier::wait(bool block, std::optional<std::chrono::milliseconds> timeout) {
+  if (!block) return arrive();
+  return wait(timeout, nullptr, std::chrono::milliseconds(0));
+}
+
+bool Barrier::wait(std::optional<std::chrono::milliseconds> timeout, const std::function<bool()>& keep_waiting,
+                   std::chrono::milliseconds poll) {
+  if (arrive()) return true;
+  if (!keep_waiting) return backend_->wait(events_key(), timeout);
+  // The event outlives the wake-up (for its ttl), so waiting again after a
+  // slice still sees it.
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = timeout ? std::optional(Clock::now() + *timeout) : std::nullopt;
+  while (true) {
+    auto slice = poll;
+    if (deadline) {
+      slice = std::min(poll, std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()));
+      if (slice.count() <= 0) return false;
+    }
+    if (backend_->wait(events_key(), slice)) return true;
+    if (!keep_waiting()) return false;
   }
-  if (block) return backend_->wait(events_key(), timeout);
-  return false;
 }
 
 }  // namespace dramatiq

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/wait_interruption.hpp"
 
 namespace dramatiq::redis {
 
@@ -114,6 +115,16 @@ IoResult Connection::io(Operation operation) {
   }
 }
 
+bool Connection::wait(short events, Deadline deadline) {
+  try {
+    return transport_->wait(events, deadline);
+  } catch (const WaitInterrupted&) {
+    // Half a command or an unread reply may be left on the wire.
+    healthy_ = false;
+    throw;
+  }
+}
+
 void Connection::fail(const std::string& what) {
   healthy_ = false;
   throw ConnectionClosed("Connection to Redis at " + options_.describe() + " lost: " + what);
@@ -145,7 +156,7 @@ void Connection::write_pending(Deadline deadline) {
       written += done.bytes;
       continue;
     }
-    if (!transport_->wait(done.wait_events, deadline)) fail("timed out sending a command");
+    if (!wait(done.wait_events, deadline)) fail("timed out sending a command");
   }
   out_.clear();
 }
@@ -165,7 +176,7 @@ bool Connection::fill(Deadline deadline, std::chrono::microseconds spin) {
       sched_yield();
       continue;
     }
-    if (!transport_->wait(done.wait_events, deadline)) return false;
+    if (!wait(done.wait_events, deadline)) return false;
   }
 }
 

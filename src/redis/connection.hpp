@@ -86,6 +86,8 @@ class Connection {
   // The transport's result, or fail() when it throws.
   template <typename Operation>
   IoResult io(Operation operation);
+  // The transport's wait; an interrupted one leaves this connection broken.
+  bool wait(short events, Deadline deadline);
 
   struct ReaderDeleter {
     void operator()(redisReader* reader) const;

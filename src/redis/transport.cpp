@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "dramatiq/wait_interruption.hpp"
 #include "redis/plain_transport.hpp"
 #include "redis/tls_transport.hpp"
 
@@ -30,13 +31,20 @@ int poll_timeout(const Deadline& deadline) {
   return static_cast<int>(std::max<std::int64_t>(0, left.count()));
 }
 
+// Under an InterruptibleWaits scope, polls in slices and asks the scope
+// between them (WaitInterrupted ends the wait).
 bool wait_for(int fd, short events, const Deadline& deadline) {
+  const InterruptibleWaits* scope = InterruptibleWaits::current();
   while (true) {
     pollfd p{fd, events, 0};
-    int ready = ::poll(&p, 1, poll_timeout(deadline));
+    int timeout = poll_timeout(deadline);
+    const bool sliced = scope && (timeout < 0 || timeout > scope->interval().count());
+    if (sliced) timeout = static_cast<int>(scope->interval().count());
+    int ready = ::poll(&p, 1, timeout);
     if (ready > 0) return true;
-    if (ready == 0) return false;
-    if (errno != EINTR) return false;
+    if (ready == 0 && !sliced) return false;
+    if (ready < 0 && errno != EINTR) return false;
+    if (scope) scope->check();
   }
 }
 

@@ -32,12 +32,17 @@ void ConsumerThread::start() {
 }
 
 void ConsumerThread::stop() {
+  std::shared_ptr<ConsumerSession> session;
   {
     std::lock_guard lock(mutex_);
     running_ = false;
+    session = session_;
   }
   wake_.notify_all();
   window_->interrupt();
+  // A fetch waiting for messages would otherwise hold the stop up to the
+  // fetch timeout (the worker timeout, 1 s by default).
+  if (session) session->consumer().interrupt_wait();
 }
 
 void ConsumerThread::join() {

@@ -29,8 +29,9 @@ class Worker::Impl {
         queue_prefetch_(options_.queue_prefetch), delay_prefetch_(options_.delay_prefetch) {}
 
   void start();
-  void stop(std::chrono::milliseconds timeout);
-  void join();
+  void stop(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
+            std::chrono::milliseconds poll);
+  bool join(std::optional<std::chrono::steady_clock::time_point> deadline);
   void request_pause();
   void wait_paused();
   void resume();
@@ -233,10 +234,16 @@ void Worker::Impl::resume() {
   if (work_) work_->set_paused(false);
 }
 
-void Worker::Impl::join() {
-  if (!work_) return;
+bool Worker::Impl::join(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  using Clock = std::chrono::steady_clock;
+  if (!work_) return true;
+  auto left = [&]() -> std::optional<std::chrono::milliseconds> {
+    if (!deadline) return std::nullopt;
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()));
+  };
   while (true) {
-    work_->wait_drained(std::nullopt);
+    if (!work_->wait_drained(left())) return false;
     bool delayed_pending = false;
     {
       std::lock_guard lock(consumers_mutex_);
@@ -245,15 +252,17 @@ void Worker::Impl::join() {
       }
     }
     if (!delayed_pending) {
-      if (work_->wait_drained(std::chrono::milliseconds(0))) return;
+      if (work_->wait_drained(std::chrono::milliseconds(0))) return true;
       continue;
     }
+    if (deadline && Clock::now() >= *deadline) return false;
     // Held delayed messages come due by the clock; check again shortly.
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
-void Worker::Impl::stop(std::chrono::milliseconds timeout) {
+void Worker::Impl::stop(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
+                        std::chrono::milliseconds poll) {
   broker_.emit_before("before_worker_shutdown",
                       [&](Middleware& m) { m.before_worker_shutdown(broker_, owner_); });
   log::write(log::Level::Info, kWorkerLogger, "Shutting down...");
@@ -266,11 +275,30 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout) {
   running_ = false;
   if (work_) work_->close();
   {
-    std::unique_lock lock(exit_mutex_);
-    thread_exited_.wait_for(lock, timeout, [&] {
+    using Clock = std::chrono::steady_clock;
+    // Bounded so that "wait for ever" (a huge timeout) cannot overflow the clock.
+    const auto deadline = Clock::now() + std::min<Clock::duration>(timeout, std::chrono::hours(24 * 365 * 100));
+    auto all_exited = [&] {
       return std::all_of(worker_threads_.begin(), worker_threads_.end(),
                          [](const auto& slot) { return slot->exited; });
-    });
+    };
+    std::unique_lock lock(exit_mutex_);
+    while (!all_exited()) {
+      const auto now = Clock::now();
+      if (now >= deadline) break;
+      auto slice = deadline - now;
+      if (keep_waiting) slice = std::min<Clock::duration>(slice, poll);
+      if (thread_exited_.wait_for(lock, slice, all_exited)) break;
+      if (keep_waiting) {
+        // Asked without the lock: the answer may take a while (a Python
+        // caller takes the GIL, and a worker thread may be holding it
+        // while it exits).
+        lock.unlock();
+        const bool go_on = keep_waiting();
+        lock.lock();
+        if (!go_on) break;
+      }
+    }
     for (auto& slot : worker_threads_) {
       if (!slot->exited) lingering_threads_.push_back(std::move(slot));
     }
@@ -352,8 +380,15 @@ void Worker::pause() {
 void Worker::request_pause() { impl_->request_pause(); }
 void Worker::wait_paused() { impl_->wait_paused(); }
 void Worker::resume() { impl_->resume(); }
-void Worker::join() { impl_->join(); }
-void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout); }
+void Worker::join() { impl_->join(std::nullopt); }
+bool Worker::join_for(std::chrono::milliseconds timeout) {
+  return impl_->join(std::chrono::steady_clock::now() + timeout);
+}
+void Worker::stop(std::chrono::milliseconds timeout) { impl_->stop(timeout, nullptr, timeout); }
+void Worker::stop(std::chrono::milliseconds timeout, const std::function<bool()>& keep_waiting,
+                  std::chrono::milliseconds poll) {
+  impl_->stop(timeout, keep_waiting, poll);
+}
 int Worker::worker_threads() const { return impl_->worker_threads(); }
 int Worker::worker_timeout_ms() const { return *impl_->options().worker_timeout_ms; }
 int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }

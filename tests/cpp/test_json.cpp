@@ -171,6 +171,36 @@ TEST(JsonWrite, FailedWriteLeavesOutputUntouched) {
   EXPECT_EQ(out, "keep");
 }
 
+static Value nested_array_value(int depth) {
+  Value v = Array{};
+  for (int i = 1; i < depth; ++i) v = Array{std::move(v)};
+  return v;
+}
+
+static Value nested_object_value(int depth) {
+  Value v = Object{};
+  for (int i = 1; i < depth; ++i) v = Object{{"k", std::move(v)}};
+  return v;
+}
+
+TEST(JsonWrite, NestingStopsAtTheReadersLimit) {
+  // What the writer accepts the reader reads back; one level more and
+  // the writer refuses it (json.dumps: RecursionError), output untouched.
+  for (const auto& make : {nested_array_value, nested_object_value}) {
+    Value deepest = make(kMaxJsonDepth);
+    EXPECT_EQ(read_json(to_json(deepest)), deepest);
+    std::string out = "kept";
+    EXPECT_THROW(write_json(make(kMaxJsonDepth + 1), out), JsonNestingError);
+    EXPECT_EQ(out, "kept");
+  }
+  try {
+    to_json(Array{nested_object_value(kMaxJsonDepth)});
+    ADD_FAILURE() << "accepted one level too many";
+  } catch (const JsonNestingError& e) {
+    EXPECT_STREQ(e.what(), "maximum nesting depth of 1000 exceeded while encoding a JSON object");
+  }
+}
+
 TEST(JsonWrite, EncodeErrorIsARuntimeError) {
   JsonEncodeError e("set");
   const std::runtime_error& base = e;
@@ -320,10 +350,13 @@ TEST(JsonRead, Whitespace) {
 }
 
 TEST(JsonRead, NestingDepthLimit) {
-  EXPECT_NO_THROW(read_json(nested_arrays(500)));
+  // Python's json reads 993 levels from a fresh interpreter (its default
+  // recursion limit, 1000, less the frames on the stack): so do we.
+  EXPECT_GE(kMaxJsonDepth, 993);
+  EXPECT_NO_THROW(read_json(nested_arrays(993)));
   EXPECT_NO_THROW(read_json(nested_arrays(kMaxJsonDepth)));
-  expect_decode_error(nested_arrays(kMaxJsonDepth + 1), "Maximum nesting depth of 512 exceeded");
-  expect_decode_error(nested_arrays(600), "Maximum nesting depth");
+  expect_decode_error(nested_arrays(kMaxJsonDepth + 1), "Maximum nesting depth of 1000 exceeded");
+  expect_decode_error(nested_arrays(kMaxJsonDepth + 88), "Maximum nesting depth");
   expect_decode_error(nested_arrays(100000), "Maximum nesting depth");
   expect_decode_error(std::string(100000, '['), "Maximum nesting depth");
   EXPECT_NO_THROW(read_json(nested_objects(kMaxJsonDepth)));
@@ -334,7 +367,7 @@ TEST(JsonRead, NestingDepthLimit) {
 }
 
 TEST(JsonRead, DepthErrorReportsPosition) {
-  expect_decode_error(nested_arrays(600), "line 1 column 513 (char 512)");
+  expect_decode_error(nested_arrays(kMaxJsonDepth + 88), "line 1 column 1001 (char 1000)");
 }
 
 TEST(JsonRead, InvalidUtf8) {

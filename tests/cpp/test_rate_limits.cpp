@@ -221,6 +221,31 @@ TEST_P(RateLimits, BlockingWaitTimesOutWhenPartiesAreMissing) {
   EXPECT_FALSE(barrier.wait(true, std::chrono::milliseconds(100)));
 }
 
+TEST_P(RateLimits, BlockedPartyGivesUpWhenKeepWaitingSaysNo) {
+  // How Ctrl-C cuts a Python Barrier.wait short.
+  Barrier barrier(backend, fresh_key("interrupted"));
+  ASSERT_TRUE(barrier.create(2));
+  int checks = 0;
+  EXPECT_FALSE(barrier.wait(std::nullopt, [&] { return ++checks < 3; }, std::chrono::milliseconds(10)));
+  EXPECT_EQ(checks, 3);
+}
+
+TEST_P(RateLimits, BlockedPartyThatKeepsWaitingSeesTheBarrierClear) {
+  Barrier barrier(backend, fresh_key("sliced"));
+  ASSERT_TRUE(barrier.create(2));
+  Latch waited_a_while;
+  std::atomic<int> checks{0};
+  std::thread party([&] {
+    EXPECT_TRUE(barrier.wait(kLongWait, [&] {
+      if (++checks == 2) waited_a_while.open();
+      return true;
+    }, std::chrono::milliseconds(10)));
+  });
+  ASSERT_TRUE(waited_a_while.wait());  // blocked across slices
+  EXPECT_TRUE(barrier.wait(false));    // the last party clears it
+  party.join();
+}
+
 TEST_P(RateLimits, GroupCallbacksEnqueueTheCallbacksOnceTheLastMemberSucceeds) {
   auto broker = std::make_shared<StubBroker>();
   auto callbacks = std::make_shared<GroupCallbacks>(backend);

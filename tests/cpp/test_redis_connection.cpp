@@ -16,6 +16,7 @@
 #include "dramatiq/errors.hpp"
 #include "dramatiq/rate_limit_backends.hpp"
 #include "dramatiq/redis_broker.hpp"
+#include "dramatiq/wait_interruption.hpp"
 #include "redis/connection.hpp"
 #include "redis_server.hpp"
 #include "test_support.hpp"
@@ -184,6 +185,24 @@ TEST(RedisConnection, LoadingServerIsNotCalledAnAuthenticationFailure) {
     EXPECT_EQ(text.find("Authentication"), std::string::npos) << text;
     EXPECT_NE(text.find("loading its data set"), std::string::npos) << text;
   }
+}
+
+// How Ctrl-C interrupts a Python send to a server that does not answer: the
+// caller's scope cuts the wait for the reply short, and the connection,
+// with a reply still owed on it, is never used again.
+TEST(RedisConnection, InterruptedWaitLeavesTheConnectionBroken) {
+  RedisServer server;
+  redis::Connection connection(server.options());
+  ASSERT_FALSE(connection.call({"SET", "k", "v"}).is_error());
+  server.call({"CLIENT", "PAUSE", "60000", "WRITE"});  // holds every write's reply
+  int checks = 0;
+  {
+    InterruptibleWaits scope([&] { return ++checks < 3; }, 10ms);
+    EXPECT_THROW(connection.call({"SET", "k", "w"}), WaitInterrupted);
+  }
+  server.call({"CLIENT", "UNPAUSE"});
+  EXPECT_EQ(checks, 3);
+  EXPECT_FALSE(connection.healthy());
 }
 
 // The server forgets scripts on restart or SCRIPT FLUSH: the broker and the

@@ -703,6 +703,82 @@ TEST_F(EngineWorker, StopTimeoutBoundsTheWaitForInFlightWork) {
   EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
 }
 
+TEST_F(EngineWorker, StopEndsItsWaitWhenKeepWaitingSaysNo) {
+  // How Ctrl-C cuts a Python Worker.stop() short: the caller's check
+  // answers false, stop() goes on as if its timeout had passed.
+  Latch started, release;
+  broker->declare_actor(make_actor("stuck", [&](const Array&, const Object&) {
+    started.open();
+    release.wait(2 * kLongWait);  // outlasts the test's wait for stop()
+    return Value();
+  }));
+  broker->enqueue(make_message("stuck", {}));
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(started.wait());
+  std::atomic<int> checks{0};
+  Latch stop_returned;
+  std::thread stopper([&] {
+    worker.stop(Worker::kDefaultStopTimeout, [&] {
+      checks += 1;
+      return false;
+    }, 10ms);
+    stop_returned.open();
+  });
+  bool returned_while_running = stop_returned.wait(kLongWait);
+  release.open();
+  stopper.join();
+  EXPECT_TRUE(returned_while_running) << "stop() waited for the actor although told not to";
+  EXPECT_EQ(checks.load(), 1);
+  // The actor finished after stop() returned: its message is still acked.
+  EXPECT_TRUE(broker->join("default", {.timeout = kLongWait}));
+}
+
+TEST_F(EngineWorker, InterruptedStubFetchReturnsWithoutWaitingOutItsTimeout) {
+  // What lets a stop (a Ctrl-C'd one too) skip the fetch timeout.
+  broker->declare_queue("default");
+  auto consumer = broker->consume("default", 1);
+  Latch returned;
+  std::thread fetcher([&] {
+    EXPECT_EQ(consumer->next(2 * kLongWait), nullptr);
+    returned.open();
+  });
+  consumer->interrupt_wait();  // before or during its wait: either way it ends
+  EXPECT_TRUE(returned.wait(kLongWait)) << "next() waited out its timeout";
+  fetcher.join();
+  // Only that wait ended: the next one gets the next message.
+  broker->put_raw("default", "not even JSON");
+  EXPECT_NE(consumer->next(kLongWait), nullptr);
+}
+
+TEST_F(EngineWorker, StopAsksKeepWaitingOnlyWhileWorkIsInFlight) {
+  Worker worker(broker, options(2));
+  worker.start();
+  int checks = 0;
+  worker.stop(Worker::kDefaultStopTimeout, [&] {
+    checks += 1;
+    return true;
+  }, 10ms);
+  EXPECT_EQ(checks, 0);  // nothing ran: nothing to wait for
+}
+
+TEST_F(EngineWorker, JoinForBoundsTheWait) {
+  Latch started, release;
+  broker->declare_actor(make_actor("stuck", [&](const Array&, const Object&) {
+    started.open();
+    release.wait();
+    return Value();
+  }));
+  broker->enqueue(make_message("stuck", {}));
+  Worker worker(broker, options(1));
+  worker.start();
+  ASSERT_TRUE(started.wait());
+  EXPECT_FALSE(worker.join_for(20ms));
+  release.open();
+  EXPECT_TRUE(worker.join_for(kLongWait));
+  worker.stop();
+}
+
 TEST_F(EngineWorker, WorkerThreadsReportsItsSize) {
   Worker worker(broker, options(3));
   EXPECT_EQ(worker.worker_threads(), 3);

@@ -243,14 +243,16 @@ class ChildProcess:
 
     _count = 0
 
-    def __init__(self, argv, *, env, cwd, log_dir, name="child") -> None:
+    def __init__(self, argv, *, env, cwd, log_dir, name="child", new_session=False) -> None:
         ChildProcess._count += 1
         stem = os.path.join(str(log_dir), "%s-%d" % (name, ChildProcess._count))
         self.argv = list(argv)
         self.stdout_path, self.stderr_path = stem + ".out", stem + ".err"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=str(cwd)
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=str(cwd),
+                # Its own process group, for signals sent as a terminal's Ctrl-C is.
+                start_new_session=new_session,
             )
 
     @property

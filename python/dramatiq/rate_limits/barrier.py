@@ -69,7 +69,8 @@ class Barrier:
 
         Parameters:
           block(bool): wait (without holding the GIL) until the last party
-            arrives; when False, return at once.
+            arrives; when False, return at once.  Ctrl-C
+            (``KeyboardInterrupt``) interrupts the wait.
           timeout(int): the longest to wait, in ms (``None``: no limit).
 
         Returns:

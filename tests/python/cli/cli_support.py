@@ -73,7 +73,7 @@ class Command:
         self.redis_url = redis_url
         self.children = []
 
-    def start(self, *args, redis_url=None):
+    def start(self, *args, redis_url=None, new_session=False):
         env = redis_support.subprocess_env(
             upstream=False,
             # The command must import the dramatiq under test (installed or
@@ -85,7 +85,7 @@ class Command:
         )
         child = redis_support.ChildProcess(
             [sys.executable, "-m", "dramatiq", *args],
-            env=env, cwd=self.tmp_path, log_dir=self.tmp_path, name="dramatiq",
+            env=env, cwd=self.tmp_path, log_dir=self.tmp_path, name="dramatiq", new_session=new_session,
         )
         self.children.append(child)
         return child
@@ -130,6 +130,30 @@ def stop(child, sig=signal.SIGTERM):
     except Exception:
         child.kill()
         raise AssertionError("dramatiq did not exit after %s:\n%s" % (sig.name, child.describe()))
+
+
+def ctrl_c(child):
+    """What a terminal's Ctrl-C does: SIGINT to the command's whole
+    process group (start it with ``new_session=True``)."""
+    os.killpg(child.pid, signal.SIGINT)
+
+
+def exits_within(child, timeout=WAIT):
+    """The command's exit code, once it exited (bounded); fails if it did not."""
+    try:
+        return child.process.wait(timeout)
+    except Exception:
+        child.kill()
+        raise AssertionError("dramatiq did not exit:\n" + child.describe()) from None
+
+
+def process_gone(pid):
+    """Whether process ``pid`` has exited (a zombie counts as exited)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
 
 
 def ready_pids(child):

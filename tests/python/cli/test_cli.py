@@ -9,7 +9,8 @@ import pytest
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from cli_support import APP, WAIT, ready_pids, stop, wait_ready, wait_until, write_app
+from cli_support import (APP, WAIT, ctrl_c, exits_within, process_gone, ready_pids, stop, wait_ready, wait_until,
+                         write_app)
 
 import redis_support
 
@@ -559,6 +560,37 @@ def test_worker_shutdown_timeout_bounds_a_graceful_stop(command, redis_server, r
     unacked = [m for k in redis_client.keys("dramatiq:__acks__*") for m in redis_client.smembers(k)]
     assert len(unacked) == 1, unacked
     assert redis_client.hexists("dramatiq:default.msgs", unacked[0])
+
+
+def test_ctrl_c_stops_an_idle_command_and_all_its_processes(command, redis_server, redis_client, tmp_path):
+    # SIGINT to the whole process group, as a terminal sends it.
+    write_app(tmp_path)
+    child = command.start("app", "-p", "2", "-t", "1", new_session=True)
+    wait_ready(child, 2)
+    pids = ready_pids(child)
+    ctrl_c(child)
+    assert exits_within(child) == 0, child.describe()
+    for pid in pids.values():  # no worker process outlives the command
+        wait_until(lambda: process_gone(pid), "worker process %d to exit" % pid, child)
+
+
+def test_a_second_ctrl_c_stops_a_command_waiting_for_a_long_actor(command, redis_server, redis_client, tmp_path):
+    # As upstream 2.2.1: the first Ctrl-C asks for a graceful stop, which
+    # waits for the running actor (up to the 10-minute shutdown timeout);
+    # the second one kills the workers, and the command exits at once.
+    write_app(tmp_path, HANG_APP)
+    send(redis_server.url, "hang", (1,))
+    child = command.start("app", "-p", "1", "-t", "1", new_session=True)
+    wait_until(lambda: redis_client.llen("started") >= 1, "the message running", child)
+    pids = ready_pids(child)
+    ctrl_c(child)
+    wait_until(lambda: "Stopping worker process..." in child.stderr(), "the graceful stop to begin", child)
+    assert child.alive(), child.describe()  # still waiting for hang()
+    ctrl_c(child)
+    assert exits_within(child) != 0, child.describe()
+    for pid in pids.values():
+        wait_until(lambda: process_gone(pid), "worker process %d to exit" % pid, child)
+    assert redis_client.llen("done") == 0
 
 
 def test_a_killed_worker_process_stops_the_command_with_exit_1(command, redis_server, redis_client, tmp_path):
