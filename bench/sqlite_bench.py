@@ -17,9 +17,12 @@ Modes (--mode):
               until the queue holds no message, waiting or leased (SQLite: a
               separate read-only sqlite3 connection polled every --poll-ms;
               RabbitMQ: the queue's ready count, which cannot see the last
-              unacked prefetch).  CPU seconds of this process over the drain
-              and peak RSS (ru_maxrss).
+              unacked prefetch).  CPU seconds of this process (and of
+              --server-pid, the broker's server) over the drain and peak RSS
+              (ru_maxrss).
   send        ``actor.send()`` --messages times in a loop, one thread.
+              (RabbitMQ: upstream publishes without confirms, so send and
+              group time the client side; the count is checked after.)
   group       ``dramatiq.group([...]).run()`` of --group-size messages,
               --reps times (messages built before the clock starts; the
               broker is flushed between reps).
@@ -33,8 +36,11 @@ Modes (--mode):
   recovery    Worker process A takes --messages messages (default: one per
               thread) whose actor blocks; once all have started in A, worker
               process B (already started and warmed up on another queue) is
-              idle; A is SIGKILLed (and reaped) and the clock runs until every
-              one of those messages has started again in B.
+              idle; after a random pause of up to --kill-jitter s (so that the
+              kill falls anywhere within B's heartbeat period, not always at
+              the same phase after B's start), A is SIGKILLed (and reaped) and
+              the clock runs until every one of those messages has started
+              again in B.
 """
 
 import argparse
@@ -43,9 +49,9 @@ import json
 import logging
 import os
 import platform
+import random
 import resource
 import select
-import signal
 import sqlite3
 import statistics
 import struct
@@ -256,6 +262,19 @@ class QueueProbe:
                                    (self.queue,)).fetchone()[0]
         return self.broker.get_queue_message_counts(self.queue)[0]
 
+    def count_when(self, expected, timeout=10.0):
+        """The queue's count, once it is `expected` or after `timeout` s.
+        RabbitMQ counts a message once the server has routed it, which can
+        be after basic_publish returned (upstream publishes without
+        confirms), so the check waits a moment there; a SQLite commit is
+        counted at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.count()
+            if c == expected or self.kind == "sqlite" or time.monotonic() > deadline:
+                return c
+            time.sleep(0.01)
+
     def dead(self):
         if self.kind == "sqlite":
             return self.db.execute("SELECT count(*) FROM dramatiq_dead_letters WHERE queue = ?",
@@ -277,6 +296,7 @@ def main(argv=None):
     p.add_argument("--path", help="the SQLite file (default: a new one in a temp dir, removed after the run)")
     p.add_argument("--durable", action="store_true", help="SQLiteBroker(durable=True): synchronous=FULL")
     p.add_argument("--broker-url", help="amqp://... or redis://...: upstream's RabbitmqBroker/RedisBroker instead")
+    p.add_argument("--server-pid", type=int, help="throughput: also the CPU of this process (the broker's server)")
     p.add_argument("--queue", default="bench")
     p.add_argument("--messages", type=int, default=10000,
                    help="throughput: messages drained; send: sends; latency: measured sends; "
@@ -289,6 +309,8 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=10, help="group: timed group runs")
     p.add_argument("--idle-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600, help="give up on a drain/wait after this many s")
+    p.add_argument("--kill-jitter", type=float, default=1.0,
+                   help="recovery: A is killed after a random pause of 0 to this many s (default 1)")
     p.add_argument("--no-process-boot", action="store_true")
     p.add_argument("--role", choices=("main", "worker"), default="main", help=argparse.SUPPRESS)
     p.add_argument("--worker-queues", default="", help=argparse.SUPPRESS)
@@ -328,6 +350,12 @@ def run(args, logs):
     stamps = Stamps() if args.mode in ("latency", "recovery") else None
     actors = Actors(dramatiq, args.queue, stamp_fd=stamps.wfd if stamps else None)
     broker.declare_queue(args.queue)
+    if broker_kind(args) == "rabbitmq":
+        # On the server now, so that the purge below finds them.
+        for name in (args.queue, WARM_QUEUE):
+            broker.declare_queue(name, ensure=True)
+    if broker_kind(args) != "sqlite":
+        flush(broker)  # a server outlives a run; the SQLite file is new for each
     probe = QueueProbe(args, broker)
 
     result = {
@@ -352,7 +380,7 @@ def run(args, logs):
             dramatiq.group([actors.noop.message() for _ in range(k)]).run()
             done += k
         prefill_seconds = perf() - t0
-        queued = probe.count()
+        queued = probe.count_when(n)
         if queued != n:
             errors.append("after prefill %d messages queued, expected %d" % (queued, n))
         gc.collect()
@@ -360,6 +388,7 @@ def run(args, logs):
         worker = dramatiq.Worker(broker, worker_threads=args.threads, worker_timeout=args.worker_timeout)
         poll = args.poll_ms / 1000.0
         deadline = time.monotonic() + args.timeout
+        server0 = proc_cpu_seconds(args.server_pid) if args.server_pid else None
         cpu0 = time.process_time()
         t0 = perf()
         worker.start()
@@ -375,6 +404,7 @@ def run(args, logs):
             time.sleep(poll)
         drain = perf() - t0
         cpu = time.process_time() - cpu0
+        server_cpu = proc_cpu_seconds(args.server_pid) - server0 if args.server_pid else None
         t0 = perf()
         worker.stop()
         stop_seconds = perf() - t0
@@ -390,6 +420,8 @@ def run(args, logs):
             "worker_cpu_seconds": cpu,
             "worker_cpu_per_10k": cpu / n * 10000,
             "worker_cpu_util": cpu / drain,
+            "server_cpu_seconds": server_cpu,
+            "server_cpu_per_10k": server_cpu / n * 10000 if server_cpu is not None else None,
             "polls": polls,
             "stop_seconds": stop_seconds,
             "rss_start_mb": rss_start,
@@ -409,7 +441,7 @@ def run(args, logs):
             send()
         elapsed = perf() - t0
         cpu = time.process_time() - cpu0
-        queued = probe.count()
+        queued = probe.count_when(n + 100)
         if queued != n + 100:
             errors.append("%d messages queued, expected %d" % (queued, n + 100))
         result.update({
@@ -430,7 +462,7 @@ def run(args, logs):
             t0 = perf()
             g.run()
             times.append(perf() - t0)
-            queued = probe.count()
+            queued = probe.count_when(args.group_size)
             if queued != args.group_size:
                 errors.append("%d messages queued after group.run(), expected %d" % (queued, args.group_size))
                 break
@@ -544,6 +576,8 @@ def recovery(args, actors, stamps, errors):
         if got is None or got[:2] != (-1, b.pid):
             errors.append("B's warm-up message did not start within %ss (got %r)" % (args.timeout, got))
             return {}
+        kill_delay = random.SystemRandom().uniform(0, args.kill_jitter)
+        time.sleep(kill_delay)
         t_kill = mono_ns()
         a.kill()
         reaped = mono_ns()
@@ -564,6 +598,7 @@ def recovery(args, actors, stamps, errors):
             "recovery_first_s": times[0] if times else None,
             "recovery_s": times[-1] if len(times) == held else None,
             "kill_reap_ms": (reaped - t_kill) / 1e6,
+            "kill_delay_s": kill_delay,
         }
     finally:
         if a.proc.poll() is None:

@@ -1,7 +1,8 @@
 """taskito adapter: ``taskito.Queue`` on SQLite (its default backend) on
 the run's own file ($PEER_BENCH_SQLITE_PATH), ``workers`` = the threads
 wanted ($PEER_BENCH_THREADS, set on the worker command line), every other
-setting at its default (the scheduler polls every 50 ms).  Worker:
+setting at its default (the scheduler polls every 50 ms) except its log
+level (WARNING: no per-task INFO lines, as for every peer).  Worker:
 ``taskito worker --app tasks_taskito:queue`` (thread pool), one per
 process wanted.  Batch enqueue: ``task.map([...])``, one transaction."""
 
@@ -48,8 +49,9 @@ def concurrency(processes, threads):
 
 def worker_argvs(processes, threads):
     taskito = str(Path(sys.executable).parent / "taskito")
-    return [["/usr/bin/env", "PEER_BENCH_THREADS=%d" % threads, taskito, "worker", "--app", "tasks_taskito:queue"]
-            for _ in range(processes)]
+    # TASKITO_LOG_LEVEL=WARNING: no per-task INFO log lines (as for every peer).
+    return [["/usr/bin/env", "PEER_BENCH_THREADS=%d" % threads, "TASKITO_LOG_LEVEL=WARNING", taskito, "worker",
+             "--app", "tasks_taskito:queue"] for _ in range(processes)]
 
 
 class Producer:
