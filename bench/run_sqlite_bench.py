@@ -233,6 +233,8 @@ class Runner:
         """(result, error); result None and error None: not measured."""
         a = self.args
         n = self.count(system, bench)
+        if bench == "recovery":
+            a = argparse.Namespace(**dict(vars(a), timeout=max(a.timeout, a.recovery_timeout + 120)))
         harness = HARNESS[system]
         if harness == "peer":
             return self.run_peer(system, bench)
