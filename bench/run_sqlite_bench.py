@@ -218,7 +218,7 @@ class Runner:
         if bench == "latency":
             cmd += ["--idle-seconds", str(p["idle_seconds"])]
         if bench == "recovery":
-            cmd += ["--timeout", str(a.recovery_timeout)]
+            cmd += ["--recovery-timeout", str(a.recovery_timeout)]
         return cmd
 
     def count(self, system, bench):

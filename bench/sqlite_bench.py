@@ -309,6 +309,8 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=10, help="group: timed group runs")
     p.add_argument("--idle-seconds", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600, help="give up on a drain/wait after this many s")
+    p.add_argument("--recovery-timeout", type=float, default=30,
+                   help="recovery: s to wait after the kill for the held messages to run again (default 30)")
     p.add_argument("--kill-jitter", type=float, default=1.0,
                    help="recovery: A is killed after a random pause of 0 to this many s (default 1)")
     p.add_argument("--no-process-boot", action="store_true")
@@ -583,9 +585,10 @@ def recovery(args, actors, stamps, errors):
         reaped = mono_ns()
         again = {}
         while len(again) < held:
-            got = stamps.get(max(0.0, args.timeout - (mono_ns() - t_kill) / 1e9))
+            got = stamps.get(max(0.0, args.recovery_timeout - (mono_ns() - t_kill) / 1e9))
             if got is None:
-                errors.append("%d of %d held messages ran again within %ss" % (len(again), held, args.timeout))
+                errors.append("%d of %d held messages ran again within %ss of the kill"
+                              % (len(again), held, args.recovery_timeout))
                 break
             if got[1] != b.pid or got[0] not in started_in_a:
                 errors.append("unexpected start %r" % (got,))
