@@ -3,7 +3,11 @@
 
 The driver (run_peer_bench.py) starts redis-server, flushes it before every
 run, and calls this with the adapter module (bench/peers/tasks_<system>.py)
-to use.  It prints exactly one JSON object on stdout.
+to use.  It prints exactly one JSON object on stdout.  Adapters of systems
+on an embedded SQLite file (``USES_REDIS = False``: dramatiq-cpp's
+SQLiteBroker, SqliteHuey, taskito) use $PEER_BENCH_SQLITE_PATH, a new file
+in this run's temp dir; --url and --redis-pid are then optional and no
+redis-server CPU is reported.
 
 Workers are started with each system's own command (adapter.worker_argvs),
 each in its own session, with output to a log file; they are SIGKILLed
@@ -179,7 +183,7 @@ def drain(adapter, producer, args, workdir, errors):
         # connecting) is not part of the drain on any system.
         t_start, c_start = perf(), count(counter)
         cpu_start = cpu_by_pid(workers.pgids)
-        redis_start = proc_cpu(args.redis_pid)
+        redis_start = proc_cpu(args.redis_pid) if args.redis_pid else None
         poll = args.poll_ms / 1000.0
         timed_out = False
         while True:
@@ -194,7 +198,7 @@ def drain(adapter, producer, args, workdir, errors):
                 break
             time.sleep(poll)
         t_end, c_end = perf(), count(counter)
-        redis_end = proc_cpu(args.redis_pid)
+        redis_end = proc_cpu(args.redis_pid) if args.redis_pid else None
         pids = group_pids(workers.pgids)
         cpu_end = cpu_by_pid(workers.pgids)
         rss = peak_rss_mb(pids)
@@ -203,7 +207,7 @@ def drain(adapter, producer, args, workdir, errors):
     done = c_end - c_start
     wall = t_end - t_start
     worker_cpu = sum(v - cpu_start.get(pid, 0.0) for pid, v in cpu_end.items())
-    redis_cpu = redis_end - redis_start
+    redis_cpu = redis_end - redis_start if redis_start is not None else None
     if done <= 0:
         errors.append("nothing completed in the measured window")
         return {}
@@ -214,7 +218,8 @@ def drain(adapter, producer, args, workdir, errors):
         "completed": c_end, "measured_messages": done, "drain_seconds": wall, "timed_out": timed_out,
         "throughput": done / wall,
         "worker_cpu_seconds": worker_cpu, "redis_cpu_seconds": redis_cpu,
-        "worker_cpu_per_10k": worker_cpu / done * 10000, "redis_cpu_per_10k": redis_cpu / done * 10000,
+        "worker_cpu_per_10k": worker_cpu / done * 10000,
+        "redis_cpu_per_10k": redis_cpu / done * 10000 if redis_cpu is not None else None,
         "worker_processes": len(pids), "peak_rss_mb": rss,
     }
 
@@ -242,7 +247,10 @@ def batch_rate(producer, args, raw, errors):
     for _ in range(args.reps):
         if len(times) >= 3 and perf() - t_begin > args.send_budget:
             break
-        raw.command("FLUSHALL")
+        if raw is not None:
+            raw.command("FLUSHALL")
+        elif hasattr(producer, "flush"):
+            producer.flush()
         gc.collect()
         t0 = perf()
         producer.send_batch("noop", [()] * args.batch_size)
@@ -300,7 +308,7 @@ def latency(adapter, producer, args, workdir, errors):
 def versions():
     from importlib import metadata
     out = {}
-    for dist in ("dramatiq", "celery", "kombu", "rq", "huey", "taskiq", "taskiq-redis", "redis"):
+    for dist in ("dramatiq", "celery", "kombu", "rq", "huey", "taskiq", "taskiq-redis", "redis", "taskito"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -312,8 +320,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adapter", required=True, help="module in bench/peers, e.g. tasks_celery")
     p.add_argument("--mode", required=True, choices=("noop", "fib", "io", "send", "batch", "latency"))
-    p.add_argument("--url", required=True)
-    p.add_argument("--redis-pid", type=int, required=True)
+    p.add_argument("--url", help="the redis-server (required unless the adapter has USES_REDIS = False)")
+    p.add_argument("--redis-pid", type=int)
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--messages", type=int, default=100000)
@@ -334,7 +342,9 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="peer-bench-"))
-    os.environ["PEER_BENCH_REDIS_URL"] = args.url
+    if args.url:
+        os.environ["PEER_BENCH_REDIS_URL"] = args.url
+    os.environ["PEER_BENCH_SQLITE_PATH"] = str(workdir / "broker.sqlite3")
     os.environ["PEER_BENCH_COUNT"] = str(workdir / "count")
     os.environ["PEER_BENCH_FIFO"] = str(workdir / "stamps")
     open(workdir / "count", "wb").close()
@@ -344,8 +354,15 @@ def main(argv=None):
 
     adapter = importlib.import_module(args.adapter)
     producer = adapter.Producer()
-    host, port = args.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    raw = Resp(host, int(port))
+    uses_redis = getattr(adapter, "USES_REDIS", True)
+    if uses_redis and not (args.url and args.redis_pid):
+        p.error("--url and --redis-pid are required for %s" % args.adapter)
+    raw = None
+    if uses_redis:
+        host, port = args.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        raw = Resp(host, int(port))
+    else:
+        args.redis_pid = None  # a redis-server this system does not use: its CPU is not reported
     try:
         import dramatiq._engine  # noqa: F401
         impl = "dramatiq-cpp"
@@ -366,7 +383,8 @@ def main(argv=None):
             result.update(latency(adapter, producer, args, workdir, errors))
     finally:
         producer.close()
-        raw.close()
+        if raw is not None:
+            raw.close()
     log = workdir / "worker.log"
     if log.exists():
         result["worker_log_tail"] = log.read_text(errors="replace")[-1500:]

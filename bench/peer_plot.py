@@ -63,7 +63,7 @@ def main(json_path, png_path):
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     meta = data["meta"]
-    fig.suptitle("Python task queues on one redis-server, %s, dramatiq-cpp at commit %s (ratios: × Dramatiq "
+    fig.suptitle("Python task queues on one redis-server (embedded: SQLite), %s, dramatiq-cpp at commit %s (ratios: × Dramatiq "
                  "2.2.1; median, whiskers min–max over %d rounds)" % (meta["date"],
                                                                        (meta.get("ours_start") or {}).get("commit"),
                                                                meta["params"]["rounds"]), fontsize=10)

@@ -13,18 +13,29 @@ REPO_ROOT = BENCH_DIR.parent
 VENVS = BENCH_DIR / ".venvs"
 
 OURS = "dramatiq-cpp"
+OURS_EMBEDDED = "dramatiq-cpp-embedded"
 UPSTREAM = "dramatiq"
 
 # Every peer's redis-py is pinned to the same release.
 REDIS_PY = "redis==8.1.0"
+HUEY = "huey==3.5.4"
+
+# Peers on an embedded SQLite file (no server), for run_sqlite_bench.py:
+# key, label, pip requirements, adapter module.
+SQLITE_PEERS = [
+    ("huey-sqlite", "Huey 3.5.4 (SqliteHuey)", [HUEY], "tasks_huey_sqlite"),
+    ("taskito", "taskito 0.22.0 (SQLite)", ["taskito==0.22.0"], "tasks_taskito"),
+]
 
 # key, label, pip requirements (None: our source tree), adapter module.
 SYSTEMS = [
     (OURS, "dramatiq-cpp", None, "tasks_dramatiq"),
+    # The embedded broker: the same package on its own SQLite file, no server.
+    (OURS_EMBEDDED, "dramatiq-cpp (embedded)", None, "tasks_dramatiq_sqlite"),
     (UPSTREAM, "Dramatiq 2.2.1", ["dramatiq==2.2.1", REDIS_PY], "tasks_dramatiq"),
     ("celery", "Celery 5.7.0", ["celery[redis]==5.7.0", REDIS_PY], "tasks_celery"),
     ("rq", "RQ 2.12.0", ["rq==2.12.0", REDIS_PY], "tasks_rq"),
-    ("huey", "Huey 3.5.4", ["huey==3.5.4", REDIS_PY], "tasks_huey"),
+    ("huey", "Huey 3.5.4", [HUEY, REDIS_PY], "tasks_huey"),
     ("taskiq", "taskiq 0.13.0", ["taskiq==0.13.0", "taskiq-redis==1.2.4", REDIS_PY], "tasks_taskiq"),
 ]
 PLOT_REQUIREMENTS = ["matplotlib==3.11.2"]

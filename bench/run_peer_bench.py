@@ -104,7 +104,7 @@ def run_once(argv, env, server, timeout):
 def check_identity(system, result):
     """ours must really be dramatiq-cpp, and upstream really upstream."""
     impl = result.get("implementation")
-    if system == ps.OURS and impl != "dramatiq-cpp":
+    if system in (ps.OURS, ps.OURS_EMBEDDED) and impl != "dramatiq-cpp":
         return "ours did not import dramatiq-cpp (--ours-python/--ours-pythonpath wrong?)"
     if system == ps.UPSTREAM and (impl is not None or result["versions"].get("dramatiq") != "2.2.1"):
         return "upstream is not dramatiq 2.2.1: %s %s" % (impl, result["versions"])
@@ -220,7 +220,7 @@ def main(argv=None):
                     ps.log("[round %d/%d] %-8s %-13s ..." % (rnd + 1, p["rounds"], workload, key))
                     hv = harness_argv(python, adapter, workload, key, server, p)
                     result, err = run_once(hv, env, server, args.timeout)
-                    if err is not None and key == ps.OURS and "_engine" in err:
+                    if err is not None and key in (ps.OURS, ps.OURS_EMBEDDED) and "_engine" in err:
                         # build-dev/ or python/ of the checkout we import from
                         # was being updated; try once more.
                         ps.log("  failed on _engine (checkout being rebuilt?); retrying in 10 s")
