@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from concurrent.futures import TimeoutError as FutureTimeoutError
+import concurrent.futures
 from typing import Any, Awaitable, Callable, Optional
 
 from .logging import get_logger
@@ -58,13 +58,13 @@ class EventLoopThread(threading.Thread):
 
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         try:
-            while True:
-                try:
-                    # Wait in short slices so async exceptions raised in
-                    # this thread get a chance to be delivered.
-                    return future.result(timeout=self.interrupt_check_ival)
-                except FutureTimeoutError:
-                    continue
+            # Wait in short slices so async exceptions raised in this
+            # thread get a chance to be delivered. Not future.result(timeout):
+            # its timeout is the builtin TimeoutError (Python 3.11+), which a
+            # coroutine may raise itself and must then reach the caller.
+            while not future.done():
+                concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
+            return future.result()
         except Interrupt:
             self.loop.call_soon_threadsafe(future.cancel)
             raise

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include "dramatiq/errors.hpp"
@@ -145,8 +146,22 @@ Message Message::from_value(Value fields) {
   m.options = take_field(object, "options", Value::Kind::Object, "a dict", true);
   Value id = take_field(object, "message_id", Value::Kind::String, "a string", false);
   m.message_id = id.is_null() ? generate_message_id() : id.as_string();
-  Value ts = take_field(object, "message_timestamp", Value::Kind::Int, "an int", false);
-  m.message_timestamp = ts.is_null() ? current_millis() : ts.as_int();
+  // Upstream takes any number here (dramatiq-workflow writes
+  // time.time() * 1000, a float): a float is kept to the millisecond.
+  Value ts;
+  for (auto& [key, value] : object) {
+    if (key == "message_timestamp") ts = std::move(value);
+  }
+  if (ts.is_null()) {
+    m.message_timestamp = current_millis();
+  } else if (ts.is_int()) {
+    m.message_timestamp = ts.as_int();
+  } else if (ts.is_float() && std::isfinite(ts.as_number()) && std::fabs(ts.as_number()) < 9.2e18) {
+    m.message_timestamp = static_cast<std::int64_t>(ts.as_number());
+  } else {
+    throw DecodeError("Failed to decode message: field 'message_timestamp' must be a number of "
+                      "milliseconds, not " + (ts.is_float() ? std::string("a non-finite float") : ts.type_name()));
+  }
   return m;
 }
 

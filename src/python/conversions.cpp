@@ -1,6 +1,7 @@
 #include <Python.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "dramatiq/errors.hpp"
 #include "dramatiq/json.hpp"
@@ -257,7 +258,18 @@ Message message_from_python(nb::handle message) {
   m.options = to_value(nb::getattr(message, "options"));
   if (!m.options.is_object()) throw nb::type_error("Message.options must be a dict");
   m.message_id = string_field(message, "message_id");
-  m.message_timestamp = nb::cast<std::int64_t>(nb::getattr(message, "message_timestamp"));
+  // Any number, as upstream takes (dramatiq-workflow sets time.time() * 1000):
+  // kept to the millisecond.
+  nb::object timestamp = nb::getattr(message, "message_timestamp");
+  if (nb::isinstance<nb::float_>(timestamp)) {
+    double millis = nb::cast<double>(timestamp);
+    if (!std::isfinite(millis) || std::fabs(millis) >= 9.2e18) {
+      throw nb::value_error("message_timestamp must be a finite number of milliseconds");
+    }
+    m.message_timestamp = static_cast<std::int64_t>(millis);
+  } else {
+    m.message_timestamp = nb::cast<std::int64_t>(timestamp);
+  }
   return m;
 }
 

@@ -487,6 +487,22 @@ def test_async_actor_exception_is_reported(stub_broker, make_worker, result_reco
     assert [m.message_id for m in stub_broker.dead_letters] == [message.message_id]
 
 
+def test_an_async_actor_raising_timeout_error_fails_instead_of_spinning(stub_broker, make_worker, result_recorder):
+    # TimeoutError is also the waiting thread's own wait timeout (Python
+    # 3.11+): it must reach the worker as the actor's failure, not be taken
+    # for "not done yet" for ever (upstream issue 791).
+    stub_broker.add_middleware(AsyncIO())
+
+    @dramatiq.actor(max_retries=0)
+    async def too_slow():
+        raise TimeoutError("something took too long")
+
+    make_worker(worker_threads=1)
+    message = too_slow.send()
+    stub_broker.join("default", fail_fast=False, timeout=20_000)
+    assert isinstance(result_recorder.exceptions[message.message_id], TimeoutError)
+
+
 def test_async_actor_direct_call_needs_event_loop(stub_broker):
     @dramatiq.actor
     async def lonely():

@@ -358,3 +358,23 @@ def test_explicit_none_id_and_timestamp_are_generated():
     assert isinstance(message.message_timestamp, int)
     assert before <= message.message_timestamp <= after
     assert Message.decode(message.encode()) == message
+
+
+def test_a_float_timestamp_is_taken_as_upstream_takes_it(stub_broker, stub_worker):
+    # dramatiq-workflow builds messages with message_timestamp=time.time() * 1000.
+    import time
+
+    ran = []
+
+    @dramatiq.actor
+    def stamped():
+        ran.append(True)
+
+    message = dramatiq.Message(queue_name="default", actor_name="stamped", args=(), kwargs={}, options={},
+                               message_timestamp=time.time() * 1000)
+    stub_broker.enqueue(message)
+    stub_broker.join("default")
+    assert ran == [True]
+    decoded = dramatiq.Message.decode(b'{"queue_name":"default","actor_name":"stamped","args":[],"kwargs":{},'
+                                      b'"options":{},"message_id":"x","message_timestamp":1733097600123.75}')
+    assert int(decoded.message_timestamp) == 1733097600123
