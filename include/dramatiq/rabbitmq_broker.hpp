@@ -54,6 +54,10 @@ class RabbitmqBroker : public Broker {
                  const std::function<void()>& between_waits = {});
 
   const RabbitmqBrokerOptions& options() const;
+  // Whether publishes wait for the server's confirmation; may be changed
+  // at any time (upstream's attribute), for the next publishes.
+  bool confirm_delivery() const;
+  void set_confirm_delivery(bool confirm);
 
   class Impl;
 

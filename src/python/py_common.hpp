@@ -99,6 +99,8 @@ void bind_results(nanobind::module_& m);
 
 // Adds dramatiq._engine.RedisBroker (redis_binding.cpp).
 void bind_redis_broker(nanobind::module_& m);
+// Adds dramatiq._engine.RabbitmqBroker (rabbitmq_binding.cpp).
+void bind_rabbitmq_broker(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks

@@ -21,8 +21,8 @@ timeval timeval_of(std::chrono::milliseconds duration) {
 }
 }  // namespace
 
-Publisher::Publisher(const RabbitmqBrokerOptions& options)
-    : options_(options), connection_(options), confirms_(options.confirm_delivery) {
+Publisher::Publisher(const RabbitmqBrokerOptions& options, bool confirms)
+    : options_(options), connection_(options), confirms_(confirms) {
   if (confirms_) {
     amqp_confirm_select(connection_.state(), Connection::kChannel);
     connection_.check(amqp_get_rpc_reply(connection_.state()), "Enabling publisher confirms");
@@ -165,7 +165,7 @@ PublisherPool::Lease PublisherPool::acquire() {
     // intervals: one idle that long is replaced rather than trusted.
     int heartbeat = publisher->connection().heartbeat();
     bool stale = heartbeat > 0 && Clock::now() - publisher->last_used > std::chrono::seconds(heartbeat);
-    if (stale) continue;
+    if (stale || publisher->confirms() != confirms_) continue;
     try {
       publisher->poll_incoming();
     } catch (const BrokerConnectionError&) {
@@ -173,13 +173,18 @@ PublisherPool::Lease PublisherPool::acquire() {
     }
     if (publisher->healthy()) return Lease(*this, std::move(publisher));
   }
-  return Lease(*this, std::make_unique<Publisher>(options_));
+  return Lease(*this, std::make_unique<Publisher>(options_, confirms_));
 }
 
 void PublisherPool::give_back(std::unique_ptr<Publisher> publisher) {
   if (!publisher->healthy()) return;
   std::lock_guard lock(mutex_);
-  if (!closed_) idle_.push_back(std::move(publisher));
+  idle_.push_back(std::move(publisher));
+}
+
+void PublisherPool::set_confirms(bool confirms) {
+  confirms_ = confirms;
+  clear();
 }
 
 void PublisherPool::clear() {

@@ -8,6 +8,7 @@
 // blocked_connection_timeout.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,10 +29,11 @@ struct Publication {
 
 class Publisher {
  public:
-  explicit Publisher(const RabbitmqBrokerOptions& options);
+  Publisher(const RabbitmqBrokerOptions& options, bool confirms);
 
   Connection& connection() { return connection_; }
   bool healthy() const { return connection_.healthy(); }
+  bool confirms() const { return confirms_; }
 
   // Publishes `publications`; with confirms, returns once the server
   // confirmed every one. Returns the indices of the messages the server
@@ -68,7 +70,8 @@ class Publisher {
 // use), kept for the next one while healthy.
 class PublisherPool {
  public:
-  explicit PublisherPool(const RabbitmqBrokerOptions& options) : options_(options) {}
+  explicit PublisherPool(const RabbitmqBrokerOptions& options)
+      : options_(options), confirms_(options.confirm_delivery) {}
 
   class Lease {
    public:
@@ -91,6 +94,10 @@ class PublisherPool {
   // An idle healthy connection, or a new one (throws ConnectionFailed).
   Lease acquire();
   void clear();
+  // Publisher confirms for the connections opened from now on (the idle
+  // ones are closed).
+  void set_confirms(bool confirms);
+  bool confirms() const { return confirms_; }
 
  private:
   void give_back(std::unique_ptr<Publisher> publisher);
@@ -98,7 +105,7 @@ class PublisherPool {
   const RabbitmqBrokerOptions& options_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Publisher>> idle_;
-  bool closed_ = false;
+  std::atomic<bool> confirms_;
 };
 
 }  // namespace dramatiq::rabbitmq

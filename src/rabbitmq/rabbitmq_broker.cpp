@@ -97,6 +97,9 @@ RabbitmqBroker::~RabbitmqBroker() {
 
 const RabbitmqBrokerOptions& RabbitmqBroker::options() const { return impl_->context.options(); }
 
+bool RabbitmqBroker::confirm_delivery() const { return impl_->context.pool().confirms(); }
+void RabbitmqBroker::set_confirm_delivery(bool confirm) { impl_->context.pool().set_confirms(confirm); }
+
 std::unique_ptr<Consumer> RabbitmqBroker::consume(const std::string& queue_name, int prefetch) {
   return std::make_unique<rabbitmq::RabbitmqConsumer>(impl_->context, impl_->settler, queue_name, prefetch);
 }
