@@ -100,7 +100,8 @@ class RabbitmqServer(ServerProcess):
         return proc.stdout
 
     def list_queues(self) -> dict:
-        """{queue name: (durable, arguments)} as the server reports them."""
+        """{queue name: (durable, {argument: (AMQP type, value)})} as the
+        server reports them."""
         import json
 
         rows = json.loads(self.ctl("list_queues", "name", "durable", "arguments", "--formatter", "json", "-q"))
@@ -108,7 +109,7 @@ class RabbitmqServer(ServerProcess):
         for row in rows:
             arguments = row["arguments"]
             if isinstance(arguments, list):
-                arguments = {key: value for key, value in arguments}
+                arguments = {entry[0]: tuple(entry[1:]) for entry in arguments}
             queues[row["name"]] = (row["durable"], arguments)
         return queues
 

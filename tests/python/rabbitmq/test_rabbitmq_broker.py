@@ -99,10 +99,11 @@ def test_actors_can_be_sent_messages(rabbitmq_broker, rabbitmq_worker):
 def test_queues_are_declared_durable_with_upstreams_arguments(rabbitmq_server, rabbitmq_broker):
     rabbitmq_broker.declare_queue("declared", ensure=True)
     queues = rabbitmq_server.list_queues()
-    assert queues["declared"] == (True, {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "declared.XQ",
-                                         "x-max-priority": 10})
+    assert queues["declared"] == (True, {"x-dead-letter-exchange": ("longstr", ""),
+                                         "x-dead-letter-routing-key": ("longstr", "declared.XQ"),
+                                         "x-max-priority": ("signedint", 10)})
     assert queues["declared.DQ"] == queues["declared"]
-    assert queues["declared.XQ"] == (True, {"x-message-ttl": 86400000 * 7})
+    assert queues["declared.XQ"] == (True, {"x-message-ttl": ("signedint", 86400000 * 7)})
 
 
 def test_retries_with_backoff(rabbitmq_broker, rabbitmq_worker):

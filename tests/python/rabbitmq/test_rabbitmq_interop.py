@@ -208,3 +208,37 @@ def test_upstream_and_our_workers_share_a_queue(upstream_python, rabbitmq_server
         assert tags == {"ours", "upstream"}
     finally:
         close_broker(broker, rabbitmq_server)
+
+
+def test_queues_are_declared_exactly_as_upstream_declares_them(upstream_python, rabbitmq_server, tmp_path):
+    """Upstream declares one queue and we another; the server reports the
+    same durability and arguments (types included) for both."""
+    script = (
+        "import sys; from dramatiq.brokers.rabbitmq import RabbitmqBroker\n"
+        "RabbitmqBroker(url=sys.argv[1], max_priority=10).declare_queue('decl-up', ensure=True)\n"
+    )
+    proc = subprocess.run([upstream_python, "-c", script, rabbitmq_server.url], capture_output=True, text=True,
+                          timeout=120, env=child_env(True), cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    ours = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
+    ours.declare_queue("decl-ours", ensure=True)
+    try:
+        queues = rabbitmq_server.list_queues()
+
+        def normalised(name, suffix):
+            durable, arguments = queues[name + suffix]
+            arguments = dict(arguments)
+            if "x-dead-letter-routing-key" in arguments:
+                kind, value = arguments["x-dead-letter-routing-key"]
+                arguments["x-dead-letter-routing-key"] = (kind, value.replace(name, "<q>"))
+            return durable, arguments
+
+        for suffix in ("", ".DQ", ".XQ"):
+            assert normalised("decl-ours", suffix) == normalised("decl-up", suffix), suffix
+        # And upstream's and our declarations agree with each other on one queue.
+        ours.declare_queue("decl-up", ensure=True)
+    finally:
+        ours.declare_queue("decl-up")
+        close_broker(ours, rabbitmq_server)
