@@ -192,6 +192,8 @@ void Connection::close() {
   destroy();
 }
 
+void Connection::abandon() { destroy(); }
+
 void Connection::destroy() {
   if (state_) amqp_destroy_connection(state_);
   state_ = nullptr;

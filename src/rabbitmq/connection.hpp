@@ -25,6 +25,14 @@ class ChannelClosed : public ConnectionClosed {
   int reply_code;
 };
 
+// The server kept the connection blocked (connection.blocked, e.g. a
+// memory alarm) for longer than blocked_connection_timeout. Not retried:
+// another connection would be blocked as well.
+class ConnectionBlockedTimeout : public ConnectionClosed {
+ public:
+  using ConnectionClosed::ConnectionClosed;
+};
+
 class Connection {
  public:
   static constexpr amqp_channel_t kChannel = 1;
@@ -59,6 +67,8 @@ class Connection {
 
   // Closes channel and connection politely (errors ignored).
   void close();
+  // Gives the connection up without a goodbye (the server may not be reading).
+  void abandon();
 
  private:
   void open(const RabbitmqConnectionOptions& server);

@@ -98,7 +98,9 @@ void Publisher::wait_while_blocked() {
   while (blocked_) {
     auto now = Clock::now();
     if (now >= deadline) {
-      throw ConnectionClosed("RabbitMQ kept the connection blocked for longer than blocked_connection_timeout");
+      connection_.abandon();
+      throw ConnectionBlockedTimeout(
+          "RabbitMQ kept the connection blocked for longer than blocked_connection_timeout");
     }
     auto slice = std::chrono::milliseconds(1000);
     if (deadline != Clock::time_point::max()) {

@@ -73,6 +73,8 @@ class RabbitmqBroker::Impl {
           if (!lease->healthy()) lease.discard();
           throw;
         }
+      } catch (const rabbitmq::ConnectionBlockedTimeout&) {
+        throw;
       } catch (const BrokerConnectionError& e) {
         last_error = e.what();
       }

@@ -6,6 +6,7 @@ module only forwards the configuration. pika is not needed, except for the
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Optional, Union
 
@@ -23,6 +24,26 @@ DEAD_MESSAGE_TTL = _engine.RABBITMQ_DEFAULT_DEAD_MESSAGE_TTL
 MAX_ENQUEUE_ATTEMPTS = 6
 MAX_DECLARE_ATTEMPTS = 2
 
+
+
+#: pika's loggers that report a connection the server already dropped.
+_PIKA_CONNECTION_LOGGERS = ("pika.adapters.base_connection", "pika.adapters.blocking_connection")
+
+
+class _IgnoreScaryLogs(logging.Filter):
+    """Drops pika's "Broken pipe" records: a pika connection (``broker.
+    connection``) left idle past its heartbeat is closed by the server,
+    and closing it then is not worth an error in the logs."""
+
+    def filter(self, record) -> bool:
+        return "Broken pipe" not in record.getMessage()
+
+
+def _quiet_pika_connection_logs() -> None:
+    for name in _PIKA_CONNECTION_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _IgnoreScaryLogs) for f in target.filters):
+            target.addFilter(_IgnoreScaryLogs())
 
 
 class URLParameters:
@@ -133,7 +154,8 @@ class RabbitmqBroker(Broker):
         self._native = _engine.RabbitmqBroker(urls, dicts, bool(confirm_delivery), max_priority)
         self._urls = urls
         self._parameter_dicts = [dict(p) for p in parameters] if parameters is not None else [dict(kwargs)]
-        self._state = threading.local()
+        #: Per-thread pika connection and channel (upstream's attribute).
+        self.state = threading.local()
         self._pika_connections: set = set()
         super().__init__(middleware=middleware)
 
@@ -181,21 +203,21 @@ class RabbitmqBroker(Broker):
     def connection(self):
         """A ``pika.BlockingConnection`` to the same server, for this
         thread (needs pika). The engine never uses it."""
-        connection = getattr(self._state, "connection", None)
+        connection = getattr(self.state, "connection", None)
         if connection is None or not connection.is_open:
             import pika
 
-            connection = self._state.connection = pika.BlockingConnection(self.parameters)
+            connection = self.state.connection = pika.BlockingConnection(self.parameters)
             self._pika_connections.add(connection)
         return connection
 
     @connection.deleter
     def connection(self) -> None:
         del self.channel
-        connection = getattr(self._state, "connection", None)
+        connection = getattr(self.state, "connection", None)
         if connection is None:
             return
-        del self._state.connection
+        del self.state.connection
         self._pika_connections.discard(connection)
         if connection.is_open:
             try:
@@ -206,17 +228,17 @@ class RabbitmqBroker(Broker):
     @property
     def channel(self):
         """A pika channel on ``connection``, for this thread (needs pika)."""
-        channel = getattr(self._state, "channel", None)
+        channel = getattr(self.state, "channel", None)
         if channel is None or not channel.is_open:
-            channel = self._state.channel = self.connection.channel()
+            channel = self.state.channel = self.connection.channel()
         return channel
 
     @channel.deleter
     def channel(self) -> None:
-        channel = getattr(self._state, "channel", None)
+        channel = getattr(self.state, "channel", None)
         if channel is None:
             return
-        del self._state.channel
+        del self.state.channel
         if channel.is_open:
             try:
                 channel.close()
@@ -278,6 +300,7 @@ class RabbitmqBroker(Broker):
 
     def close(self) -> None:
         """Close the publishing connections (and the pika ones)."""
+        _quiet_pika_connection_logs()
         for connection in list(self._pika_connections):
             try:
                 if connection.is_open:

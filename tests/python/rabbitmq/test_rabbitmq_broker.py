@@ -266,3 +266,31 @@ def test_unknown_actor_and_bad_bodies_are_dead_lettered_with_a_reason(rabbitmq_b
         rabbitmq_broker.join(known.queue_name, min_successes=3, idle_time=50)
         rabbitmq_worker.join()
     assert rabbitmq_broker.get_queue_message_counts(known.queue_name) == (0, 0, 3)
+
+
+def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_server):
+    from conftest import close_broker
+
+    broker = RabbitmqBroker(host="127.0.0.1", port=rabbitmq_server.port, confirm_delivery=True,
+                            blocked_connection_timeout=1)
+
+    @dramatiq.actor(broker=broker, queue_name="blocked")
+    def noop():
+        pass
+
+    try:
+        noop.send()
+        # A memory alarm: the server blocks every publishing connection.
+        rabbitmq_server.ctl("set_vm_memory_high_watermark", "0.0000001")
+        try:
+            with pytest.raises(ConnectionClosed):
+                noop.send()
+        finally:
+            rabbitmq_server.ctl("set_vm_memory_high_watermark", "0.4")
+        noop.send()
+        # The send that raised was written before the block was noticed: the
+        # server may still store it once unblocked (the producer was told it
+        # is unconfirmed, not that it is lost).
+        assert broker.get_queue_message_counts("blocked")[0] in (2, 3)
+    finally:
+        close_broker(broker, rabbitmq_server)
