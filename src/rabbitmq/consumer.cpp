@@ -82,11 +82,13 @@ std::shared_ptr<MessageProxy> RabbitmqConsumer::next(std::chrono::milliseconds t
 
 void RabbitmqConsumer::ack(MessageProxy& message) {
   settler_.ack(lane_, message.receipt);
+  if (polling_.exchange(false)) wake();
   context_.held_changed(queue_, -1);
 }
 
 void RabbitmqConsumer::nack(MessageProxy& message) {
   settler_.nack(lane_, message.receipt);
+  if (polling_.exchange(false)) wake();
   context_.held_changed(queue_, -1);
 }
 
@@ -126,21 +128,35 @@ void RabbitmqConsumer::settle(const SettlementQueue::Pending& pending) {
 
 void RabbitmqConsumer::write(const std::vector<Settlement>& settlements) {
   amqp_connection_state_t state = connection_->state();
-  for (const auto& settlement : settlements) {
-    int status = AMQP_STATUS_OK;
-    switch (settlement.fate) {
-      case Fate::Ack:
-        status = amqp_basic_ack(state, Connection::kChannel, settlement.tag, 0);
-        break;
-      case Fate::Reject:
-        status = amqp_basic_nack(state, Connection::kChannel, settlement.tag, 0, /*requeue=*/0);
-        break;
-      case Fate::Requeue:
-        status = amqp_basic_nack(state, Connection::kChannel, settlement.tag, 0, /*requeue=*/1);
-        break;
-    }
+  auto check = [&](int status) {
     connection_->check_status(status, "Settling a message of queue '" + queue_ + "'");
+  };
+  // Rejections and requeues first, one by one: a later multiple ack must
+  // not cover a delivery meant for them.
+  std::vector<std::uint64_t> acks;
+  for (const auto& settlement : settlements) {
+    if (settlement.fate == Fate::Ack) {
+      acks.push_back(settlement.tag);
+      continue;
+    }
+    check(amqp_basic_nack(state, Connection::kChannel, settlement.tag, 0,
+                          settlement.fate == Fate::Requeue ? 1 : 0));
+    unsettled_tags_.erase(settlement.tag);
   }
+  if (acks.empty()) return;
+  for (auto tag : acks) unsettled_tags_.erase(tag);
+  // Acks below the oldest delivery still unsettled go as one multiple ack
+  // (less work for the server); the others one by one.
+  std::uint64_t oldest_unsettled = unsettled_tags_.empty() ? UINT64_MAX : *unsettled_tags_.begin();
+  std::uint64_t highest_below = 0;
+  for (auto tag : acks) {
+    if (tag < oldest_unsettled) {
+      highest_below = std::max(highest_below, tag);
+    } else {
+      check(amqp_basic_ack(state, Connection::kChannel, tag, 0));
+    }
+  }
+  if (highest_below > 0) check(amqp_basic_ack(state, Connection::kChannel, highest_below, /*multiple=*/1));
 }
 
 std::size_t RabbitmqConsumer::read_available() {
@@ -152,6 +168,7 @@ std::size_t RabbitmqConsumer::read_available() {
     amqp_envelope_t envelope;
     amqp_rpc_reply_t reply = amqp_consume_message(state, &envelope, &immediately, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      unsettled_tags_.insert(envelope.delivery_tag);
       batch.push_back(Delivery{envelope.delivery_tag, string_of(envelope.message.body)});
       amqp_destroy_envelope(&envelope);
       continue;
@@ -204,6 +221,8 @@ void RabbitmqConsumer::run() {
         if (stopping_ && outbox_.empty()) break;
         settlements.swap(outbox_);
       }
+      // Set before taking: a settlement handed in after the take wakes poll().
+      polling_ = true;
       SettlementQueue::Pending pending = settler_.take(lane_);
       if (!settlements.empty()) {
         write(settlements);
@@ -229,6 +248,7 @@ void RabbitmqConsumer::run() {
       if (!amqp_frames_enqueued(state) && !amqp_data_in_buffer(state)) {
         pollfd fds[2] = {{connection_->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
         int ready = ::poll(fds, 2, idle_wait_ms);
+        polling_ = false;
         if (ready < 0 && errno != EINTR) throw ConnectionClosed("poll failed");
         if (fds[1].revents & POLLIN) {
           std::uint64_t count;

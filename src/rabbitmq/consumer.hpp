@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +78,10 @@ class RabbitmqConsumer : public Consumer {
   std::condition_variable written_;
   std::deque<Delivery> deliveries_;
   std::atomic<std::size_t> buffered_{0};
+  // The I/O thread is (about to be) asleep in poll(): a settlement wakes it
+  // at once instead of waiting for the settlement queue's quiet delay,
+  // which would cap throughput at prefetch / quiet delay.
+  std::atomic<bool> polling_{false};
   std::vector<Settlement> outbox_;
   std::uint64_t submitted_ = 0;  // settlements handed to the I/O thread
   std::uint64_t processed_ = 0;  // ... and written (or dropped)
@@ -84,6 +89,9 @@ class RabbitmqConsumer : public Consumer {
   bool stopping_ = false;
   bool closed_ = false;
   std::thread io_;
+  // The I/O thread's: tags delivered on this channel and not yet settled
+  // (an ack below the oldest of them may go as a multiple ack).
+  std::set<std::uint64_t> unsettled_tags_;
 };
 
 }  // namespace dramatiq::rabbitmq
