@@ -353,3 +353,32 @@ TEST(RabbitmqBroker, FailsOverToTheNextServer) {
   broker->enqueue(make_message("noop", {}, queue));
   EXPECT_EQ(broker->get_queue_message_counts(queue).ready, 1u);
 }
+
+// Acks may go as one multiple ack: one must never cover a delivery that is
+// being rejected, still running or was never handed out.
+TEST(RabbitmqBroker, InterleavedAcksAndRejectionsSettleEachMessageAsDecided) {
+  auto broker = make_broker(confirmed());
+  broker->add_middleware(std::make_shared<Retries>(Value(std::int64_t{0})));
+  std::string queue = unique_queue("mixed");
+  std::atomic<int> runs{0};
+  broker->declare_actor(make_actor("odd_fails", [&](const Array& args, const Object&) -> Value {
+    runs += 1;
+    if (args.at(0).as_int() % 2 == 1) {
+      // Still running while later even ones finish and are acked.
+      std::this_thread::sleep_for(5ms);
+      throw std::runtime_error("odd (expected by the test)");
+    }
+    return Value();
+  }, queue));
+  std::vector<Message> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back(make_message("odd_fails", {Value(i)}, queue));
+  broker->enqueue_all(std::move(batch));
+  Worker worker(broker, worker_options(4));
+  worker.start();
+  ASSERT_TRUE(joined(*broker, queue));
+  worker.stop(kLongWait);
+  EXPECT_EQ(runs.load(), 200);
+  auto counts = broker->get_queue_message_counts(queue);
+  EXPECT_EQ(counts.ready, 0u);
+  EXPECT_EQ(counts.dead, 100u);
+}
