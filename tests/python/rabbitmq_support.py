@@ -43,6 +43,9 @@ class RabbitmqServer(ServerProcess):
     Parameters:
       port: a fixed AMQP port (default: a free one).
       startup_timeout: seconds to wait for it to answer.
+      tls: also listen for AMQP over TLS on ``tls_port``, with a server
+        certificate for localhost/127.0.0.1 signed by a CA made for it
+        (``tls_files["ca.crt"]``; ``other-ca.crt`` signed nothing).
     """
 
     name = "rabbitmq-server"
@@ -50,17 +53,43 @@ class RabbitmqServer(ServerProcess):
     error = RabbitmqServerError
     kill_group = True
 
-    def __init__(self, *, port: int | None = None, startup_timeout: float = 120.0) -> None:
+    def __init__(self, *, port: int | None = None, startup_timeout: float = 120.0, tls: bool = False) -> None:
         if port == 5672:
             raise ValueError("refusing to use port 5672")
         super().__init__(binary=RABBITMQ_SERVER_SCRIPT, port=port, startup_timeout=startup_timeout)
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self._epmd: subprocess.Popen | None = None
+        self.tls_port = free_port() if tls else None
+        self.tls_files = self._make_certificates() if tls else {}
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
             f.write("listeners.tcp.default = 127.0.0.1:%d\nloopback_users = none\n" % self.port)
+            if tls:
+                f.write("listeners.ssl.default = 127.0.0.1:%d\n" % self.tls_port)
+                f.write("ssl_options.cacertfile = %s\n" % self.tls_files["ca.crt"])
+                f.write("ssl_options.certfile = %s\n" % self.tls_files["server.crt"])
+                f.write("ssl_options.keyfile = %s\n" % self.tls_files["server.key"])
+                f.write("ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
             f.write("[].\n")
+
+    def _make_certificates(self) -> dict:
+        tls_dir = os.path.join(self.dir, "tls")
+        os.makedirs(tls_dir)
+
+        def openssl(*args):
+            subprocess.run(["openssl", *args], cwd=tls_dir, check=True, capture_output=True)
+
+        for ca in ("ca", "other-ca"):
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out", ca + ".crt",
+                    "-days", "2", "-subj", "/CN=dramatiq-test-" + ca)
+        with open(os.path.join(tls_dir, "server.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                "-subj", "/CN=localhost")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+        return {name: os.path.join(tls_dir, name) for name in os.listdir(tls_dir)}
 
     @property
     def url(self) -> str:

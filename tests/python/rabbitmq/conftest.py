@@ -25,7 +25,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 @pytest.fixture(scope="session")
 def rabbitmq_server():
     """The session's rabbitmq-server."""
-    server = rabbitmq_support.RabbitmqServer()
+    server = rabbitmq_support.RabbitmqServer(tls=True)
     try:
         server.start()
     except rabbitmq_support.RabbitmqServerError as e:

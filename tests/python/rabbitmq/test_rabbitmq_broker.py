@@ -294,3 +294,31 @@ def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_ser
         assert broker.get_queue_message_counts("blocked")[0] in (2, 3)
     finally:
         close_broker(broker, rabbitmq_server)
+
+
+def test_tls_connections_verify_the_server(rabbitmq_server):
+    from conftest import close_broker
+
+    ca = rabbitmq_server.tls_files["ca.crt"]
+    brokers = [
+        RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options={"ca_certs": ca},
+                       confirm_delivery=True),
+        RabbitmqBroker(url="amqps://guest:guest@localhost:%d/?ssl_ca_certs=%s" % (rabbitmq_server.tls_port, ca),
+                       confirm_delivery=True),
+    ]
+    try:
+        for index, broker in enumerate(brokers):
+            @dramatiq.actor(broker=broker, queue_name="tls-%d" % index)
+            def noop():
+                pass
+
+            noop.send()
+            assert broker.get_queue_message_counts("tls-%d" % index)[0] == 1
+    finally:
+        for broker in brokers:
+            close_broker(broker, rabbitmq_server)
+    # A server whose certificate the given CA did not sign is refused.
+    untrusted = RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port,
+                               ssl_options={"ca_certs": rabbitmq_server.tls_files["other-ca.crt"]})
+    with pytest.raises(ConnectionClosed):
+        untrusted.declare_queue("tls-refused", ensure=True)
