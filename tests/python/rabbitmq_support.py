@@ -168,3 +168,27 @@ class RabbitmqServer(ServerProcess):
                     self._epmd.kill()
                     self._epmd.wait(10)
             self._epmd = None
+
+
+def delete_queues(server, names):
+    """Delete queues (and their .DQ/.XQ) with pika, ignoring missing ones."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(server.url))
+    try:
+        channel = connection.channel()
+        for name in names:
+            for suffix in ("", ".DQ", ".XQ"):
+                channel.queue_delete(name + suffix)
+    finally:
+        connection.close()
+
+
+def close_broker(broker, server):
+    """Teardown shared by the broker fixtures: drop the test's queues (only
+    while the server is up), then close."""
+    try:
+        if server.running:
+            delete_queues(server, broker.get_declared_queues())
+    finally:
+        broker.close()

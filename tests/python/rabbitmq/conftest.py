@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import rabbitmq_support  # noqa: E402
+from rabbitmq_support import close_broker  # noqa: E402
 import redis_support  # noqa: E402
 
 import dramatiq  # noqa: E402
@@ -33,30 +34,6 @@ def rabbitmq_server():
         pytest.fail(str(e))
     yield server
     server.close()
-
-
-def delete_queues(server, names):
-    """Delete queues (and their .DQ/.XQ) with pika, ignoring missing ones."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(server.url))
-    try:
-        channel = connection.channel()
-        for name in names:
-            for suffix in ("", ".DQ", ".XQ"):
-                channel.queue_delete(name + suffix)
-    finally:
-        connection.close()
-
-
-def close_broker(broker, server):
-    """Teardown shared by the broker fixtures: drop the test's queues (only
-    while the server is up), then close."""
-    try:
-        if server.running:
-            delete_queues(server, broker.get_declared_queues())
-    finally:
-        broker.close()
 
 
 @pytest.fixture

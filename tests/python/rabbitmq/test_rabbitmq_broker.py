@@ -52,7 +52,7 @@ def test_semicolon_separated_urls_fail_over(rabbitmq_server):
         broker.declare_queue("failover-a", ensure=True)
         assert broker.get_queue_message_counts("failover-a") == (0, 0, 0)
     finally:
-        from conftest import close_broker
+        from rabbitmq_support import close_broker
 
         close_broker(broker, rabbitmq_server)
 
@@ -71,7 +71,7 @@ def test_list_of_parameters_fail_over(rabbitmq_server):
         broker.declare_queue("failover-b", ensure=True)
         assert broker.get_queue_message_counts("failover-b") == (0, 0, 0)
     finally:
-        from conftest import close_broker
+        from rabbitmq_support import close_broker
 
         close_broker(broker, rabbitmq_server)
 
@@ -269,7 +269,7 @@ def test_unknown_actor_and_bad_bodies_are_dead_lettered_with_a_reason(rabbitmq_b
 
 
 def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_server):
-    from conftest import close_broker
+    from rabbitmq_support import close_broker
 
     broker = RabbitmqBroker(host="127.0.0.1", port=rabbitmq_server.port, confirm_delivery=True,
                             blocked_connection_timeout=1)
@@ -297,7 +297,7 @@ def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_ser
 
 
 def test_tls_connections_verify_the_server(rabbitmq_server):
-    from conftest import close_broker
+    from rabbitmq_support import close_broker
 
     ca = rabbitmq_server.tls_files["ca.crt"]
     brokers = [

@@ -2,7 +2,7 @@
 
 "Ours" is whatever ``dramatiq`` the test interpreter imports; upstream
 runs in child processes of the ``upstream_python`` interpreter. Both
-sides declare the same actors from ``interop_app.py`` (max_priority 10)
+sides declare the same actors from ``rabbitmq_interop_app.py`` (max_priority 10)
 and record their work in a Redis server, so the test sees what each
 process did. Each direction covers plain, delayed, retried (fails once,
 then succeeds), prioritised and dead-lettered messages.
@@ -15,13 +15,13 @@ import subprocess
 import dramatiq
 from dramatiq.common import dq_name
 
-import interop_app
-from conftest import close_broker
+import rabbitmq_interop_app
+from rabbitmq_support import close_broker
 from redis_support import ChildProcess, subprocess_env, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LONG = 60.0
-QUEUE = interop_app.QUEUE
+QUEUE = rabbitmq_interop_app.QUEUE
 
 
 def child_env(upstream):
@@ -31,7 +31,7 @@ def child_env(upstream):
 def run_sender(python, url, redis_url, specs, *, upstream, tmp_path):
     """Send ``specs`` from a child process; returns what it sent."""
     proc = subprocess.run(
-        [python, os.path.join(HERE, "interop_app.py"), "send", url, redis_url, json.dumps(specs)],
+        [python, os.path.join(HERE, "rabbitmq_interop_app.py"), "send", url, redis_url, json.dumps(specs)],
         capture_output=True, text=True, timeout=120, env=child_env(upstream), cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
@@ -40,7 +40,7 @@ def run_sender(python, url, redis_url, specs, *, upstream, tmp_path):
 
 def start_child_worker(python, url, redis_url, tag, *, upstream, tmp_path, threads=4):
     return ChildProcess(
-        [python, os.path.join(HERE, "interop_app.py"), "worker", url, redis_url, tag, str(threads)],
+        [python, os.path.join(HERE, "rabbitmq_interop_app.py"), "worker", url, redis_url, tag, str(threads)],
         env=child_env(upstream), cwd=tmp_path, log_dir=tmp_path, name="worker-" + tag,
     )
 
@@ -133,14 +133,14 @@ def check_workload(client, broker, prefix, sent, *, tags, count=10):
 
 
 def make_our_broker(rabbitmq_server):
-    broker = interop_app.make_broker(rabbitmq_server.url)
+    broker = rabbitmq_interop_app.make_broker(rabbitmq_server.url)
     return broker
 
 
 def test_upstream_producer_to_our_worker(upstream_python, rabbitmq_server, recorder, tmp_path):
     redis_server, client = recorder
     broker = make_our_broker(rabbitmq_server)
-    interop_app.declare(broker, redis_server.url, "ours")
+    rabbitmq_interop_app.declare(broker, redis_server.url, "ours")
     worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=4)
     worker.start()
     try:
@@ -163,8 +163,8 @@ def test_our_producer_to_upstream_worker(upstream_python, rabbitmq_server, recor
                                upstream=True, tmp_path=tmp_path)
     try:
         wait_ready(client, "upstream", child)
-        actors = interop_app.declare(broker, redis_server.url, "ours")
-        sent = interop_app.send_all(actors, workload("b-"))
+        actors = rabbitmq_interop_app.declare(broker, redis_server.url, "ours")
+        sent = rabbitmq_interop_app.send_all(actors, workload("b-"))
         wait_for_workload(client, broker, "b-", child=child)
         assert child.terminate() == 0, child.describe()
         check_workload(client, broker, "b-", sent, tags={"upstream"})
@@ -181,11 +181,11 @@ def test_upstream_and_our_workers_share_a_queue(upstream_python, rabbitmq_server
     worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=2)
     try:
         wait_ready(client, "upstream", child)
-        actors = interop_app.declare(broker, redis_server.url, "ours")
+        actors = rabbitmq_interop_app.declare(broker, redis_server.url, "ours")
         worker.start()
         count, slow = 100, 12
-        interop_app.send_all(actors, [["record", "c-plain", i, None] for i in range(count)])
-        interop_app.send_all(actors, [["slow", "c-slow", i, None] for i in range(slow)])
+        rabbitmq_interop_app.send_all(actors, [["record", "c-plain", i, None] for i in range(count)])
+        rabbitmq_interop_app.send_all(actors, [["slow", "c-slow", i, None] for i in range(slow)])
         run_sender(upstream_python, rabbitmq_server.url, redis_server.url,
                    [["record", "d-plain", i, None] for i in range(count)], upstream=True, tmp_path=tmp_path)
 

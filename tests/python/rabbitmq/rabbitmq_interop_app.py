@@ -12,7 +12,7 @@ process's work is visible to the test:
 * ``attempts:<key>`` list of JSON ``{"i", "tag"}``, one per attempt
 * ``started:<key>`` list of ``i`` (slow actor, before it sleeps)
 
-Command line (``python interop_app.py ...``):
+Command line (``python rabbitmq_interop_app.py ...``):
 
 * ``worker AMQP_URL REDIS_URL TAG [THREADS]``: run a Worker until
   SIGTERM/SIGINT, then stop it cleanly. Sets ``ready:<TAG>`` once started.
