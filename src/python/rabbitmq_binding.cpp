@@ -78,11 +78,11 @@ void bind_rabbitmq_broker(nb::module_& m) {
              if (timeout) limit = std::chrono::milliseconds(*timeout);
              nb::gil_scoped_release release;
              // Python's signal handlers run between counts: Ctrl-C interrupts a join.
-             return b.join_idle(queue, min_successes, std::chrono::milliseconds(std::max<std::int64_t>(1, idle_time)),
-                                limit, [] {
-                                  nb::gil_scoped_acquire acquire;
-                                  if (PyErr_CheckSignals() != 0) throw nb::python_error();
-                                });
+             auto idle = std::chrono::milliseconds(std::max<std::int64_t>(1, idle_time));
+             return b.join_idle(queue, min_successes, idle, limit, [] {
+               nb::gil_scoped_acquire acquire;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+             });
            }, "queue_name"_a, "min_successes"_a, "idle_time"_a, "timeout"_a.none())
       .def("close", &RabbitmqBroker::close, nb::call_guard<nb::gil_scoped_release>());
 }

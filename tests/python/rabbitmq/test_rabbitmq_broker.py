@@ -322,3 +322,34 @@ def test_tls_connections_verify_the_server(rabbitmq_server):
                                ssl_options={"ca_certs": rabbitmq_server.tls_files["other-ca.crt"]})
     with pytest.raises(ConnectionClosed):
         untrusted.declare_queue("tls-refused", ensure=True)
+
+
+def test_ctrl_c_interrupts_a_join(rabbitmq_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, dramatiq\n"
+        "from dramatiq.brokers.rabbitmq import RabbitmqBroker\n"
+        "broker = RabbitmqBroker(url=sys.argv[1], confirm_delivery=True)\n"
+        "noop = dramatiq.actor(lambda: None, broker=broker, actor_name='noop', queue_name='interrupted')\n"
+        "noop.send()\n"
+        "print('joining', flush=True)\n"
+        "try:\n"
+        "    broker.join('interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, rabbitmq_server.url], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    try:
+        assert child.stdout.readline().strip() == "joining", child.stderr.read()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        from rabbitmq_support import delete_queues
+
+        delete_queues(rabbitmq_server, ["interrupted"])
+    assert out.strip() == "interrupted", err
