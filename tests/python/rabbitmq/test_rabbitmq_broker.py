@@ -266,6 +266,9 @@ def test_unknown_actor_and_bad_bodies_are_dead_lettered_with_a_reason(rabbitmq_b
         rabbitmq_broker.join(known.queue_name, min_successes=3, idle_time=50)
         rabbitmq_worker.join()
     assert rabbitmq_broker.get_queue_message_counts(known.queue_name) == (0, 0, 3)
+    reasons = [r.getMessage() for r in caplog.records]
+    assert sum("undecodable message" in m and "Reason:" in m for m in reasons) == 2, reasons
+    assert sum("undefined actor 'nobody'" in m for m in reasons) == 1, reasons
 
 
 def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_server):
