@@ -9,27 +9,37 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # System packages: compiler, the engine's C++ libraries, test frameworks.
 packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
-  redis-server memcached libmemcached-dev libsqlite3-dev)
+  redis-server memcached libmemcached-dev libsqlite3-dev librabbitmq-dev rabbitmq-server erlang-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  # The tests start their own rabbitmq-server (and redis-server, memcached):
+  # the packages must not start system services, so deny service starts
+  # during the install (policy-rc.d exit 101) unless a policy exists already.
+  policy_added=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ -n "$policy_added" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # Python build and test dependencies.
 python3 -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis watchdog \
-  prometheus_client uv pylibmc
+  prometheus_client uv pylibmc pika
 
-# Upstream Dramatiq 2.2.1 in its own venv, for the Redis interop tests
-# (tests/python/redis, tests/python/rate_limits; $DRAMATIQ_UPSTREAM_PYTHON
-# overrides its path).
+# Upstream Dramatiq 2.2.1 in its own venv, for the Redis and RabbitMQ interop
+# tests (tests/python/redis, tests/python/rabbitmq, tests/python/rate_limits;
+# $DRAMATIQ_UPSTREAM_PYTHON overrides its path). pika is upstream's RabbitMQ client.
 upstream_ok() {
   .venv-upstream/bin/python -c \
-    "import dramatiq, redis, pylibmc, pytest, msgpack; assert dramatiq.__version__ == '2.2.1'" >/dev/null 2>&1
+    "import dramatiq, redis, pylibmc, pytest, msgpack, pika; assert dramatiq.__version__ == '2.2.1'" >/dev/null 2>&1
 }
 if ! upstream_ok; then
   if [ ! -x .venv-upstream/bin/python ]; then
@@ -43,7 +53,7 @@ if ! upstream_ok; then
     fi
   fi
   # pylibmc (built against libmemcached-dev) for the memcached rate-limit interop tests.
-  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pylibmc pytest msgpack
+  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pylibmc pytest msgpack pika
   upstream_ok
 fi
 

@@ -409,6 +409,7 @@ NB_MODULE(_engine, m) {
 
   bind_redis_broker(m);
   bind_sqlite_broker(m);
+  bind_rabbitmq_broker(m);
   bind_results(m);
   bind_prometheus(m);
   bind_rate_limits(m);

@@ -168,6 +168,8 @@ void bind_results(nanobind::module_& m);
 void bind_redis_broker(nanobind::module_& m);
 // Adds dramatiq._engine.SQLiteBroker (sqlite_binding.cpp).
 void bind_sqlite_broker(nanobind::module_& m);
+// Adds dramatiq._engine.RabbitmqBroker (rabbitmq_binding.cpp).
+void bind_rabbitmq_broker(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks

@@ -59,6 +59,9 @@ class ServerProcess:
     stop_signal = signal.SIGTERM
     #: The error raised when it does not start.
     error: type = ServerProcessError
+    #: Whether the program leaves children behind (a launcher script):
+    #: then what is left of its process group is killed once it exited.
+    kill_group = False
 
     def __init__(self, *, binary: str, port: int | None = None, startup_timeout: float = 20.0) -> None:
         if port in RESERVED_PORTS:
@@ -81,6 +84,10 @@ class ServerProcess:
     def _answers(self) -> bool:
         """Whether the server on ``self.port`` answers yet."""
         raise NotImplementedError
+
+    def _env(self) -> dict | None:
+        """The program's environment (None: this process's)."""
+        return None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -135,6 +142,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
+                env=self._env(),
                 start_new_session=True,  # a Ctrl-C in the terminal is for pytest, not for the server
             )
         deadline = time.monotonic() + self.startup_timeout
@@ -164,7 +172,10 @@ class ServerProcess:
             return
         if process.poll() is None:
             try:
-                os.kill(process.pid, sig)
+                if self.kill_group and sig == signal.SIGKILL:
+                    os.killpg(process.pid, sig)
+                else:
+                    os.kill(process.pid, sig)
             except ProcessLookupError:
                 pass
             try:
@@ -172,6 +183,12 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout)
+        if self.kill_group:
+            # start_new_session made the server the leader of its group.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self._process = None
 
     def close(self) -> None:

@@ -1,0 +1,79 @@
+// A broker on RabbitMQ (rabbitmq-c), declaring and using queues as upstream
+// Dramatiq does, so upstream workers and producers can share them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dramatiq/broker.hpp"
+#include "dramatiq/rabbitmq_options.hpp"
+
+namespace dramatiq {
+
+// The RabbitMQ broker: durable "<q>", "<q>.DQ" and "<q>.XQ" queues,
+// persistent publishes (optionally confirmed), push consumers with
+// basic.qos prefetch, settlements on the delivering channel (src/rabbitmq/).
+class RabbitmqBroker : public Broker {
+ public:
+  explicit RabbitmqBroker(RabbitmqBrokerOptions options = {});
+  ~RabbitmqBroker() override;
+
+  std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) override;
+  // Purges a queue, its delay queue and its dead letters.
+  void flush(const std::string& queue_name) override;
+  void flush_all() override;
+  // Closes the publishing connections (new ones open on the next use).
+  void close() override;
+
+  // Declares `queue_name` on the broker if needed, and creates its three
+  // queues on the server now unless that was done already. Throws
+  // ConnectionClosed after max_declare_attempts failed attempts.
+  void ensure_queue(const std::string& queue_name);
+
+  // Ready messages of a queue, its delay queue and its dead letters (as
+  // queue.declare reports them; messages delivered and not yet acked are
+  // not counted). Declares the queues, as upstream does.
+  struct QueueCounts {
+    std::uint32_t ready = 0;
+    std::uint32_t delayed = 0;
+    std::uint32_t dead = 0;
+  };
+  QueueCounts get_queue_message_counts(const std::string& queue_name);
+
+  // Upstream's join: returns once `queue_name` and its delay queue were
+  // seen empty `min_successes` times in a row, `idle_time` apart (messages
+  // held unsettled by this process's consumers count as not empty). False
+  // on timeout. `between_waits` runs between counts (to check for
+  // interrupts) and may throw.
+  bool join_idle(const std::string& queue_name, int min_successes, std::chrono::milliseconds idle_time,
+                 std::optional<std::chrono::milliseconds> timeout,
+                 const std::function<void()>& between_waits = {});
+
+  const RabbitmqBrokerOptions& options() const;
+  // Whether publishes wait for the server's confirmation; may be changed
+  // at any time (upstream's attribute), for the next publishes.
+  bool confirm_delivery() const;
+  void set_confirm_delivery(bool confirm);
+
+  class Impl;
+
+ protected:
+  const char* logger_name() const override { return "dramatiq.broker.RabbitmqBroker"; }
+  // Ready messages of the queue and its delay queue, plus those this
+  // process's consumers hold unsettled.
+  std::size_t count_unfinished(const std::string& queue_name) override;
+  void wait_for_settlement(const std::string& queue_name, std::chrono::steady_clock::time_point deadline,
+                           std::chrono::milliseconds poll_interval) override;
+  void do_declare_queue(const std::string& queue_name) override;
+  void do_enqueue(const std::string& queue_name, const Message& message) override;
+  void do_enqueue_all(const std::vector<Message>& messages) override;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dramatiq

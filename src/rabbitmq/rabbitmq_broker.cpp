@@ -1,0 +1,216 @@
+#include "dramatiq/rabbitmq_broker.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+#include "rabbitmq/consumer.hpp"
+#include "rabbitmq/context.hpp"
+#include "rabbitmq/declare.hpp"
+#include "rabbitmq/settler.hpp"
+
+namespace dramatiq {
+
+using rabbitmq::Publication;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+SettlementTiming settlement_timing() {
+  SettlementTiming timing;
+  timing.heartbeat_interval = std::chrono::milliseconds(0);  // the consumers' I/O threads do it
+  return timing;
+}
+
+Publication publication_of(const Message& message) {
+  Publication publication{message.queue_name, get_encoder()->encode(message), std::nullopt};
+  if (const Value* priority = message.options.find("broker_priority"); priority && priority->is_number()) {
+    publication.priority = static_cast<int>(priority->as_number());
+  }
+  return publication;
+}
+}  // namespace
+
+class RabbitmqBroker::Impl {
+ public:
+  explicit Impl(RabbitmqBrokerOptions options)
+      : context(std::move(options)), transport(context),
+        settler(transport, "dramatiq.broker.RabbitmqBroker",
+                "RabbitMQ redelivers those messages once their channel closes.", settlement_timing()) {}
+
+  // Creates the queues of `canonical` on the server if not done yet.
+  void ensure_declared(rabbitmq::Connection& connection, const std::string& canonical) {
+    if (!context.is_pending(canonical)) return;
+    rabbitmq::declare_all(connection, canonical, context.options());
+    context.mark_declared(canonical);
+  }
+
+  // Publishes a batch: declares the queues it needs, retries on a broken
+  // connection (up to max_enqueue_attempts) and republishes what the
+  // server returned as unroutable after declaring its queue again.
+  void publish(std::vector<Publication> publications) {
+    const auto& options = context.options();
+    std::string last_error;
+    for (int attempt = 0; attempt < std::max(1, options.max_enqueue_attempts); ++attempt) {
+      try {
+        auto lease = context.pool().acquire();
+        try {
+          for (const auto& publication : publications) {
+            ensure_declared(lease->connection(), canonical_queue_name(publication.routing_key));
+          }
+          auto unroutable = lease->publish(publications);
+          if (unroutable.empty()) return;
+          std::vector<Publication> again;
+          for (std::size_t index : unroutable) {
+            context.mark_pending(canonical_queue_name(publications[index].routing_key));
+            again.push_back(std::move(publications[index]));
+          }
+          publications = std::move(again);
+          last_error = "RabbitMQ could not route the message to queue '" + publications.front().routing_key + "'";
+        } catch (const BrokerConnectionError&) {
+          if (!lease->healthy()) lease.discard();
+          throw;
+        }
+      } catch (const rabbitmq::ConnectionBlockedTimeout&) {
+        throw;
+      } catch (const BrokerConnectionError& e) {
+        last_error = e.what();
+      }
+    }
+    throw ConnectionClosed(last_error);
+  }
+
+  rabbitmq::BrokerContext context;
+  rabbitmq::SettlementTransport transport;
+  SettlementQueue settler;  // declared after its transport: stopped first
+};
+
+RabbitmqBroker::RabbitmqBroker(RabbitmqBrokerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+RabbitmqBroker::~RabbitmqBroker() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+const RabbitmqBrokerOptions& RabbitmqBroker::options() const { return impl_->context.options(); }
+
+bool RabbitmqBroker::confirm_delivery() const { return impl_->context.pool().confirms(); }
+void RabbitmqBroker::set_confirm_delivery(bool confirm) { impl_->context.pool().set_confirms(confirm); }
+
+std::unique_ptr<Consumer> RabbitmqBroker::consume(const std::string& queue_name, int prefetch) {
+  return std::make_unique<rabbitmq::RabbitmqConsumer>(impl_->context, impl_->settler, queue_name, prefetch);
+}
+
+void RabbitmqBroker::do_declare_queue(const std::string& queue_name) {
+  // Created on the server on first use (publish, consume, ensure_queue).
+  impl_->context.mark_pending(canonical_queue_name(queue_name));
+}
+
+void RabbitmqBroker::ensure_queue(const std::string& queue_name) {
+  std::string canonical = canonical_queue_name(queue_name);
+  declare_queue(canonical);
+  std::string last_error;
+  for (int attempt = 0; attempt < std::max(1, options().max_declare_attempts); ++attempt) {
+    try {
+      auto lease = impl_->context.pool().acquire();
+      try {
+        impl_->ensure_declared(lease->connection(), canonical);
+        return;
+      } catch (const BrokerConnectionError&) {
+        if (!lease->healthy()) lease.discard();
+        throw;
+      }
+    } catch (const BrokerConnectionError& e) {
+      last_error = e.what();
+    }
+  }
+  throw ConnectionClosed(last_error);
+}
+
+void RabbitmqBroker::do_enqueue(const std::string& /*queue_name*/, const Message& message) {
+  impl_->publish({publication_of(message)});
+}
+
+void RabbitmqBroker::do_enqueue_all(const std::vector<Message>& messages) {
+  // One batch: with confirms, all are published before waiting once.
+  std::vector<Publication> publications;
+  publications.reserve(messages.size());
+  for (const auto& message : messages) publications.push_back(publication_of(message));
+  impl_->publish(std::move(publications));
+}
+
+RabbitmqBroker::QueueCounts RabbitmqBroker::get_queue_message_counts(const std::string& queue_name) {
+  std::string canonical = canonical_queue_name(queue_name);
+  auto lease = impl_->context.pool().acquire();
+  try {
+    auto counts = rabbitmq::declare_all(lease->connection(), canonical, options());
+    impl_->context.mark_declared(canonical);
+    return {counts[0], counts[1], counts[2]};
+  } catch (const BrokerConnectionError&) {
+    if (!lease->healthy()) lease.discard();
+    throw;
+  }
+}
+
+std::size_t RabbitmqBroker::count_unfinished(const std::string& queue_name) {
+  std::string canonical = canonical_queue_name(queue_name);
+  auto counts = get_queue_message_counts(canonical);
+  auto held = impl_->context.held(canonical) + impl_->context.held(delay_queue_name(canonical));
+  return counts.ready + counts.delayed + static_cast<std::size_t>(std::max<std::int64_t>(0, held));
+}
+
+void RabbitmqBroker::wait_for_settlement(const std::string& /*queue_name*/, Clock::time_point deadline,
+                                         std::chrono::milliseconds poll_interval) {
+  impl_->context.wait_for_held_change(std::min(deadline, Clock::now() + poll_interval));
+}
+
+bool RabbitmqBroker::join_idle(const std::string& queue_name, int min_successes,
+                               std::chrono::milliseconds idle_time,
+                               std::optional<std::chrono::milliseconds> timeout,
+                               const std::function<void()>& between_waits) {
+  auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
+  int successes = 0;
+  while (true) {
+    if (Clock::now() >= deadline) return false;
+    std::size_t unfinished = count_unfinished(queue_name);
+    successes = unfinished == 0 ? successes + 1 : 0;
+    if (successes >= std::max(1, min_successes)) return true;
+    auto wake_at = std::min(deadline, Clock::now() + idle_time);
+    if (unfinished > 0) {
+      // Counted again as soon as this process settles something.
+      impl_->context.wait_for_held_change(wake_at);
+    } else {
+      std::this_thread::sleep_until(wake_at);
+    }
+    if (between_waits) between_waits();
+  }
+}
+
+void RabbitmqBroker::flush(const std::string& queue_name) {
+  std::string canonical = canonical_queue_name(queue_name);
+  auto lease = impl_->context.pool().acquire();
+  try {
+    for (const auto& name : {canonical, delay_queue_name(canonical), dead_letter_queue_name(canonical)}) {
+      rabbitmq::purge(lease->connection(), name);
+    }
+  } catch (const BrokerConnectionError&) {
+    if (!lease->healthy()) lease.discard();
+    throw;
+  }
+}
+
+void RabbitmqBroker::flush_all() {
+  for (const auto& queue_name : get_declared_queues()) flush(queue_name);
+}
+
+void RabbitmqBroker::close() {
+  impl_->settler.stop();
+  impl_->context.pool().clear();
+}
+
+}  // namespace dramatiq

@@ -1,0 +1,358 @@
+"""RabbitmqBroker against a real rabbitmq-server: construction as
+upstream's (URLs, fail-over, pika parameters), queues, delivery through a
+worker, retries, delays, priorities, dead letters, confirms, joining."""
+
+import logging
+import threading
+
+import pytest
+
+import dramatiq
+from dramatiq import Worker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker, URLParameters
+from dramatiq.errors import ConnectionClosed, QueueJoinTimeout
+
+
+def test_url_parameters_is_importable_from_the_module():
+    assert URLParameters("amqp://127.0.0.1:5672").url == "amqp://127.0.0.1:5672"
+    with pytest.raises(ValueError):
+        URLParameters("redis://127.0.0.1")
+
+
+def test_max_priority_must_be_in_amqps_range():
+    for bad in (0, 256):
+        with pytest.raises(ValueError):
+            RabbitmqBroker(max_priority=bad)
+
+
+def test_url_cannot_be_combined_with_parameters():
+    with pytest.raises(RuntimeError):
+        RabbitmqBroker(url="amqp://127.0.0.1:5672", host="127.0.0.1")
+    with pytest.raises(RuntimeError):
+        RabbitmqBroker(parameters=[{"host": "127.0.0.1"}], port=5672)
+
+
+def test_unknown_connection_parameter_is_refused():
+    with pytest.raises(TypeError):
+        RabbitmqBroker(no_such_parameter=1)
+
+
+def test_connections_are_lazy():
+    # Nothing listens on port 1: constructing and declaring must not connect.
+    broker = RabbitmqBroker(host="127.0.0.1", port=1)
+    broker.declare_queue("lazy")
+    assert "lazy" in broker.get_declared_queues()
+    with pytest.raises(ConnectionClosed):
+        broker.declare_queue("lazy", ensure=True)
+
+
+def test_semicolon_separated_urls_fail_over(rabbitmq_server):
+    broker = RabbitmqBroker(url="amqp://127.0.0.1:1;" + rabbitmq_server.url, confirm_delivery=True)
+    try:
+        broker.declare_queue("failover-a", ensure=True)
+        assert broker.get_queue_message_counts("failover-a") == (0, 0, 0)
+    finally:
+        from rabbitmq_support import close_broker
+
+        close_broker(broker, rabbitmq_server)
+
+
+def test_list_of_parameters_fail_over(rabbitmq_server):
+    import pika
+
+    broker = RabbitmqBroker(
+        parameters=[
+            {"host": "127.0.0.1", "port": 1},
+            {"host": "127.0.0.1", "port": rabbitmq_server.port, "credentials": pika.PlainCredentials("guest", "guest")},
+        ],
+        confirm_delivery=True,
+    )
+    try:
+        broker.declare_queue("failover-b", ensure=True)
+        assert broker.get_queue_message_counts("failover-b") == (0, 0, 0)
+    finally:
+        from rabbitmq_support import close_broker
+
+        close_broker(broker, rabbitmq_server)
+
+
+def test_wrong_credentials_fail_to_connect(rabbitmq_server):
+    broker = RabbitmqBroker(host="127.0.0.1", port=rabbitmq_server.port, username="guest", password="wrong")
+    with pytest.raises(ConnectionClosed):
+        broker.declare_queue("auth", ensure=True)
+
+
+def test_actors_can_be_sent_messages(rabbitmq_broker, rabbitmq_worker):
+    database = {}
+
+    @dramatiq.actor
+    def put(key, value):
+        database[key] = value
+
+    for i in range(100):
+        assert put.send("key-%s" % i, i)
+    rabbitmq_broker.join(put.queue_name, min_successes=2, idle_time=20)
+    rabbitmq_worker.join()
+    assert len(database) == 100
+
+
+def test_queues_are_declared_durable_with_upstreams_arguments(rabbitmq_server, rabbitmq_broker):
+    rabbitmq_broker.declare_queue("declared", ensure=True)
+    queues = rabbitmq_server.list_queues()
+    assert queues["declared"] == (True, {"x-dead-letter-exchange": ("longstr", ""),
+                                         "x-dead-letter-routing-key": ("longstr", "declared.XQ"),
+                                         "x-max-priority": ("signedint", 10)})
+    assert queues["declared.DQ"] == queues["declared"]
+    assert queues["declared.XQ"] == (True, {"x-message-ttl": ("signedint", 86400000 * 7)})
+
+
+def test_retries_with_backoff(rabbitmq_broker, rabbitmq_worker):
+    attempts = []
+
+    @dramatiq.actor(min_backoff=10, max_backoff=50)
+    def fail_twice():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("fails twice (expected by the test)")
+
+    fail_twice.send()
+    rabbitmq_broker.join(fail_twice.queue_name, min_successes=5, idle_time=50)
+    rabbitmq_worker.join()
+    assert len(attempts) == 3
+
+
+def test_delayed_messages_wait_for_their_eta(rabbitmq_broker, rabbitmq_worker):
+    ran_at = []
+
+    @dramatiq.actor
+    def record():
+        import time
+
+        ran_at.append(int(time.time() * 1000))
+
+    message = record.send_with_options(delay=300)
+    assert message.queue_name == "default.DQ"
+    rabbitmq_broker.join(record.queue_name, min_successes=3, idle_time=20)
+    rabbitmq_worker.join()
+    assert len(ran_at) == 1 and ran_at[0] >= message.options["eta"]
+
+
+def test_messages_out_of_retries_are_dead_lettered(rabbitmq_broker, rabbitmq_worker):
+    @dramatiq.actor(max_retries=0)
+    def fail():
+        raise RuntimeError("always fails (expected by the test)")
+
+    fail.send()
+    rabbitmq_broker.join(fail.queue_name, min_successes=2, idle_time=20)
+    rabbitmq_worker.join()
+    assert rabbitmq_broker.get_queue_message_counts(fail.queue_name) == (0, 0, 1)
+
+
+def test_broker_priority_orders_waiting_messages(rabbitmq_broker):
+    order = []
+
+    @dramatiq.actor
+    def record(i):
+        order.append(i)
+
+    rabbitmq_broker.confirm_delivery = True
+    for i in range(5):
+        record.send_with_options(args=(i,), broker_priority=i * 2)
+    worker = Worker(rabbitmq_broker, worker_threads=1)
+    worker.queue_prefetch = 1
+    worker.start()
+    try:
+        rabbitmq_broker.join(record.queue_name, min_successes=2, idle_time=20)
+        worker.join()
+    finally:
+        worker.stop()
+    assert order == [4, 3, 2, 1, 0]
+
+
+def test_enqueue_with_confirms_redeclares_a_deleted_queue(rabbitmq_broker):
+    @dramatiq.actor
+    def noop():
+        pass
+
+    rabbitmq_broker.confirm_delivery = True
+    noop.send()
+    rabbitmq_broker.channel.queue_delete(noop.queue_name)
+    noop.send()
+    assert rabbitmq_broker.channel.queue_declare(noop.queue_name, passive=True).method.message_count == 1
+
+
+def test_consumer_redeclares_a_queue_deleted_while_consuming(rabbitmq_broker):
+    done = threading.Event()
+
+    @dramatiq.actor
+    def mark():
+        done.set()
+
+    rabbitmq_broker.confirm_delivery = True
+    worker = Worker(rabbitmq_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        rabbitmq_broker.declare_queue(mark.queue_name, ensure=True)
+        rabbitmq_broker.channel.queue_delete(mark.queue_name)
+        # The server cancels the consumer; its replacement declares the queue again.
+        mark.send()
+        assert done.wait(30)
+    finally:
+        worker.stop()
+
+
+def test_join_times_out(rabbitmq_broker):
+    @dramatiq.actor
+    def noop():
+        pass
+
+    rabbitmq_broker.confirm_delivery = True
+    noop.send()
+    with pytest.raises(QueueJoinTimeout):
+        rabbitmq_broker.join(noop.queue_name, timeout=200)
+
+
+def test_flush_all_drops_waiting_and_delayed_messages(rabbitmq_broker):
+    @dramatiq.actor
+    def noop():
+        pass
+
+    rabbitmq_broker.confirm_delivery = True
+    for _ in range(3):
+        noop.send()
+        noop.send_with_options(delay=60000)
+    assert rabbitmq_broker.get_queue_message_counts(noop.queue_name) == (3, 3, 0)
+    rabbitmq_broker.flush_all()
+    assert rabbitmq_broker.get_queue_message_counts(noop.queue_name) == (0, 0, 0)
+    assert rabbitmq_broker.join(noop.queue_name, min_successes=1, timeout=200) is None
+
+
+def test_connection_and_channel_are_pika_objects_to_the_same_server(rabbitmq_broker):
+    rabbitmq_broker.declare_queue("introspected", ensure=True)
+    assert rabbitmq_broker.connection.is_open
+    result = rabbitmq_broker.channel.queue_declare("introspected", passive=True)
+    assert result.method.message_count == 0
+    del rabbitmq_broker.channel
+    del rabbitmq_broker.channel
+    del rabbitmq_broker.connection
+    del rabbitmq_broker.connection
+
+
+def test_group_is_published_and_confirmed_whole(rabbitmq_broker):
+    @dramatiq.actor
+    def noop(i):
+        pass
+
+    rabbitmq_broker.confirm_delivery = True
+    dramatiq.group(noop.message(i) for i in range(1000)).run()
+    assert rabbitmq_broker.get_queue_message_counts(noop.queue_name) == (1000, 0, 0)
+
+
+def test_unknown_actor_and_bad_bodies_are_dead_lettered_with_a_reason(rabbitmq_broker, rabbitmq_worker, caplog):
+    import pika
+
+    @dramatiq.actor
+    def known():
+        pass
+
+    rabbitmq_broker.declare_queue(known.queue_name, ensure=True)
+    channel = rabbitmq_broker.channel
+    for body in (b"\xff garbage", b"[1, 2, 3]",
+                 b'{"queue_name":"default","actor_name":"nobody","args":[],"kwargs":{},"options":{},'
+                 b'"message_id":"x","message_timestamp":0}'):
+        channel.basic_publish("", known.queue_name, body, pika.BasicProperties(delivery_mode=2))
+    with caplog.at_level(logging.WARNING):
+        known.send()
+        rabbitmq_broker.join(known.queue_name, min_successes=3, idle_time=50)
+        rabbitmq_worker.join()
+    assert rabbitmq_broker.get_queue_message_counts(known.queue_name) == (0, 0, 3)
+    reasons = [r.getMessage() for r in caplog.records]
+    assert sum("undecodable message" in m and "Reason:" in m for m in reasons) == 2, reasons
+    assert sum("undefined actor 'nobody'" in m for m in reasons) == 1, reasons
+
+
+def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_server):
+    from rabbitmq_support import close_broker
+
+    broker = RabbitmqBroker(host="127.0.0.1", port=rabbitmq_server.port, confirm_delivery=True,
+                            blocked_connection_timeout=1)
+
+    @dramatiq.actor(broker=broker, queue_name="blocked")
+    def noop():
+        pass
+
+    try:
+        noop.send()
+        # A memory alarm: the server blocks every publishing connection.
+        rabbitmq_server.ctl("set_vm_memory_high_watermark", "0.0000001")
+        try:
+            with pytest.raises(ConnectionClosed):
+                noop.send()
+        finally:
+            rabbitmq_server.ctl("set_vm_memory_high_watermark", "0.4")
+        noop.send()
+        # The send that raised was written before the block was noticed: the
+        # server may still store it once unblocked (the producer was told it
+        # is unconfirmed, not that it is lost).
+        assert broker.get_queue_message_counts("blocked")[0] in (2, 3)
+    finally:
+        close_broker(broker, rabbitmq_server)
+
+
+def test_tls_connections_verify_the_server(rabbitmq_server):
+    from rabbitmq_support import close_broker
+
+    ca = rabbitmq_server.tls_files["ca.crt"]
+    brokers = [
+        RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options={"ca_certs": ca},
+                       confirm_delivery=True),
+        RabbitmqBroker(url="amqps://guest:guest@localhost:%d/?ssl_ca_certs=%s" % (rabbitmq_server.tls_port, ca),
+                       confirm_delivery=True),
+    ]
+    try:
+        for index, broker in enumerate(brokers):
+            @dramatiq.actor(broker=broker, queue_name="tls-%d" % index)
+            def noop():
+                pass
+
+            noop.send()
+            assert broker.get_queue_message_counts("tls-%d" % index)[0] == 1
+    finally:
+        for broker in brokers:
+            close_broker(broker, rabbitmq_server)
+    # A server whose certificate the given CA did not sign is refused.
+    untrusted = RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port,
+                               ssl_options={"ca_certs": rabbitmq_server.tls_files["other-ca.crt"]})
+    with pytest.raises(ConnectionClosed):
+        untrusted.declare_queue("tls-refused", ensure=True)
+
+
+def test_ctrl_c_interrupts_a_join(rabbitmq_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, dramatiq\n"
+        "from dramatiq.brokers.rabbitmq import RabbitmqBroker\n"
+        "broker = RabbitmqBroker(url=sys.argv[1], confirm_delivery=True)\n"
+        "noop = dramatiq.actor(lambda: None, broker=broker, actor_name='noop', queue_name='interrupted')\n"
+        "noop.send()\n"
+        "try:\n"
+        "    print('joining', flush=True)\n"
+        "    broker.join('interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, rabbitmq_server.url], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    try:
+        assert child.stdout.readline().strip() == "joining", child.stderr.read()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        from rabbitmq_support import delete_queues
+
+        delete_queues(rabbitmq_server, ["interrupted"])
+    assert out.strip() == "interrupted", err
