@@ -50,7 +50,6 @@ import logging
 import os
 import platform
 import random
-import resource
 import select
 import sqlite3
 import statistics
@@ -61,57 +60,19 @@ import tempfile
 import threading
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The measuring helpers are the Redis benchmark's (same directory).
+from redis_bench import (  # noqa: E402
+    LogCounter,
+    implementation,
+    peak_rss_mb,
+    percentile,
+    proc_cpu_seconds,
+    rss_mb_now,
+)
+
 STAMP = struct.Struct("<qqq")  # (message index, pid, monotonic ns): 24 bytes < PIPE_BUF, one atomic write
 WARM_QUEUE = "bench-warm"
 mono_ns = time.monotonic_ns  # CLOCK_MONOTONIC on Linux: comparable between processes
-
-
-def proc_cpu_seconds(pid):
-    """utime + stime of process `pid` (all its threads) from /proc, seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        data = f.read()
-    fields = data[data.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_mb_now():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def implementation():
-    try:
-        import dramatiq._engine  # noqa: F401
-    except ImportError:
-        return "upstream"
-    return "dramatiq-cpp"
-
-
-def percentile(sorted_values, p):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
-    return sorted_values[k]
-
-
-class LogCounter(logging.Handler):
-    """Counts WARNING+ records so the driver can flag noisy runs."""
-
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.count = 0
-        self.first = []
-
-    def emit(self, record):
-        self.count += 1
-        if len(self.first) < 5:
-            self.first.append("%s %s: %s" % (record.levelname, record.name, record.getMessage()[:300]))
 
 
 def broker_kind(args):
