@@ -65,7 +65,7 @@ std::shared_ptr<MessageProxy> SQLiteConsumer::next(std::chrono::milliseconds tim
       return nullptr;
     }
     auto now = Clock::now();
-    if (now >= deadline) return nullptr;
+    if (now >= deadline || interrupted_.exchange(false)) return nullptr;
     auto wake = deadline;
     if (next_due_) {
       auto due_in = std::chrono::milliseconds(std::max<std::int64_t>(0, *next_due_ - now_ms()));
@@ -73,8 +73,14 @@ std::shared_ptr<MessageProxy> SQLiteConsumer::next(std::chrono::milliseconds tim
     }
     lock.unlock();
     store.doorbell().wait(queue_, ticket, wake);
+    if (interrupted_.exchange(false)) return nullptr;
     lock.lock();
   }
+}
+
+void SQLiteConsumer::interrupt_wait() {
+  interrupted_ = true;
+  context_.store().doorbell().ring(queue_);
 }
 
 std::size_t SQLiteConsumer::fetch(int wanted) {

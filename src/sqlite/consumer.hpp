@@ -21,6 +21,9 @@ class SQLiteConsumer : public Consumer {
   ~SQLiteConsumer() override;
 
   std::shared_ptr<MessageProxy> next(std::chrono::milliseconds timeout) override;
+  // Rings the queue's doorbell slot (a spurious wake-up for other
+  // consumers of the slot, harmless): the waiting next() sees the flag.
+  void interrupt_wait() override;
   bool has_buffered() const override { return buffered_ > 0; }
   void ack(MessageProxy& message) override;
   void nack(MessageProxy& message) override;
@@ -50,6 +53,7 @@ class SQLiteConsumer : public Consumer {
   std::atomic<int> unsettled_{0};
   std::optional<std::int64_t> next_due_;  // ms since the epoch
   bool closed_ = false;
+  std::atomic<bool> interrupted_{false};
   // Error backoff (a full disk, a lock held too long).
   std::chrono::milliseconds retry_delay_{0};
 };

@@ -468,6 +468,31 @@ TEST(SQLiteBroker, TheHeartbeatTruncatesTheWriteAheadLogUnderConstantReaders) {
   EXPECT_EQ(count_rows(path, "SELECT count(*) FROM dramatiq_messages"), 2000);
 }
 
+// A stopping worker interrupts its consumers' waits instead of waiting out
+// the fetch timeout.
+TEST(SQLiteBroker, InterruptWaitEndsAnIdleConsumersWait) {
+  TempDir dir;
+  auto broker = make_broker(dir.file("q.db"));
+  broker->declare_queue("default");
+  auto consumer = broker->consume("default", 1);
+  Latch waiting;
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    waiting.open();
+    EXPECT_EQ(consumer->next(kLongWait * 2), nullptr);
+    returned = true;
+  });
+  ASSERT_TRUE(waiting.wait());
+  // Repeated until it lands while next() waits (a flag set before the wait
+  // is seen too), for at most kLongWait: the wait itself lasts twice that.
+  EXPECT_TRUE(eventually([&] {
+    consumer->interrupt_wait();
+    return returned.load();
+  }));
+  waiter.join();
+  consumer->close();
+}
+
 TEST(SQLiteBroker, FlushDropsWaitingDelayedAndDeadMessages) {
   TempDir dir;
   auto broker = make_broker(dir.file("q.db"));
