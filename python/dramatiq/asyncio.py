@@ -66,7 +66,11 @@ class EventLoopThread(threading.Thread):
                 concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
             return future.result()
         except Interrupt:
+            # Cancel the coroutine and let its cleanup (finally blocks,
+            # context managers) run before the interrupt goes on.
             self.loop.call_soon_threadsafe(future.cancel)
+            while not future.done():
+                concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
             raise
 
 

@@ -540,3 +540,33 @@ def test_actor_is_generic_in_its_parameters_and_result(stub_broker):
 
     assert isinstance(double, Actor)
     assert double(4) == 8
+
+
+def test_an_interrupted_async_actor_cleans_up_before_its_message_is_done(stub_broker, make_worker):
+    # A time limit interrupts the worker thread waiting on the coroutine:
+    # the coroutine is cancelled and its finally block (which awaits) runs
+    # before the message is finished, as upstream does.
+    import asyncio
+
+    stub_broker.add_middleware(AsyncIO())
+    order = []
+
+    class Recorder(dramatiq.Middleware):
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            order.append("after_process_message")
+
+    stub_broker.add_middleware(Recorder())
+
+    @dramatiq.actor(time_limit=50, max_retries=0)
+    async def sleeper():
+        try:
+            while True:
+                await asyncio.sleep(0.01)
+        finally:
+            await asyncio.sleep(0.05)
+            order.append("cleanup")
+
+    make_worker(worker_threads=1)
+    sleeper.send()
+    stub_broker.join("default", fail_fast=False, timeout=20_000)
+    assert order == ["cleanup", "after_process_message"]
