@@ -49,6 +49,9 @@ struct RedisConnectionOptions {
   std::string describe() const;
 };
 
+// maintenance_chance is out of this many script calls.
+inline constexpr int kRedisMaintenanceScale = 1000000;
+
 struct RedisBrokerOptions {
   RedisConnectionOptions connection;
   std::string key_namespace = "dramatiq";

@@ -72,12 +72,15 @@ def directory(value: str) -> str:
 
 
 def fork_timeout(value: str) -> float:
+    # The texts are upstream's: scripts and tests match on them.
     try:
         milliseconds = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError("the worker fork timeout must be a number of milliseconds") from None
-    if not 10 <= milliseconds <= 1_800_000:
-        raise argparse.ArgumentTypeError("the worker fork timeout must be between 10 ms and 30 minutes")
+        raise argparse.ArgumentTypeError("worker-fork-timeout be a number.") from None
+    if milliseconds < 10:
+        raise argparse.ArgumentTypeError("worker-fork-timeout too small (minimum recommended: 10ms).")
+    if milliseconds > 1_800_000:
+        raise argparse.ArgumentTypeError("worker-fork-timeout too large (maximum: 30 minutes).")
     return milliseconds
 
 

@@ -95,6 +95,7 @@ void bind_redis_broker(nb::module_& m) {
     m.attr("REDIS_DEFAULT_HEARTBEAT_TIMEOUT") = defaults.heartbeat_timeout_ms;
     m.attr("REDIS_DEFAULT_DEAD_MESSAGE_TTL") = defaults.dead_message_ttl_ms;
     m.attr("REDIS_DEFAULT_MAINTENANCE_CHANCE") = defaults.maintenance_chance;
+    m.attr("REDIS_MAINTENANCE_SCALE") = kRedisMaintenanceScale;
   }
   nb::class_<RedisBroker, Broker>(m, "RedisBroker")
       // Unset (None) settings keep RedisBrokerOptions' defaults.

@@ -17,7 +17,7 @@ bool BrokerContext::maintenance_due() {
   // Upstream's odds per command, plus a floor: at least once per heartbeat
   // timeout, so a quiet deployment still recovers a dead worker's messages.
   thread_local std::mt19937 random(std::random_device{}());
-  if (std::uniform_int_distribution<int>(1, 1000000)(random) <= options_.maintenance_chance) {
+  if (std::uniform_int_distribution<int>(1, kRedisMaintenanceScale)(random) <= options_.maintenance_chance) {
     return true;
   }
   std::int64_t now = current_millis();

@@ -11,9 +11,12 @@ from .._redis import engine_connection, redis_py_client
 from ..broker import Broker
 
 # The engine's defaults, shown here as upstream shows them.
-#: Out of a million script calls (fetches, heartbeats, joins; not enqueues),
-#: how many also run queue maintenance.
+#: Out of MAINTENANCE_SCALE script calls (fetches, heartbeats, joins; not
+#: enqueues), how many also run queue maintenance.
 DEFAULT_MAINTENANCE_CHANCE = _engine.REDIS_DEFAULT_MAINTENANCE_CHANCE
+
+#: What ``maintenance_chance`` is out of (a million).
+MAINTENANCE_SCALE = _engine.REDIS_MAINTENANCE_SCALE
 
 #: How long (ms) dead-lettered messages are kept.
 DEFAULT_DEAD_MESSAGE_TTL = _engine.REDIS_DEFAULT_DEAD_MESSAGE_TTL

@@ -611,3 +611,18 @@ def test_a_killed_worker_process_stops_the_command_with_exit_1(command, redis_se
     assert "Worker with PID %d exited unexpectedly (code -9). Shutting down..." % pids[0] in text, text
     # The other worker went through its graceful stop.
     assert "[PID %d] [MainThread] [dramatiq.worker.Worker] [INFO] Worker has been shut down." % pids[1] in text, text
+
+
+@pytest.mark.parametrize("value, text", [
+    ("abc", "worker-fork-timeout be a number."),
+    ("5", "worker-fork-timeout too small (minimum recommended: 10ms)."),
+    ("1800001", "worker-fork-timeout too large (maximum: 30 minutes)."),
+])
+def test_a_bad_worker_fork_timeout_is_refused_with_upstreams_message(tmp_path, value, text):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dramatiq", "app", "--worker-fork-timeout", value],
+                          capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert text in proc.stderr
