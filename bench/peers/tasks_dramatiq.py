@@ -1,17 +1,27 @@
 """Dramatiq adapter: upstream Dramatiq 2.2.1 and dramatiq-cpp alike (both
 import as ``dramatiq``; which one runs depends on the interpreter and
 PYTHONPATH).  Worker: the ``dramatiq`` command, N processes x M threads,
-every other setting at its default (upstream's worker_timeout is 1 s)."""
+every other setting at its default (upstream's worker_timeout is 1 s).
+The broker is Redis, or dramatiq-cpp's embedded SQLiteBroker on the run's
+own file ($PEER_BENCH_SQLITE_PATH) when tasks_dramatiq_sqlite.py sets
+$PEER_BENCH_DRAMATIQ_SQLITE before importing this module."""
 
 import os
 import sys
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 
 import work
 
-broker = RedisBroker(url=os.environ["PEER_BENCH_REDIS_URL"])
+if os.environ.get("PEER_BENCH_DRAMATIQ_SQLITE") == "1":
+    from dramatiq.brokers.sqlite import SQLiteBroker
+
+    broker = SQLiteBroker(os.environ["PEER_BENCH_SQLITE_PATH"],
+                          durable=os.environ.get("PEER_BENCH_SQLITE_DURABLE") == "1")
+else:
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=os.environ["PEER_BENCH_REDIS_URL"])
 dramatiq.set_broker(broker)
 
 QUEUE = "bench"
@@ -45,8 +55,8 @@ def concurrency(processes, threads):
         processes, "es" if processes > 1 else "", threads, processes, threads)
 
 
-def worker_argvs(processes, threads):
-    return [[sys.executable, "-m", "dramatiq", "tasks_dramatiq", "--processes", str(processes),
+def worker_argvs(processes, threads, module="tasks_dramatiq"):
+    return [[sys.executable, "-m", "dramatiq", module, "--processes", str(processes),
              "--threads", str(threads)]]
 
 
