@@ -305,9 +305,17 @@ Cursor Database::query(const char* sql) {
   return Cursor(db_, *statement);
 }
 
+int Database::run_prepared(const char* sql) {
+  auto& statement = statements_[sql];
+  if (!statement) statement = std::make_unique<Statement>(db_, sql);
+  int rc = sqlite3_step(statement->get());
+  sqlite3_reset(statement->get());
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 void Database::begin_immediate() {
   for (int attempt = 1;; ++attempt) {
-    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    int rc = run_prepared("BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) return;
     if ((rc & 0xFF) != SQLITE_BUSY || attempt >= kWriteAttempts) {
       if ((rc & 0xFF) == SQLITE_BUSY) {
@@ -321,7 +329,7 @@ void Database::begin_immediate() {
 
 void Database::commit() {
   for (int attempt = 1;; ++attempt) {
-    int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    int rc = run_prepared("COMMIT");
     if (rc == SQLITE_OK) return;
     if ((rc & 0xFF) != SQLITE_BUSY || attempt >= kWriteAttempts) fail(rc, "COMMIT failed");
   }

@@ -100,6 +100,9 @@ class Database {
   [[noreturn]] void fail(int code, std::string_view what) const;
 
  private:
+  // Steps a cached statement that returns no rows (BEGIN, COMMIT: parsed
+  // once, not at every transaction); SQLITE_OK or the error code.
+  int run_prepared(const char* sql);
   void begin_immediate();
   void commit();
   void rollback() noexcept;

@@ -4,8 +4,68 @@
 
 namespace dramatiq::sqlite {
 
+namespace {
+constexpr int kCheckpointPages = 1000;
+}  // namespace
+
 Store::Store(const DatabaseOptions& options)
-    : path_(options.path), database_(options), doorbell_(options.path + "-doorbell") {}
+    : path_(options.path), database_(options), doorbell_(options.path + "-doorbell"), options_(options) {
+  // Replaces SQLite's automatic checkpoint, which runs inside a commit.
+  sqlite3_wal_hook(database_.handle(), &Store::on_wal_commit, this);
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_wanted_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  sqlite3_wal_hook(database_.handle(), nullptr, nullptr);
+}
+
+int Store::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
+  if (pages < kCheckpointPages) return SQLITE_OK;
+  auto* self = static_cast<Store*>(store);
+  {
+    std::lock_guard lock(self->checkpoint_mutex_);
+    if (self->checkpoint_pending_ || self->stopping_) return SQLITE_OK;
+    self->checkpoint_pending_ = true;
+    if (!self->checkpointer_.joinable()) self->checkpointer_ = std::thread([self] { self->run_checkpoints(); });
+  }
+  self->checkpoint_wanted_.notify_one();
+  return SQLITE_OK;
+}
+
+void Store::run_checkpoints() {
+  std::unique_ptr<Database> connection;
+  std::unique_lock lock(checkpoint_mutex_);
+  while (true) {
+    checkpoint_wanted_.wait(lock, [&] { return checkpoint_pending_ || stopping_; });
+    if (stopping_) return;
+    lock.unlock();
+    try {
+      if (!connection) connection = std::make_unique<Database>(options_);
+      // PASSIVE: copies what no reader still needs, never waits for a lock,
+      // so producers and consumers go on committing meanwhile. A log that
+      // readers keep from resetting is truncated by checkpoint_if_larger_than.
+      sqlite3_wal_checkpoint_v2(connection->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } catch (...) {
+      // The file could not be opened now; the next commit past the
+      // threshold asks again.
+      connection.reset();
+    }
+    lock.lock();
+    checkpoint_pending_ = false;
+    ++checkpoints_;
+    checkpoint_done_.notify_all();
+  }
+}
+
+bool Store::wait_for_checkpoints(std::uint64_t count, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(checkpoint_mutex_);
+  return checkpoint_done_.wait_for(lock, timeout, [&] { return checkpoints_ >= count; });
+}
 
 void Store::write(const std::function<void(Database&)>& work) {
   Job job{&work, nullptr, false};

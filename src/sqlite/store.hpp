@@ -4,11 +4,14 @@
 // many enqueues, fetches and acks cost one transaction — and the doorbell.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "sqlite/database.hpp"
@@ -19,6 +22,9 @@ namespace dramatiq::sqlite {
 class Store {
  public:
   explicit Store(const DatabaseOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 
   // Runs `work` inside a write transaction, possibly with other threads'
   // work in the same one, and returns once that transaction committed. An
@@ -33,6 +39,10 @@ class Store {
   // readers can keep SQLite's automatic checkpoints from ever resetting it).
   void checkpoint_if_larger_than(std::int64_t limit_bytes);
 
+  // Waits up to `timeout` until `count` background checkpoints have run
+  // since this store opened; false if fewer ran.
+  bool wait_for_checkpoints(std::uint64_t count, std::chrono::milliseconds timeout);
+
   Doorbell& doorbell() { return doorbell_; }
   const std::string& path() const { return path_; }
 
@@ -43,6 +53,10 @@ class Store {
     bool done = false;
   };
   void commit_batch(std::vector<Job*>& batch);
+  // SQLite's WAL hook on our connection: asks for a checkpoint once the log
+  // holds kCheckpointPages pages (SQLite's own automatic threshold).
+  static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
+  void run_checkpoints();
 
   const std::string path_;
   Database database_;
@@ -52,6 +66,19 @@ class Store {
   std::vector<Job*> waiting_;
   bool committing_ = false;
   std::mutex connection_mutex_;  // the connection: one thread at a time
+
+  // Checkpoints run on a thread and connection of their own: a checkpoint
+  // syncs the files to disk, and done by SQLite inside the commit that
+  // crossed the threshold it would stall that commit's callers (a send,
+  // a batch of acks) for the length of the sync.
+  const DatabaseOptions options_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wanted_;
+  std::condition_variable checkpoint_done_;
+  std::uint64_t checkpoints_ = 0;
+  bool checkpoint_pending_ = false;
+  bool stopping_ = false;
+  std::thread checkpointer_;  // started at the first checkpoint wanted
 };
 
 }  // namespace dramatiq::sqlite

@@ -23,6 +23,7 @@
 #include "dramatiq/worker.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
+#include "sqlite/store.hpp"
 #include "test_support.hpp"
 #include "tracking_broker.hpp"
 
@@ -565,4 +566,25 @@ TEST(SQLiteBroker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
   TempDir dir;
   auto broker = std::make_shared<TrackingBroker<SQLiteBroker>>(options_for(dir.file("q.db")));
   expect_settled_through_delivering_consumer(broker, Interruption::ConsumerRestart);
+}
+
+// A commit that grows the log past SQLite's checkpoint threshold leaves the
+// checkpoint to the store's own thread, which copies the log into the file.
+TEST(SQLiteStore, CheckpointsRunOnTheirOwnThread) {
+  TempDir dir;
+  sqlite::DatabaseOptions options;
+  options.path = dir.file("q.db");
+  sqlite::Store store(options);
+  std::string body(3000, 'x');  // about one page per row
+  for (int batch = 0; batch < 12; ++batch) {
+    store.write([&](sqlite::Database& db) {
+      for (int i = 0; i < 100; ++i) {
+        db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES ('q', 0, 0, 'm', ?)")
+            .bind_blob(1, body)
+            .run();
+      }
+    });
+  }
+  ASSERT_TRUE(store.wait_for_checkpoints(1, kLongWait));
+  EXPECT_GT(file_size(options.path), 1000 * 3000) << "the rows were not copied into the database file";
 }
