@@ -17,6 +17,7 @@ namespace dramatiq {
 class JsonEncodeError : public std::runtime_error {
  public:
   explicit JsonEncodeError(const std::string& type_name);
+  JsonEncodeError(const std::string& type_name, const std::string& reason);
   const std::string& offending_type() const { return type_; }
 
  private:

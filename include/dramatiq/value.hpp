@@ -29,6 +29,9 @@ class ForeignObject {
   virtual bool is_instance_of(const ForeignObject& /*classes*/) const { return false; }
   // For host callables: calls it with positional arguments.
   virtual Value call(const Array& args) const;
+  // Why this object has no JSON form when the host said so (a host
+  // container that holds itself); empty for an object JSON has no type for.
+  virtual std::string json_refusal() const { return {}; }
 };
 
 // Integers that do not fit in 64 bits, kept as their decimal digits.

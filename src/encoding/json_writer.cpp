@@ -12,6 +12,10 @@ JsonEncodeError::JsonEncodeError(const std::string& type_name)
     : std::runtime_error("Object of type " + type_name + " is not JSON serializable"),
       type_(type_name) {}
 
+JsonEncodeError::JsonEncodeError(const std::string& type_name, const std::string& reason)
+    : std::runtime_error("Object of type " + type_name + " cannot be written as JSON: " + reason),
+      type_(type_name) {}
+
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
@@ -249,8 +253,11 @@ void write_value(const Value& v, std::string& out, int depth) {
       out.push_back('}');
       return;
     }
-    case Value::Kind::Foreign:
+    case Value::Kind::Foreign: {
+      std::string reason = v.as_foreign()->json_refusal();
+      if (!reason.empty()) throw JsonEncodeError(v.type_name(), reason);
       throw JsonEncodeError(v.type_name());
+    }
   }
 }
 

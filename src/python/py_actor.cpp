@@ -6,6 +6,19 @@
 
 namespace dramatiq::python {
 
+namespace {
+// An actor's result that has no JSON form, with the reason the conversion
+// gave (a list that holds itself: "Circular reference detected").
+class RefusedResult : public PyObjectRef {
+ public:
+  RefusedResult(nb::object object, std::string reason) : PyObjectRef(std::move(object)), reason_(std::move(reason)) {}
+  std::string json_refusal() const override { return reason_; }
+
+ private:
+  std::string reason_;
+};
+}  // namespace
+
 PyActorBody::~PyActorBody() {
   if (!Py_IsInitialized()) {
     function_.release();
@@ -29,9 +42,15 @@ Value PyActorBody::run(MessageProxy& message) {
     if (!result) throw nb::python_error();
     nb::object owned = nb::steal(result);
     if (result == Py_None) return Value();
-    // A result that is no JSON value (one that holds itself, one nested too
-    // deeply) fails the message as the actor's own exception would.
-    return to_value(owned);
+    try {
+      return to_value(owned);
+    } catch (const nb::python_error& refused) {
+      // A result that is no JSON value (one that holds itself, one nested
+      // too deeply) is the Results middleware's to refuse when it stores
+      // it, as upstream's does: that failure is logged and the message,
+      // whose actor succeeded, is acked rather than retried.
+      return Value(ForeignPtr(std::make_shared<RefusedResult>(owned, nb::cast<std::string>(nb::str(refused.value())))));
+    }
   } catch (const nb::python_error& error) {
     throw HostException(failure_from_python(error));
   } catch (const HostException&) {
