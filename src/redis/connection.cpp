@@ -115,9 +115,9 @@ IoResult Connection::io(Operation operation) {
   }
 }
 
-bool Connection::wait(short events, Deadline deadline) {
+bool Connection::wait(short events, Deadline deadline, int wake_fd) {
   try {
-    return transport_->wait(events, deadline);
+    return transport_->wait(events, deadline, wake_fd);
   } catch (const WaitInterrupted&) {
     // Half a command or an unread reply may be left on the wire.
     healthy_ = false;
@@ -161,7 +161,7 @@ void Connection::write_pending(Deadline deadline) {
   out_.clear();
 }
 
-bool Connection::fill(Deadline deadline, std::chrono::microseconds spin) {
+bool Connection::fill(Deadline deadline, std::chrono::microseconds spin, int wake_fd) {
   char buffer[16384];
   auto spin_until = spin.count() > 0 ? Clock::now() + spin : Clock::time_point{};
   while (true) {
@@ -176,7 +176,7 @@ bool Connection::fill(Deadline deadline, std::chrono::microseconds spin) {
       sched_yield();
       continue;
     }
-    if (!wait(done.wait_events, deadline)) return false;
+    if (!wait(done.wait_events, deadline, wake_fd)) return false;
   }
 }
 
@@ -192,12 +192,12 @@ std::optional<Reply> Connection::take_buffered_reply() {
   return reply;
 }
 
-std::optional<Reply> Connection::read(std::chrono::milliseconds timeout) {
+std::optional<Reply> Connection::read(std::chrono::milliseconds timeout, int wake_fd) {
   Deadline deadline = Clock::now() + timeout;
   write_pending(deadline_after(options_.socket_timeout));
   while (true) {
     if (auto reply = take_buffered_reply()) return reply;
-    if (!fill(deadline)) return std::nullopt;
+    if (!fill(deadline, std::chrono::microseconds(0), wake_fd)) return std::nullopt;
   }
 }
 

@@ -54,8 +54,9 @@ class Connection {
 
   // Buffers a command without waiting for its reply (subscriptions).
   void send(const Command& command);
-  // The next reply, or nullopt if none arrived within `timeout`.
-  std::optional<Reply> read(std::chrono::milliseconds timeout);
+  // The next reply, or nullopt if none arrived within `timeout` or
+  // `wake_fd` (if >= 0) became readable first.
+  std::optional<Reply> read(std::chrono::milliseconds timeout, int wake_fd = -1);
 
   // How long pipeline()/call() keep trying a non-blocking read before they
   // sleep in poll() for the reply (0: sleep at once). A reply usually comes
@@ -79,7 +80,7 @@ class Connection {
   // `spin`: how long to keep trying a non-blocking read before sleeping in
   // poll() (see set_reply_spin).
   bool fill(std::optional<std::chrono::steady_clock::time_point> deadline,
-            std::chrono::microseconds spin = std::chrono::microseconds(0));
+            std::chrono::microseconds spin = std::chrono::microseconds(0), int wake_fd = -1);
   std::optional<Reply> take_buffered_reply();
   [[noreturn]] void fail(const std::string& what);
 
@@ -87,7 +88,7 @@ class Connection {
   template <typename Operation>
   IoResult io(Operation operation);
   // The transport's wait; an interrupted one leaves this connection broken.
-  bool wait(short events, Deadline deadline);
+  bool wait(short events, Deadline deadline, int wake_fd = -1);
 
   struct ReaderDeleter {
     void operator()(redisReader* reader) const;

@@ -1,5 +1,9 @@
 #include "redis/consumer.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "dramatiq/encoder.hpp"
@@ -25,8 +29,21 @@ RedisConsumer::RedisConsumer(BrokerContext& context, SettlementQueue& settler, s
                              int prefetch)
     : context_(context), settler_(settler), queue_(std::move(queue)),
       prefetch_(std::max(1, prefetch)),
-      logger_("dramatiq.broker.RedisBroker.Consumer(" + queue_ + ")") {
+      logger_("dramatiq.broker.RedisBroker.Consumer(" + queue_ + ")"),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   settler_.consumer_opened();
+}
+
+void RedisConsumer::interrupt_wait() {
+  if (wake_fd_ < 0) return;
+  std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+bool RedisConsumer::take_interruption() {
+  if (wake_fd_ < 0) return false;
+  std::uint64_t count = 0;
+  return ::read(wake_fd_, &count, sizeof count) == static_cast<ssize_t>(sizeof count);
 }
 
 RedisConsumer::~RedisConsumer() {
@@ -35,6 +52,7 @@ RedisConsumer::~RedisConsumer() {
   } catch (const std::exception& e) {
     log::write(log::Level::Warning, logger_, std::string("Error closing the consumer: ") + e.what());
   }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 std::shared_ptr<MessageProxy> RedisConsumer::next(std::chrono::milliseconds timeout) {
@@ -51,7 +69,11 @@ std::shared_ptr<MessageProxy> RedisConsumer::next(std::chrono::milliseconds time
     if (closed_) return nullptr;
     if (disconnected_ && Clock::now() < reconnect_at_) {
       lock.unlock();
-      std::this_thread::sleep_until(std::min(reconnect_at_, deadline));
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(std::min(reconnect_at_, deadline) - Clock::now());
+      pollfd wake{wake_fd_, POLLIN, 0};
+      if (::poll(&wake, wake_fd_ >= 0 ? 1 : 0, static_cast<int>(std::max<std::int64_t>(0, left.count()))) > 0) {
+        take_interruption();
+      }
       return nullptr;
     }
     try {
@@ -139,7 +161,10 @@ void RedisConsumer::return_strays() {
 
 bool RedisConsumer::wait_for_wakeup(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  if (!subscription_->read(std::max(left, std::chrono::milliseconds(0)))) return false;
+  if (!subscription_->read(std::max(left, std::chrono::milliseconds(0)), wake_fd_)) {
+    take_interruption();
+    return false;
+  }
   // One fetch serves every signal that arrived meanwhile.
   while (subscription_->read(std::chrono::milliseconds(0))) {
   }

@@ -28,6 +28,7 @@ class RedisConsumer : public Consumer {
   void nack(MessageProxy& message) override;
   void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) override;
   void close() override;
+  void interrupt_wait() override;
 
  private:
   struct Fetched {
@@ -45,6 +46,8 @@ class RedisConsumer : public Consumer {
   // delivery holds (their fetch reply was lost with the connection).
   void return_strays();
   void requeue_ids(std::vector<std::string> ids);
+  // Clears a pending interrupt_wait(); true if there was one.
+  bool take_interruption();
 
   static constexpr int kMaxFetch = 1000;
 
@@ -66,6 +69,10 @@ class RedisConsumer : public Consumer {
   std::chrono::steady_clock::time_point reconnect_at_{};
   std::chrono::milliseconds reconnect_delay_{0};
   bool disconnected_ = false;
+
+  // An eventfd: interrupt_wait() makes it readable, which ends the wait
+  // for a wake-up signal or a reconnection at once.
+  int wake_fd_ = -1;
 };
 
 }  // namespace dramatiq::redis

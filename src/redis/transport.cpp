@@ -33,15 +33,16 @@ int poll_timeout(const Deadline& deadline) {
 
 // Under an InterruptibleWaits scope, polls in slices and asks the scope
 // between them (WaitInterrupted ends the wait).
-bool wait_for(int fd, short events, const Deadline& deadline) {
+// A readable `wake_fd` (when >= 0) ends the wait as the deadline would.
+bool wait_for(int fd, short events, const Deadline& deadline, int wake_fd = -1) {
   const InterruptibleWaits* scope = InterruptibleWaits::current();
   while (true) {
-    pollfd p{fd, events, 0};
+    pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
     int timeout = poll_timeout(deadline);
     const bool sliced = scope && (timeout < 0 || timeout > scope->interval().count());
     if (sliced) timeout = static_cast<int>(scope->interval().count());
-    int ready = ::poll(&p, 1, timeout);
-    if (ready > 0) return true;
+    int ready = ::poll(p, wake_fd >= 0 ? 2 : 1, timeout);
+    if (ready > 0) return p[0].revents != 0;
     if (ready == 0 && !sliced) return false;
     if (ready < 0 && errno != EINTR) return false;
     if (scope) scope->check();
@@ -116,8 +117,8 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool Transport::wait(short events, const Deadline& deadline) const {
-  return wait_for(fd(), events, deadline);
+bool Transport::wait(short events, const Deadline& deadline, int wake_fd) const {
+  return wait_for(fd(), events, deadline, wake_fd);
 }
 
 std::unique_ptr<Transport> open_transport(const RedisConnectionOptions& options) {

@@ -79,8 +79,8 @@ class Transport {
   virtual void close_gracefully() {}
 
   // Waits until `events` are ready on the socket; false when the deadline
-  // passed first (or poll failed).
-  bool wait(short events, const Deadline& deadline) const;
+  // passed first, `wake_fd` (if >= 0) became readable, or poll failed.
+  bool wait(short events, const Deadline& deadline, int wake_fd = -1) const;
   int fd() const { return fd_.get(); }
 
  protected:

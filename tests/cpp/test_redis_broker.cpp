@@ -406,3 +406,32 @@ TEST(RedisBroker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
   expect_settled_through_delivering_consumer(broker, Interruption::ConsumerRestart,
                                              [&] { expect_prefetch_window_intact(server, broker); });
 }
+
+// A stopping worker interrupts its consumers' waits for a wake-up signal
+// instead of waiting out the fetch timeout.
+TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  auto consumer = broker->consume("default", 1);
+  Latch waiting;
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    waiting.open();
+    EXPECT_EQ(consumer->next(kLongWait * 2), nullptr);
+    returned = true;
+  });
+  ASSERT_TRUE(waiting.wait());
+  // Repeated until it lands while next() waits, for at most kLongWait: the
+  // wait itself lasts twice that.
+  EXPECT_TRUE(eventually([&] {
+    consumer->interrupt_wait();
+    return returned.load();
+  }));
+  waiter.join();
+  // The interruption is spent: a message sent now is still delivered.
+  broker->declare_actor(make_actor("add", [](const Array&, const Object&) { return Value(); }));
+  broker->enqueue(make_message("add", {}));
+  EXPECT_NE(consumer->next(kLongWait), nullptr);
+  consumer->close();
+}
