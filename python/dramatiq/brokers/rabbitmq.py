@@ -7,6 +7,7 @@ module only forwards the configuration. pika is not needed, except for the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any, Optional, Union
 
@@ -84,7 +85,13 @@ def _parameter_dict(parameters: dict) -> dict:
 
 def _ssl_settings(ssl_options) -> dict:
     """TLS settings from a pika ``SSLOptions`` (its ``ssl.SSLContext``) or
-    a dict of ``ca_certs``/``certfile``/``keyfile``/``cert_reqs``."""
+    a dict of ``ca_certs``/``certfile``/``keyfile``/``cert_reqs``.
+
+    From an ``SSLContext`` the engine takes the verification mode, the
+    host-name check and the CA certificates loaded into it (written to a
+    file the engine's TLS reads); a client certificate loaded into a
+    context cannot be read back out of it: give ``certfile``/``keyfile``
+    in a dict for that."""
     settings = {"ssl": True}
     if isinstance(ssl_options, dict):
         for key in ("ca_certs", "certfile", "keyfile", "cert_reqs"):
@@ -97,8 +104,33 @@ def _ssl_settings(ssl_options) -> dict:
 
         if context.verify_mode == ssl.CERT_NONE:
             settings["ssl_cert_reqs"] = 0
+        else:
+            authorities = context.get_ca_certs(binary_form=True)
+            if authorities:
+                settings["ssl_ca_certs"] = _authorities_file(authorities)
         settings["ssl_check_hostname"] = bool(context.check_hostname)
     return settings
+
+
+def _authorities_file(authorities) -> str:
+    """A PEM file of the DER certificates ``authorities``, removed when
+    the interpreter exits (reconnections read it again)."""
+    import atexit
+    import ssl
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="dramatiq-rabbitmq-ca-", suffix=".pem")
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(ssl.DER_cert_to_PEM_cert(der) for der in authorities))
+    atexit.register(_remove_quietly, path)
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class RabbitmqBroker(Broker):

@@ -300,10 +300,17 @@ def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_ser
 
 
 def test_tls_connections_verify_the_server(rabbitmq_server):
+    import ssl
+
+    import pika
     from rabbitmq_support import close_broker
 
     ca = rabbitmq_server.tls_files["ca.crt"]
+    context = ssl.create_default_context(cafile=ca)
     brokers = [
+        # pika's own way: an SSLContext that trusts the test's CA.
+        RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options=pika.SSLOptions(context),
+                       confirm_delivery=True),
         RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options={"ca_certs": ca},
                        confirm_delivery=True),
         RabbitmqBroker(url="amqps://guest:guest@localhost:%d/?ssl_ca_certs=%s" % (rabbitmq_server.tls_port, ca),
@@ -323,6 +330,10 @@ def test_tls_connections_verify_the_server(rabbitmq_server):
     # A server whose certificate the given CA did not sign is refused.
     untrusted = RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port,
                                ssl_options={"ca_certs": rabbitmq_server.tls_files["other-ca.crt"]})
+    with pytest.raises(ConnectionClosed):
+        untrusted.declare_queue("tls-refused", ensure=True)
+    other = ssl.create_default_context(cafile=rabbitmq_server.tls_files["other-ca.crt"])
+    untrusted = RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options=pika.SSLOptions(other))
     with pytest.raises(ConnectionClosed):
         untrusted.declare_queue("tls-refused", ensure=True)
 
