@@ -12,3 +12,6 @@ cmake --build build-tests -j 2
 
 echo "== Python API tests (pytest)"
 python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
+
+echo "== Soak, quick (bench/soak.py: every message counted through worker kills, server restarts, a full disk)"
+python3 bench/soak.py --quick
