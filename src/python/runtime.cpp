@@ -106,12 +106,39 @@ void log_to_python(const log::Record& record) {
   }
 }
 
+// The function the middleware's module names `raise_thread_exception`
+// when it is not dramatiq.threading's own (patched by a test or a plugin,
+// as upstream's middleware calls it by that name); else none.
+nb::object replaced_raise_thread_exception(InterruptKind kind) {
+  const Registry& r = registry();
+  if (!r.raise_thread_exception.is_valid()) return nb::object();
+  const char* module_name =
+      kind == InterruptKind::TimeLimitExceeded ? "dramatiq.middleware.time_limit" : "dramatiq.middleware.shutdown";
+  nb::object modules = nb::module_::import_("sys").attr("modules");
+  nb::object module = modules.attr("get")(module_name);
+  if (module.is_none()) return nb::object();
+  nb::object current = nb::getattr(module, "raise_thread_exception", nb::none());
+  if (current.is_none() || current.is(r.raise_thread_exception)) return nb::object();
+  return current;
+}
+
 void interrupt_in_python(ThreadId thread, InterruptKind kind) {
   if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   const nb::object& exception =
       kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded : registry().shutdown;
-  if (exception.is_valid()) PyThreadState_SetAsyncExc(thread, exception.ptr());
+  if (!exception.is_valid()) return;
+  try {
+    if (nb::object replaced = replaced_raise_thread_exception(kind); replaced.is_valid()) {
+      replaced(thread, exception);
+      return;
+    }
+  } catch (...) {
+    // Interrupting is best effort, as upstream's (which logs and goes on).
+    PyErr_Clear();
+    return;
+  }
+  PyThreadState_SetAsyncExc(thread, exception.ptr());
 }
 }  // namespace
 
