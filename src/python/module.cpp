@@ -499,5 +499,7 @@ NB_MODULE(_engine, m) {
       .def_prop_ro("worker_timeout", &Worker::worker_timeout_ms)
       .def_prop_rw("queue_prefetch", &Worker::queue_prefetch, &Worker::set_queue_prefetch)
       .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
-      .def_prop_ro("worker_threads", &Worker::worker_threads);
+      .def_prop_ro("worker_threads", &Worker::worker_threads)
+      .def("consumed_queues", &Worker::consumed_queues)
+      .def("worker_thread_ids", &Worker::worker_thread_ids);
 }
