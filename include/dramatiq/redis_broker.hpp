@@ -32,6 +32,20 @@ class RedisBroker : public Broker {
   const std::string& broker_id() const;
   const RedisBrokerOptions& options() const;
 
+  // The maintenance settings, changeable while the broker runs (as
+  // upstream's attributes): later script calls use the new values.
+  std::int64_t heartbeat_timeout_ms() const;
+  void set_heartbeat_timeout_ms(std::int64_t milliseconds);
+  std::int64_t dead_message_ttl_ms() const;
+  void set_dead_message_ttl_ms(std::int64_t milliseconds);
+  int maintenance_chance() const;
+  void set_maintenance_chance(int chance);
+
+  // Upstream's do_qsize: the messages of a queue and its delay queue in
+  // their hashes, plus those this broker holds unsettled (those count
+  // twice). A script call, so it may run maintenance too.
+  std::size_t queue_size(const std::string& queue_name);
+
   class Impl;
 
  protected:

@@ -11,8 +11,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "dramatiq/broker.hpp"
+#include "dramatiq/interrupt.hpp"
 
 namespace dramatiq {
 
@@ -111,6 +113,10 @@ class Worker {
   // is std::invalid_argument.
   void set_queue_prefetch(int prefetch);
   void set_delay_prefetch(int prefetch);
+  // The queues (and delay queues) this worker runs a consumer thread for.
+  std::vector<std::string> consumed_queues() const;
+  // Its running worker threads (pthread ids, which are Python's idents).
+  std::vector<ThreadId> worker_thread_ids() const;
   // The host-language Worker object passed to worker hooks, if any.
   ForeignPtr host_worker;
 

@@ -27,6 +27,7 @@ from .logging import get_logger
 from .message import Message, _message_from_engine, get_encoder, set_encoder
 from .middleware import Middleware, MiddlewareError, Shutdown, SkipMessage, TimeLimitExceeded
 from .results.errors import ResultFailure, ResultMissing, ResultTimeout
+from .threading import raise_thread_exception as _raise_thread_exception
 from .worker import ConsumerThread, Worker, WorkerThread
 
 __all__ = [
@@ -48,6 +49,7 @@ _engine.register_python(
     SkipMessage=SkipMessage,
     TimeLimitExceeded=TimeLimitExceeded,
     Shutdown=Shutdown,
+    raise_thread_exception=_raise_thread_exception,
     WorkerThread=WorkerThread,
     ConsumerThread=ConsumerThread,
     DramatiqError=DramatiqError,

@@ -86,12 +86,13 @@ def async_to_sync(fn: Callable[..., Awaitable]) -> Callable[..., Any]:
             )
         from .middleware.current_message import _ASYNC_MESSAGE, get_current_message
 
-        message = get_current_message()
-
-        async def with_current_message():
-            _ASYNC_MESSAGE.set(message)
-            return await fn(*args, **kwargs)
-
-        return thread.run_coroutine(with_current_message())
+        # The coroutine is made here, as upstream's, and runs in a copy of
+        # this thread's context (run_coroutine_threadsafe copies it): set
+        # for the copy, the current message is the coroutine's too.
+        token = _ASYNC_MESSAGE.set(get_current_message())
+        try:
+            return thread.run_coroutine(fn(*args, **kwargs))
+        finally:
+            _ASYNC_MESSAGE.reset(token)
 
     return wrapper

@@ -110,6 +110,13 @@ class Broker:
         # Python middleware see them alike.
         if hook in ("after_process_boot", "before_process_stop", "after_process_stop") and not args:
             self._native.emit(hook)
+            if hook == "after_process_boot":
+                # Built-ins that interrupt threads warn, as upstream's, where
+                # the Python implementation cannot.
+                for m in reversed(self.middleware):
+                    warn = getattr(m, "_warn_unless_platform_supported", None)
+                    if warn is not None:
+                        warn()
             return True
         return False
 

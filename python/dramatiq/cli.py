@@ -14,7 +14,6 @@ connection failure at startup, 4 pid file problem.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import importlib
 import io
 import logging
@@ -532,43 +531,11 @@ def check_watch_support(args) -> Optional[str]:
     return None
 
 
-def watched_change(paths, include_patterns, exclude_patterns) -> bool:
-    """True when one of ``paths`` matches an include pattern and none of
-    them an exclude pattern.  fnmatch on the whole path and on the file
-    name: "*.py", "**.py" and "src/*.py" all mean what they say, whatever
-    watchdog version is installed (its own matching changed over time)."""
-    def matches(path, patterns):
-        name = os.path.basename(path)
-        return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns or ())
-
-    paths = [p for p in paths if p]
-    if any(matches(p, exclude_patterns) for p in paths):
-        return False
-    return any(matches(p, include_patterns) for p in paths)
-
-
 def start_file_watcher(args):
     """A watchdog observer that sends us SIGHUP when a watched file changes."""
-    import watchdog.events
-    import watchdog.observers
-    import watchdog.observers.polling
+    from .watcher import setup_file_watcher
 
-    class RestartOnChange(watchdog.events.FileSystemEventHandler):
-        def on_any_event(self, event):
-            # Opening or reading a file is not a change.
-            if event.is_directory or event.event_type in ("opened", "closed_no_write"):
-                return
-            paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
-            if watched_change(paths, args.include_patterns, args.exclude_patterns):
-                get_logger("dramatiq", "MainProcess").info("Detected changes to %r.", paths[0])
-                os.kill(os.getpid(), signal.SIGHUP)
-
-    observer_class = watchdog.observers.polling.PollingObserver if args.watch_use_polling \
-        else watchdog.observers.Observer
-    observer = observer_class()
-    observer.schedule(RestartOnChange(), args.watch, recursive=True)
-    observer.start()
-    return observer
+    return setup_file_watcher(args.watch, args.watch_use_polling, args.include_patterns, args.exclude_patterns)
 
 
 class Child:

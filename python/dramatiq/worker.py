@@ -39,6 +39,12 @@ class Worker:
         self.broker = broker
         self.consumer_whitelist = set(queues) if queues else None
         self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self)
+        # Read when the Worker is built, as upstream's: setting (or patching)
+        # these module constants changes the prefetch of Workers built after.
+        if QUEUE_PREFETCH:
+            self._native.queue_prefetch = QUEUE_PREFETCH
+        if DELAY_QUEUE_PREFETCH:
+            self._native.delay_prefetch = DELAY_QUEUE_PREFETCH
         self._running = False
 
     @property
@@ -70,6 +76,18 @@ class Worker:
     @delay_prefetch.setter
     def delay_prefetch(self, value: int) -> None:
         self._native.delay_prefetch = value
+
+    @property
+    def consumers(self) -> dict:
+        """The queues (and delay queues) consumed now, each with the
+        ``ConsumerThread`` that consumes it (empty until ``start``)."""
+        return {name: ConsumerThread(name, ident=None) for name in self._native.consumed_queues()}
+
+    @property
+    def workers(self) -> list:
+        """The running worker threads, as ``WorkerThread`` objects (empty
+        until ``start`` and after ``stop``)."""
+        return [WorkerThread(ident=ident) for ident in self._native.worker_thread_ids()]
 
     def start(self) -> None:
         """Start the consumer and worker threads."""
@@ -109,19 +127,34 @@ class Worker:
             _live_workers.discard(self)
 
 
-class ConsumerThread:
-    """Describes an engine consumer thread to thread hooks: which queue it consumes."""
+_CURRENT = object()
 
-    def __init__(self, queue_name: str = "") -> None:
+
+class ConsumerThread:
+    """Describes an engine consumer thread (to thread hooks, and in
+    ``Worker.consumers``): which queue it consumes.
+
+    Parameters:
+      queue_name(str): the queue.
+      ident: the thread's ident (default: the calling thread's, as the
+        engine builds it in that thread; None when not known).
+    """
+
+    def __init__(self, queue_name: str = "", ident=_CURRENT) -> None:
         self.queue_name = queue_name
-        self.ident = threading.get_ident()
+        self.ident = threading.get_ident() if ident is _CURRENT else ident
 
 
 class WorkerThread:
-    """Describes an engine worker thread to thread hooks."""
+    """Describes an engine worker thread (to thread hooks, and in
+    ``Worker.workers``).
 
-    def __init__(self) -> None:
-        self.ident = threading.get_ident()
+    Parameters:
+      ident: the thread's ident (default: the calling thread's).
+    """
+
+    def __init__(self, ident=_CURRENT) -> None:
+        self.ident = threading.get_ident() if ident is _CURRENT else ident
 
 
 @atexit.register

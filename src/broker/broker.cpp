@@ -214,8 +214,8 @@ void Broker::remove_queue_listener(std::size_t id) {
 void Broker::log_hook_failure(const char* signal, const Middleware& m,
                               std::exception_ptr error) const {
   Failure failure = Failure::from_exception(error);
-  log::write(log::Level::Critical, logger_name(),
-             std::string("Unexpected failure in ") + signal + " of " + m.name() + ".", &failure);
+  log::write(log::Level::Critical, logger_name(), "Unexpected failure in %s of %r.",
+             {std::string(signal), m.name()}, &failure);
 }
 
 }  // namespace dramatiq

@@ -10,7 +10,7 @@ void AgeLimit::before_process_message(Broker& broker, MessageProxy& message) {
   if (!limit.is_number() || limit.as_number() <= 0) return;
   if (static_cast<double>(current_millis() - message.message.message_timestamp) >= limit.as_number()) {
     log::write(log::Level::Warning, "dramatiq.middleware.age_limit.AgeLimit",
-               "Message '" + message.message.message_id + "' has exceeded its age limit.");
+               "Message %r has exceeded its age limit.", {message.message.message_id});
     message.fail();
     throw SkipMessage("Message age limit exceeded");
   }

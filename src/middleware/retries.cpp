@@ -36,7 +36,7 @@ void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const V
   Value& options = proxy.message.options;
   Value throws = message_or_actor_option(proxy, *actor, "throws", Value());
   if (!throws.is_null() && failure->matches(throws)) {
-    log::write(log::Level::Info, kLogger, "Aborting message '" + proxy.message.message_id + "'.");
+    log::write(log::Level::Info, kLogger, "Aborting message %r.", {proxy.message.message_id});
     proxy.fail();
     return;
   }
@@ -66,8 +66,8 @@ void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const V
   }
 
   if (exhausted) {
-    log::write(log::Level::Warning, kLogger,
-               "Retries exceeded for message '" + proxy.message.message_id + "'.");
+    log::write(log::Level::Warning, kLogger, "Retries exceeded for message %r.",
+               {proxy.message.message_id});
     proxy.fail();
     Value target = message_or_actor_option(proxy, *actor, "on_retry_exhausted", Value());
     if (target.is_string()) {
@@ -92,9 +92,8 @@ void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const V
     std::int64_t high = backoff_option("max_backoff", max_backoff);
     delay = compute_backoff(retries, low, std::min(high, kDefaultMaxBackoff));
   }
-  log::write(log::Level::Info, kLogger,
-             "Retrying message '" + proxy.message.message_id + "' in " + std::to_string(delay) +
-                 " milliseconds.");
+  log::write(log::Level::Info, kLogger, "Retrying message %r in %d milliseconds.",
+             {proxy.message.message_id, static_cast<std::int64_t>(delay)});
   broker.enqueue(proxy.message, delay);
 }
 

@@ -28,8 +28,18 @@ void TimeLimit::monitor() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     stop_.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(1, interval)));
-    auto now = std::chrono::steady_clock::now();
-    std::vector<ThreadId> expired;
+    if (stopping_) break;
+    lock.unlock();
+    check_deadlines();
+    lock.lock();
+  }
+}
+
+void TimeLimit::check_deadlines() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<ThreadId> expired;
+  {
+    std::lock_guard lock(mutex_);
     for (auto it = deadlines_.begin(); it != deadlines_.end();) {
       if (now >= it->second) {
         expired.push_back(it->first);
@@ -38,15 +48,23 @@ void TimeLimit::monitor() {
         ++it;
       }
     }
-    lock.unlock();
-    for (ThreadId thread : expired) {
-      log::write(log::Level::Warning, "dramatiq.middleware.time_limit.TimeLimit",
-                 "Time limit exceeded. Raising exception in worker thread " +
-                     std::to_string(thread) + ".");
-      interrupt_thread(thread, InterruptKind::TimeLimitExceeded);
-    }
-    lock.lock();
   }
+  for (ThreadId thread : expired) {
+    log::write(log::Level::Warning, "dramatiq.middleware.time_limit.TimeLimit",
+               "Time limit exceeded. Raising exception in worker thread %r.",
+               {static_cast<std::int64_t>(thread)});
+    interrupt_thread(thread, InterruptKind::TimeLimitExceeded);
+  }
+}
+
+TimeLimit::Deadlines TimeLimit::deadlines() const {
+  std::lock_guard lock(mutex_);
+  return deadlines_;
+}
+
+void TimeLimit::set_deadlines(Deadlines deadlines) {
+  std::lock_guard lock(mutex_);
+  deadlines_ = std::move(deadlines);
 }
 
 void TimeLimit::before_process_message(Broker& broker, MessageProxy& message) {

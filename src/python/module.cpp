@@ -2,6 +2,7 @@
 // Python package needs them. Conversions and adapters only; no engine logic.
 #include <algorithm>
 
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/set.h>
 #include <nanobind/stl/shared_ptr.h>
@@ -154,6 +155,7 @@ NB_MODULE(_engine, m) {
     r.skip_message = take("SkipMessage");
     r.time_limit_exceeded = take("TimeLimitExceeded");
     r.shutdown = take("Shutdown");
+    r.raise_thread_exception = take("raise_thread_exception");
     r.worker_thread_class = take("WorkerThread");
     r.consumer_thread_class = take("ConsumerThread");
     r.format_exception = nb::module_::import_("traceback").attr("format_exception");
@@ -244,11 +246,38 @@ NB_MODULE(_engine, m) {
       .def_prop_rw("time_limit", [](const TimeLimit& s) { return from_value(s.time_limit); },
                    [](TimeLimit& s, nb::handle v) { s.time_limit = to_value(v); })
       .def_ro("interval", &TimeLimit::interval)
+      // Deadlines as time.monotonic() seconds: steady_clock is CLOCK_MONOTONIC too.
+      .def("deadlines",
+           [](const TimeLimit& s) {
+             nb::dict out;
+             for (auto& [thread, deadline] : s.deadlines()) {
+               out[nb::int_(thread)] = std::chrono::duration<double>(deadline.time_since_epoch()).count();
+             }
+             return out;
+           })
+      .def("set_deadlines",
+           [](TimeLimit& s, const std::map<ThreadId, double>& deadlines) {
+             TimeLimit::Deadlines out;
+             for (auto [thread, seconds] : deadlines) {
+               out[thread] = std::chrono::steady_clock::time_point(
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(seconds)));
+             }
+             s.set_deadlines(std::move(out));
+           })
+      .def("check_deadlines", &TimeLimit::check_deadlines)
       .def_ro_static("DEFAULT_TIME_LIMIT", &TimeLimit::kDefaultTimeLimit)
       .def_ro_static("DEFAULT_INTERVAL", &TimeLimit::kDefaultInterval);
   nb::class_<ShutdownNotifications, Middleware>(m, "ShutdownNotifications")
       .def(nb::init<bool>(), "notify_shutdown"_a)
-      .def_rw("notify_shutdown", &ShutdownNotifications::notify_shutdown);
+      .def_rw("notify_shutdown", &ShutdownNotifications::notify_shutdown)
+      .def("should_notify",
+           [](const ShutdownNotifications& s, nb::handle message_options, nb::handle actor_options) {
+             return s.should_notify(to_value(message_options), to_value(actor_options));
+           })
+      .def("notify_threads", &ShutdownNotifications::notify_threads)
+      .def("notified_threads", &ShutdownNotifications::notified_threads)
+      .def("set_notified_threads", &ShutdownNotifications::set_notified_threads);
   nb::class_<Callbacks, Middleware>(m, "Callbacks").def(nb::init<>());
   nb::class_<Pipelines, Middleware>(m, "Pipelines").def(nb::init<>());
   nb::class_<CurrentMessage, Middleware>(m, "CurrentMessage").def(nb::init<>());
@@ -470,5 +499,7 @@ NB_MODULE(_engine, m) {
       .def_prop_ro("worker_timeout", &Worker::worker_timeout_ms)
       .def_prop_rw("queue_prefetch", &Worker::queue_prefetch, &Worker::set_queue_prefetch)
       .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
-      .def_prop_ro("worker_threads", &Worker::worker_threads);
+      .def_prop_ro("worker_threads", &Worker::worker_threads)
+      .def("consumed_queues", &Worker::consumed_queues)
+      .def("worker_thread_ids", &Worker::worker_thread_ids);
 }

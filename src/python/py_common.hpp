@@ -118,6 +118,7 @@ struct Registry {
   nb::object shutdown;
   nb::object worker_thread_class;    // dramatiq.WorkerThread
   nb::object consumer_thread_class;  // dramatiq.ConsumerThread
+  nb::object raise_thread_exception;  // dramatiq.threading.raise_thread_exception
   nb::object format_exception;  // traceback.format_exception
   nb::object get_logger;        // logging.getLogger
 };

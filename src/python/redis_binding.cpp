@@ -111,9 +111,10 @@ void bind_redis_broker(nb::module_& m) {
              new (self) RedisBroker(std::move(options));
            }, "url"_a.none(), "parameters"_a, "namespace"_a, "heartbeat_timeout"_a.none(),
            "dead_message_ttl"_a.none(), "maintenance_chance"_a.none())
-      .def_prop_ro("heartbeat_timeout", [](const RedisBroker& b) { return b.options().heartbeat_timeout_ms; })
-      .def_prop_ro("dead_message_ttl", [](const RedisBroker& b) { return b.options().dead_message_ttl_ms; })
-      .def_prop_ro("maintenance_chance", [](const RedisBroker& b) { return b.options().maintenance_chance; })
+      .def_prop_rw("heartbeat_timeout", &RedisBroker::heartbeat_timeout_ms, &RedisBroker::set_heartbeat_timeout_ms)
+      .def_prop_rw("dead_message_ttl", &RedisBroker::dead_message_ttl_ms, &RedisBroker::set_dead_message_ttl_ms)
+      .def_prop_rw("maintenance_chance", &RedisBroker::maintenance_chance, &RedisBroker::set_maintenance_chance)
+      .def("queue_size", &RedisBroker::queue_size, nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("broker_id", &RedisBroker::broker_id)
       .def("ping", [](RedisBroker& b) {
              nb::gil_scoped_release release;

@@ -47,26 +47,57 @@ void detach_thread() {
   detached_thread = nullptr;
 }
 
-void log_to_python(log::Level level, std::string_view logger, std::string_view message,
-                   const Failure* failure) {
+// The Logger method upstream calls for a level: tests and plugins patch
+// `logging.Logger.warning` and friends, which `Logger.log` would bypass.
+const char* logger_method(log::Level level) {
+  switch (level) {
+    case log::Level::Debug: return "debug";
+    case log::Level::Info: return "info";
+    case log::Level::Warning: return "warning";
+    case log::Level::Error: return "error";
+    case log::Level::Critical: return "critical";
+  }
+  return "error";
+}
+
+nb::object arg_to_python(const log::Arg& arg) {
+  if (const auto* text = std::get_if<std::string>(&arg)) return text_to_python(*text);
+  if (const auto* integer = std::get_if<std::int64_t>(&arg)) return nb::int_(*integer);
+  return nb::float_(std::get<double>(arg));
+}
+
+// Percent signs in text appended to a format must stay literal.
+std::string escape_percent(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '%') out += '%';
+  }
+  return out;
+}
+
+void log_to_python(const log::Record& record) {
   if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   try {
     // The text may hold anything a message held (lone surrogates, bytes
     // from C++): text_to_python never fails on it.
-    nb::object py_logger = registry().get_logger(text_to_python(logger));
-    int py_level = static_cast<int>(level);
-    if (!nb::cast<bool>(py_logger.attr("isEnabledFor")(py_level))) return;
-    nb::str text = text_to_python(message);
+    nb::object py_logger = registry().get_logger(text_to_python(record.logger));
+    // Format and arguments go to logging as upstream passes them, so a
+    // record's msg and args are upstream's.
+    std::string format(record.format);
+    const Failure* failure = record.failure;
     auto* exception = failure ? dynamic_cast<const PyObjectRef*>(failure->host_exception.get()) : nullptr;
-    if (exception) {
-      py_logger.attr("log")(py_level, text, nb::arg("exc_info") = exception->object());
-    } else if (failure) {
-      std::string with_reason = std::string(message) + "\n" + failure->type_name + ": " + failure->message;
-      py_logger.attr("log")(py_level, text_to_python(with_reason));
-    } else {
-      py_logger.attr("log")(py_level, text);
+    if (failure && !exception) {
+      std::string reason = "\n" + failure->type_name + ": " + failure->message;
+      format += record.args.empty() ? reason : escape_percent(reason);
     }
+    nb::list call_args;
+    call_args.append(text_to_python(format));
+    for (const log::Arg& arg : record.args) call_args.append(arg_to_python(arg));
+    nb::dict call_kwargs;
+    if (exception) call_kwargs["exc_info"] = exception->object();
+    py_logger.attr(logger_method(record.level))(*nb::tuple(call_args), **call_kwargs);
   } catch (...) {
     // Logging must never take a worker down, and must not leave a Python
     // error set: the next call into Python would fail with it half-way,
@@ -75,12 +106,39 @@ void log_to_python(log::Level level, std::string_view logger, std::string_view m
   }
 }
 
+// The function the middleware's module names `raise_thread_exception`
+// when it is not dramatiq.threading's own (patched by a test or a plugin,
+// as upstream's middleware calls it by that name); else none.
+nb::object replaced_raise_thread_exception(InterruptKind kind) {
+  const Registry& r = registry();
+  if (!r.raise_thread_exception.is_valid()) return nb::object();
+  const char* module_name =
+      kind == InterruptKind::TimeLimitExceeded ? "dramatiq.middleware.time_limit" : "dramatiq.middleware.shutdown";
+  nb::object modules = nb::module_::import_("sys").attr("modules");
+  nb::object module = modules.attr("get")(module_name);
+  if (module.is_none()) return nb::object();
+  nb::object current = nb::getattr(module, "raise_thread_exception", nb::none());
+  if (current.is_none() || current.is(r.raise_thread_exception)) return nb::object();
+  return current;
+}
+
 void interrupt_in_python(ThreadId thread, InterruptKind kind) {
   if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
   const nb::object& exception =
       kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded : registry().shutdown;
-  if (exception.is_valid()) PyThreadState_SetAsyncExc(thread, exception.ptr());
+  if (!exception.is_valid()) return;
+  try {
+    if (nb::object replaced = replaced_raise_thread_exception(kind); replaced.is_valid()) {
+      replaced(thread, exception);
+      return;
+    }
+  } catch (...) {
+    // Interrupting is best effort, as upstream's (which logs and goes on).
+    PyErr_Clear();
+    return;
+  }
+  PyThreadState_SetAsyncExc(thread, exception.ptr());
 }
 }  // namespace
 
@@ -96,6 +154,10 @@ ThreadHooks python_thread_hooks() { return ThreadHooks{attach_thread, detach_thr
 
 void install_runtime() {
   log::set_sink(log_to_python);
+  // Every record goes to its Logger method, which filters by level itself,
+  // as upstream's calls do (and a patched method sees them all); the
+  // engine's few debug records are rare (a rate limit hit, a start-up).
+  log::set_min_level(log::Level::Debug);
   set_interrupter(interrupt_in_python);
 }
 

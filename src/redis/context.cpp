@@ -8,7 +8,10 @@
 namespace dramatiq::redis {
 
 BrokerContext::BrokerContext(RedisBrokerOptions options)
-    : options_(std::move(options)),
+    : heartbeat_timeout_ms(options.heartbeat_timeout_ms),
+      dead_message_ttl_ms(options.dead_message_ttl_ms),
+      maintenance_chance(options.maintenance_chance),
+      options_(std::move(options)),
       broker_id_(generate_message_id()),
       pool_(options_.connection),
       last_maintenance_ms_(current_millis()) {}
@@ -17,20 +20,20 @@ bool BrokerContext::maintenance_due() {
   // Upstream's odds per command, plus a floor: at least once per heartbeat
   // timeout, so a quiet deployment still recovers a dead worker's messages.
   thread_local std::mt19937 random(std::random_device{}());
-  if (std::uniform_int_distribution<int>(1, kRedisMaintenanceScale)(random) <= options_.maintenance_chance) {
+  if (std::uniform_int_distribution<int>(1, kRedisMaintenanceScale)(random) <= maintenance_chance.load()) {
     return true;
   }
   std::int64_t now = current_millis();
   std::int64_t last = last_maintenance_ms_.load();
-  return now - last >= options_.heartbeat_timeout_ms &&
+  return now - last >= heartbeat_timeout_ms.load() &&
          last_maintenance_ms_.compare_exchange_strong(last, now);
 }
 
 Command BrokerContext::invocation(Operation operation, const std::string& queue,
                                   std::vector<std::string> arguments) {
   std::vector<std::string> all{std::to_string(current_millis()), queue, broker_id_,
-                               std::to_string(options_.heartbeat_timeout_ms),
-                               std::to_string(options_.dead_message_ttl_ms),
+                               std::to_string(heartbeat_timeout_ms.load()),
+                               std::to_string(dead_message_ttl_ms.load()),
                                maintenance_due() ? "1" : "0"};
   all.reserve(all.size() + arguments.size());
   for (auto& argument : arguments) all.push_back(std::move(argument));

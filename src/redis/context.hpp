@@ -18,6 +18,11 @@ class BrokerContext {
   explicit BrokerContext(RedisBrokerOptions options);
 
   const RedisBrokerOptions& options() const { return options_; }
+  // The maintenance settings each script call carries: the options' at
+  // first, changeable while the broker runs (upstream's are attributes).
+  std::atomic<std::int64_t> heartbeat_timeout_ms;
+  std::atomic<std::int64_t> dead_message_ttl_ms;
+  std::atomic<int> maintenance_chance;
   const std::string& broker_id() const { return broker_id_; }
   const std::string& key_namespace() const { return options_.key_namespace; }
   ConnectionPool& pool() { return pool_; }

@@ -92,6 +92,23 @@ void RedisBroker::flush_all() {
   for (const auto& queue_name : get_declared_queues()) flush(queue_name);
 }
 
+std::size_t RedisBroker::queue_size(const std::string& queue_name) {
+  auto connection = impl_->context.pool().acquire();
+  auto size = impl_->context.run(*connection, Operation::QueueSize, canonical_queue_name(queue_name)).integer;
+  return static_cast<std::size_t>(std::max<long long>(0, size));
+}
+
+std::int64_t RedisBroker::heartbeat_timeout_ms() const { return impl_->context.heartbeat_timeout_ms.load(); }
+void RedisBroker::set_heartbeat_timeout_ms(std::int64_t milliseconds) {
+  impl_->context.heartbeat_timeout_ms.store(milliseconds);
+}
+std::int64_t RedisBroker::dead_message_ttl_ms() const { return impl_->context.dead_message_ttl_ms.load(); }
+void RedisBroker::set_dead_message_ttl_ms(std::int64_t milliseconds) {
+  impl_->context.dead_message_ttl_ms.store(milliseconds);
+}
+int RedisBroker::maintenance_chance() const { return impl_->context.maintenance_chance.load(); }
+void RedisBroker::set_maintenance_chance(int chance) { impl_->context.maintenance_chance.store(chance); }
+
 std::size_t RedisBroker::count_unfinished(const std::string& queue_name) {
   auto connection = impl_->context.pool().acquire();
   auto pending = impl_->context.run(*connection, Operation::PendingCount, queue_name).integer;

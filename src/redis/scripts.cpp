@@ -22,12 +22,14 @@ const LuaScript& script(Operation operation) {
   static const LuaScript purge = with_prelude(lua::purge);
   static const LuaScript pending_count = with_prelude(lua::pending_count);
   static const LuaScript heartbeat = with_prelude(lua::heartbeat);
+  static const LuaScript queue_size = with_prelude(lua::queue_size);
   switch (operation) {
     case Operation::Fetch: return fetch;
     case Operation::Requeue: return requeue;
     case Operation::Purge: return purge;
     case Operation::PendingCount: return pending_count;
     case Operation::Heartbeat: return heartbeat;
+    case Operation::QueueSize: return queue_size;
   }
   return heartbeat;
 }
@@ -35,7 +37,7 @@ const LuaScript& script(Operation operation) {
 const ScriptRunner& broker_scripts() {
   static const ScriptRunner runner({&script(Operation::Fetch), &script(Operation::Requeue),
                                     &script(Operation::Purge), &script(Operation::PendingCount),
-                                    &script(Operation::Heartbeat)});
+                                    &script(Operation::Heartbeat), &script(Operation::QueueSize)});
   return runner;
 }
 

@@ -18,6 +18,7 @@ enum class Operation {
   Requeue,    // ids...
   Purge,      // (none)
   PendingCount,  // (none) -> messages not yet fully processed on q and q.DQ
+  QueueSize,     // (none) -> upstream's do_qsize count (see queue_size.lua)
   Heartbeat,  // (none)
 };
 

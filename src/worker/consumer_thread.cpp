@@ -1,6 +1,7 @@
 #include "worker/consumer_thread.hpp"
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/json.hpp"
 #include "dramatiq/log.hpp"
 
 namespace dramatiq {
@@ -8,11 +9,6 @@ namespace dramatiq {
 namespace {
 constexpr const char* kConsumerLogger = "dramatiq.worker.ConsumerThread";
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
-std::string seconds_text(std::chrono::milliseconds delay) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(delay.count()) / 1000.0);
-  return text;
-}
 }  // namespace
 
 ConsumerThread::ConsumerThread(Context context, std::string queue_name, int prefetch, bool delay)
@@ -81,15 +77,15 @@ void ConsumerThread::run() {
       consume_loop();
       continue;  // paused or stopping: no restart delay (upstream waits 3 s here)
     } catch (const BrokerConnectionError& e) {
-      log::write(log::Level::Critical, logger_,
-                 std::string("Consumer encountered a connection error: ") + e.what());
+      log::write(log::Level::Critical, logger_, "Consumer encountered a connection error: %s",
+                 {std::string(e.what())});
     } catch (const std::exception& e) {
       log::write(log::Level::Critical, logger_,
                  std::string("Consumer encountered an unexpected error: ") + e.what());
     }
     if (running_) {
-      log::write(log::Level::Info, logger_,
-                 "Restarting consumer in " + seconds_text(context_.restart_delay) + " seconds.");
+      log::write(log::Level::Info, logger_, "Restarting consumer in %0.2f seconds.",
+                 {std::chrono::duration<double>(context_.restart_delay).count()});
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, context_.restart_delay, [&] { return !running_.load(); });
     }
@@ -198,8 +194,8 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message,
       options.erase("eta");
     } else if (!eta->is_int() && !eta->is_float()) {
       log::write(log::Level::Warning, logger_,
-                 "Invalid eta value for message " + quoted(message->message.message_id) +
-                     ". Setting eta to current_millis().");
+                 "Invalid eta value for message %r: %r. Setting eta to current_millis().",
+                 {message->message.message_id, eta->is_string() ? eta->as_string() : to_json(*eta)});
       *eta = Value(current_millis());
     }
   }
@@ -218,9 +214,8 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message,
   }
   message->actor = broker.find_actor(message->message.actor_name);
   if (!message->actor) {
-    log::write(log::Level::Error, logger_,
-               "Received message for undefined actor " + quoted(message->message.actor_name) +
-                   ". Moving it to the DLQ.");
+    log::write(log::Level::Error, logger_, "Received message for undefined actor %r. Moving it to the DLQ.",
+               {message->message.actor_name});
     reject_undeliverable(*message, *session, "ActorNotFound", message->message.actor_name);
     return;
   }

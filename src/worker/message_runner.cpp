@@ -36,8 +36,8 @@ void run_message(Broker& broker, MessageProxy& message) {
     });
   } catch (const SkipMessage& e) {
     if (message.failed) message.failure = Failure::from_exception(std::current_exception());
-    log::write(log::Level::Warning, kWorkerThreadLogger,
-               "Message " + message.message.describe() + " was skipped.");
+    log::write(log::Level::Warning, kWorkerThreadLogger, "Message %s was skipped.",
+               {message.message.describe()});
     broker.emit_after("after_skip_message",
                       [&](Middleware& m) { m.after_skip_message(broker, message); });
   } catch (...) {
@@ -46,18 +46,16 @@ void run_message(Broker& broker, MessageProxy& message) {
     const Value* throws = message.message.options.find("throws");
     if ((!throws || throws->is_null()) && actor) throws = actor->options.find("throws");
     if (failure.is_rate_limit_exceeded) {
-      log::write(log::Level::Debug, kWorkerThreadLogger,
-                 "Rate limit exceeded in message " + message.message.describe() + ": " +
-                     failure.message);
+      log::write(log::Level::Debug, kWorkerThreadLogger, "Rate limit exceeded in message %s: %s.",
+                 {message.message.describe(), failure.message});
     } else if (throws && !throws->is_null() && failure.matches(*throws)) {
       log::write(log::Level::Info, kWorkerThreadLogger,
-                 "Failed to process message " + message.message.describe() +
-                     " with expected exception " + failure.type_name + ".");
+                 "Failed to process message %s with expected exception %s.",
+                 {message.message.describe(), failure.type_name});
     } else if (!failure.is_retry) {
       log::write(log::Level::Error, kWorkerThreadLogger,
-                 "Failed to process message " + message.message.describe() +
-                     " with unhandled exception.",
-                 &failure);
+                 "Failed to process message %s with unhandled exception.",
+                 {message.message.describe()}, &failure);
     }
     broker.emit_after("after_process_message", [&](Middleware& m) {
       m.after_process_message(broker, message, nullptr, &failure);

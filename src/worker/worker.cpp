@@ -39,6 +39,20 @@ class Worker::Impl {
   bool running() const { return running_; }
   int worker_threads() const { return std::max(1, options_.worker_threads); }
   const WorkerOptions& options() const { return options_; }
+  std::vector<std::string> consumed_queues() const {
+    std::lock_guard lock(consumers_mutex_);
+    std::vector<std::string> names;
+    for (const auto& [name, consumer] : consumers_) names.push_back(name);
+    return names;
+  }
+  std::vector<ThreadId> worker_thread_ids() const {
+    std::lock_guard lock(exit_mutex_);
+    std::vector<ThreadId> ids;
+    for (const auto& slot : worker_threads_) {
+      if (slot && !slot->exited) ids.push_back(static_cast<ThreadId>(slot->thread.native_handle()));
+    }
+    return ids;
+  }
   // Before start() only (see Worker::set_queue_prefetch).
   void set_prefetch(int prefetch, bool delay) {
     if (running_ || work_) throw std::logic_error("a Worker's prefetch can only change before it starts");
@@ -94,10 +108,10 @@ class Worker::Impl {
   std::shared_ptr<WorkQueue> work_;
   std::vector<std::shared_ptr<WorkQueue>> old_work_queues_;
 
-  std::mutex consumers_mutex_;
+  mutable std::mutex consumers_mutex_;
   std::map<std::string, std::unique_ptr<ConsumerThread>> consumers_;
 
-  std::mutex exit_mutex_;
+  mutable std::mutex exit_mutex_;
   std::condition_variable thread_exited_;
   std::vector<std::unique_ptr<WorkerThreadSlot>> worker_threads_;
   // Worker threads still running an actor when stop() gave up waiting.
@@ -116,6 +130,7 @@ void Worker::Impl::start() {
   for (int i = 0; i < worker_threads(); ++i) {
     auto slot = std::make_unique<WorkerThreadSlot>();
     slot->thread = std::thread([this, s = slot.get(), work = work_] { worker_loop(*s, *work); });
+    std::lock_guard lock(exit_mutex_);  // worker_thread_ids() reads the list
     worker_threads_.push_back(std::move(slot));
   }
   // Consume every declared queue now, and any queue declared later.
@@ -306,7 +321,10 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout, const std::function<b
   for (auto& slot : worker_threads_) {
     if (slot) slot->thread.join();
   }
-  worker_threads_.clear();
+  {
+    std::lock_guard lock(exit_mutex_);
+    worker_threads_.clear();
+  }
   if (!lingering_threads_.empty()) {
     log::write(log::Level::Warning, kWorkerLogger,
                std::to_string(lingering_threads_.size()) +
@@ -395,5 +413,7 @@ int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }
 int Worker::delay_prefetch() const { return impl_->options().delay_prefetch; }
 void Worker::set_queue_prefetch(int prefetch) { impl_->set_prefetch(prefetch, false); }
 void Worker::set_delay_prefetch(int prefetch) { impl_->set_prefetch(prefetch, true); }
+std::vector<std::string> Worker::consumed_queues() const { return impl_->consumed_queues(); }
+std::vector<ThreadId> Worker::worker_thread_ids() const { return impl_->worker_thread_ids(); }
 
 }  // namespace dramatiq

@@ -437,7 +437,7 @@ TEST_F(MiddlewarePipeline, OrdinaryExceptionInBeforeHookIsLoggedAndIgnored) {
   EXPECT_EQ(events->about(m.message_id),
             (std::vector<std::string>{"A.before_enqueue", "A.after_enqueue"}));
   auto critical =
-      logs.matching(log::Level::Critical, "Unexpected failure in before_enqueue of Thrower.");
+      logs.matching(log::Level::Critical, "Unexpected failure in before_enqueue of 'Thrower'.");
   ASSERT_EQ(critical.size(), 1u);
   EXPECT_EQ(critical[0].logger, "dramatiq.broker.StubBroker");
   ASSERT_TRUE(critical[0].failure.has_value());
@@ -476,7 +476,7 @@ TEST_F(MiddlewarePipeline, EveryExceptionInAfterHooksIsLogged) {
   EXPECT_EQ(events->about(m.message_id),
             (std::vector<std::string>{"A.before_enqueue", "A.after_enqueue"}));
   auto critical =
-      logs.matching(log::Level::Critical, "Unexpected failure in after_enqueue of Thrower.");
+      logs.matching(log::Level::Critical, "Unexpected failure in after_enqueue of 'Thrower'.");
   ASSERT_EQ(critical.size(), 1u);
   ASSERT_TRUE(critical[0].failure.has_value());
   EXPECT_EQ(critical[0].failure->message, "late");
@@ -500,7 +500,7 @@ TEST_F(MiddlewarePipeline, HookExceptionsDuringProcessingDoNotStopTheMessage) {
                                       "R.after_process_message", "R.before_ack", "R.after_ack"}));
   for (const char* hook : {"before_process_message", "after_process_message", "before_ack"}) {
     EXPECT_EQ(logs.matching(log::Level::Critical,
-                            std::string("Unexpected failure in ") + hook + " of Thrower.").size(),
+                            std::string("Unexpected failure in ") + hook + " of 'Thrower'.").size(),
               1u)
         << hook;
   }

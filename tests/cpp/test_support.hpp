@@ -78,15 +78,16 @@ class LogCapture {
   struct Record {
     log::Level level;
     std::string logger;
-    std::string message;
+    std::string message;  // formatted
+    std::string format;   // as the engine passed it, before its arguments
     std::optional<Failure> failure;
   };
   LogCapture() {
-    log::set_sink([this](log::Level level, std::string_view logger, std::string_view message,
-                         const Failure* failure) {
+    log::set_sink([this](const log::Record& record) {
       std::lock_guard lock(mutex_);
-      records_.push_back(Record{level, std::string(logger), std::string(message),
-                                failure ? std::optional<Failure>(*failure) : std::nullopt});
+      records_.push_back(Record{record.level, std::string(record.logger), record.text(),
+                                std::string(record.format),
+                                record.failure ? std::optional<Failure>(*record.failure) : std::nullopt});
     });
   }
   ~LogCapture() { log::set_sink(nullptr); }

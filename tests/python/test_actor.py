@@ -473,6 +473,49 @@ def test_async_actor_runs_with_asyncio_middleware(stub_broker, make_worker):
     assert sorted(seen) == [10, 11, 12, 13, 14]
 
 
+def test_async_to_sync_makes_the_coroutine_in_the_calling_thread():
+    from dramatiq.asyncio import EventLoopThread, async_to_sync, set_event_loop_thread
+
+    callers = []
+
+    async def body(x):
+        return x, threading.get_ident()
+
+    def make_coroutine(x):
+        callers.append(threading.get_ident())
+        return body(x)
+
+    loop_thread = EventLoopThread()
+    loop_thread.start(timeout=10)
+    set_event_loop_thread(loop_thread)
+    try:
+        assert async_to_sync(make_coroutine)(5) == (5, loop_thread.ident)
+    finally:
+        set_event_loop_thread(None)
+        loop_thread.stop()
+    assert callers == [threading.get_ident()]
+
+
+def test_async_actor_sees_its_current_message(stub_broker, make_worker):
+    from dramatiq.middleware import CurrentMessage
+
+    stub_broker.add_middleware(AsyncIO())
+    stub_broker.add_middleware(CurrentMessage())
+    seen = []
+
+    @dramatiq.actor
+    async def introspect():
+        import asyncio
+
+        await asyncio.sleep(0)
+        seen.append(CurrentMessage.get_current_message().message_id)
+
+    make_worker(worker_threads=2)
+    sent = [introspect.send().message_id for _ in range(4)]
+    stub_broker.join("default")
+    assert sorted(seen) == sorted(sent)
+
+
 def test_async_actor_exception_is_reported(stub_broker, make_worker, result_recorder):
     stub_broker.add_middleware(AsyncIO())
 

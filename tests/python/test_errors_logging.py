@@ -3,6 +3,7 @@
 import logging
 import threading
 import warnings
+from unittest import mock
 
 import pytest
 
@@ -238,6 +239,83 @@ def test_unknown_actor_is_dead_lettered_and_logged(stub_broker, stub_worker, cap
     assert len(records) == 1
     assert records[0].name == "dramatiq.worker.ConsumerThread(default)"
     assert records[0].getMessage() == "Received message for undefined actor 'ghost'. Moving it to the DLQ."
+
+
+# Log filters written for upstream look at a record's format string and
+# arguments (record.msg, record.args), and tests patch the Logger methods
+# upstream calls: engine records must arrive the same way.
+
+
+def test_engine_records_keep_upstreams_format_and_arguments(stub_broker, stub_worker, caplog):
+    caplog.set_level(logging.DEBUG, logger="dramatiq")
+
+    @dramatiq.actor(throws=KeyError, max_retries=0)
+    def expected(x):
+        raise KeyError("k")
+
+    @dramatiq.actor(max_retries=1, min_backoff=1, max_backoff=1)
+    def flaky():
+        raise ValueError("once")
+
+    @dramatiq.actor(max_retries=0)
+    def limited():
+        raise dramatiq.RateLimitExceeded("too many")
+
+    expected.send(7)
+    retried = flaky.send()
+    limited.send()
+    stub_broker.join("default", fail_fast=False)
+    stub_worker.join()
+
+    by_format = {r.msg: r for r in caplog.records if r.name.startswith("dramatiq")}
+    record = by_format["Failed to process message %s with expected exception %s."]
+    assert (record.levelno, record.getMessage()) == (
+        logging.INFO,
+        "Failed to process message expected(7) with expected exception KeyError.",
+    )
+    assert [str(arg) for arg in record.args] == ["expected(7)", "KeyError"]
+
+    record = by_format["Rate limit exceeded in message %s: %s."]
+    assert (record.levelno, record.getMessage()) == (
+        logging.DEBUG,
+        "Rate limit exceeded in message limited(): too many.",
+    )
+
+    record = by_format["Retrying message %r in %d milliseconds."]
+    assert record.args[0] == retried.message_id
+    assert isinstance(record.args[1], int)
+
+    record = by_format["Failed to process message %s with unhandled exception."]
+    assert record.exc_info[0] is ValueError
+
+
+def test_engine_records_go_through_the_logger_method_of_their_level(stub_broker, stub_worker):
+    @dramatiq.actor
+    def returns_value():
+        return 42
+
+    @dramatiq.actor(throws=KeyError)
+    def expected():
+        raise KeyError("k")
+
+    @dramatiq.actor(max_retries=0)
+    def limited():
+        raise dramatiq.RateLimitExceeded("too many")
+
+    with (
+        mock.patch("logging.Logger.warning") as warning,
+        mock.patch("logging.Logger.info") as info,
+        mock.patch("logging.Logger.debug") as debug,
+    ):
+        returns_value.send()
+        expected.send()
+        limited.send()
+        stub_broker.join("default", fail_fast=False)
+        stub_worker.join()
+
+    assert any("Consider adding the Results middleware" in call.args[0] for call in warning.mock_calls)
+    assert "Failed to process message %s with expected exception %s." in [c.args[0] for c in info.mock_calls]
+    assert "Rate limit exceeded in message %s: %s." in [c.args[0] for c in debug.mock_calls]
 
 
 def test_unknown_actor_fail_fast_join_raises_actor_not_found(stub_broker, stub_worker):

@@ -176,6 +176,40 @@ def test_worker_queue_whitelist_includes_delay_queue(stub_broker, make_worker):
     assert seen == ["wanted"]
 
 
+def test_worker_lists_its_consumers_and_worker_threads(stub_broker, make_worker):
+    thread_idents = set()
+
+    @dramatiq.actor(queue_name="wanted")
+    def wanted():
+        thread_idents.add(threading.get_ident())
+
+    worker = make_worker(queues={"wanted"}, worker_threads=3, start=False)
+    assert worker.consumers == {} and worker.workers == []
+    make_worker.start(worker)
+    stub_broker.declare_queue("other")
+    assert sorted(worker.consumers) == ["wanted", "wanted.DQ"]
+    assert worker.consumers["wanted"].queue_name == "wanted"
+    idents = [thread.ident for thread in worker.workers]
+    assert len(set(idents)) == 3
+
+    wanted.send()
+    stub_broker.join("wanted")
+    worker.join()
+    assert thread_idents <= set(idents)
+    make_worker.stop(worker)
+    assert worker.workers == []
+
+
+def test_queue_prefetch_constant_set_before_a_worker_is_built(stub_broker, monkeypatch):
+    # As upstream reads dramatiq.worker.QUEUE_PREFETCH when a Worker is built.
+    import dramatiq.worker
+
+    monkeypatch.setattr(dramatiq.worker, "QUEUE_PREFETCH", 20)
+    monkeypatch.setattr(dramatiq.worker, "DELAY_QUEUE_PREFETCH", 30)
+    worker = dramatiq.Worker(stub_broker, worker_threads=1)
+    assert (worker.queue_prefetch, worker.delay_prefetch) == (20, 30)
+
+
 # -- failures ------------------------------------------------------------------------
 
 

@@ -25,17 +25,27 @@ class TimeLimit : public Middleware {
   void before_process_message(Broker&, MessageProxy&) override;
   void after_process_message(Broker&, MessageProxy&, const Value*, const Failure*) override;
   void after_skip_message(Broker&, MessageProxy&) override;
+
+  using Deadlines = std::map<ThreadId, std::chrono::steady_clock::time_point>;
+  // Interrupts, once, every thread whose deadline has passed (the monitor
+  // thread calls it every `interval` ms).
+  void check_deadlines();
+  // The running actors' deadlines by thread; replacing them is for hosts
+  // that show this state (Python's `manager.deadlines`).
+  Deadlines deadlines() const;
+  void set_deadlines(Deadlines deadlines);
+
   Value time_limit;
   std::int64_t interval;
 
  private:
   void start_monitor();
   void monitor();
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable stop_;
   bool stopping_ = false;
   std::thread monitor_;
-  std::map<ThreadId, std::chrono::steady_clock::time_point> deadlines_;
+  Deadlines deadlines_;
 };
 
 }  // namespace dramatiq

@@ -74,18 +74,42 @@ class RedisBroker(Broker):
 
     @property
     def maintenance_chance(self) -> int:
-        """Out of a million script calls, how many also run maintenance."""
+        """Out of a million script calls, how many also run maintenance
+        (settable: later calls use the new value)."""
         return self._native.maintenance_chance
+
+    @maintenance_chance.setter
+    def maintenance_chance(self, value: int) -> None:
+        self._native.maintenance_chance = value
 
     @property
     def heartbeat_timeout(self) -> int:
-        """Milliseconds without a heartbeat before a worker is presumed dead."""
+        """Milliseconds without a heartbeat before a worker is presumed
+        dead (settable)."""
         return self._native.heartbeat_timeout
+
+    @heartbeat_timeout.setter
+    def heartbeat_timeout(self, value: int) -> None:
+        self._native.heartbeat_timeout = value
 
     @property
     def dead_message_ttl(self) -> int:
-        """Milliseconds dead-lettered messages are kept."""
+        """Milliseconds dead-lettered messages are kept (settable)."""
         return self._native.dead_message_ttl
+
+    @dead_message_ttl.setter
+    def dead_message_ttl(self, value: int) -> None:
+        self._native.dead_message_ttl = value
+
+    def do_qsize(self, queue_name: str) -> int:
+        """Upstream's count of a queue's messages: those of the queue and
+        its delay queue in Redis, plus those this broker holds unsettled
+        (counted twice). Runs maintenance as often as other script calls.
+
+        Parameters:
+          queue_name(str): the queue (or its delay queue: the same count).
+        """
+        return self._native.queue_size(queue_name)
 
     @property
     def broker_id(self) -> str:

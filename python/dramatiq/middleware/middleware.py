@@ -37,7 +37,11 @@ class Middleware:
 
     def _overridden_hooks(self) -> list:
         cls = type(self)
-        return [name for name in _HOOK_NAMES if getattr(cls, name) is not getattr(Middleware, name)]
+        # A built-in whose class sets `_native_hook_methods` defines hook
+        # methods that forward to its engine object (what a hook emitted from
+        # Python runs): only a subclass's own hooks count as overrides.
+        base = next((c for c in cls.__mro__ if "_native_hook_methods" in vars(c)), Middleware)
+        return [name for name in _HOOK_NAMES if getattr(cls, name) is not getattr(base, name)]
 
     def _engine_middleware(self, broker_ref: Callable):
         # Built-ins run natively unless a Python subclass overrides hooks.

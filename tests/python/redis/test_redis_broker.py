@@ -13,7 +13,7 @@ import pytest
 import redis
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.errors import QueueJoinTimeout
 
 from redis_support import RedisServer, wait_until
@@ -420,6 +420,49 @@ def test_maintenance_returns_a_dead_workers_messages_and_drops_old_dead_letters(
         worker.stop()
         broker.flush_all()
         broker.close()
+
+
+def test_maintenance_settings_change_while_the_broker_runs(redis_broker, redis_client):
+    # A dead letter that is young for the default TTL: kept until the TTL is 0.
+    now = int(time.time() * 1000)
+    redis_client.zadd("dramatiq:late.XQ", {"recent-dead": now - 1000})
+    redis_client.hset("dramatiq:late.XQ.msgs", "recent-dead", b"{}")
+    redis_broker.maintenance_chance = MAINTENANCE_SCALE
+    assert redis_broker.do_qsize("late") == 0  # a script call: runs maintenance
+    assert redis_client.zcard("dramatiq:late.XQ") == 1
+
+    redis_broker.dead_message_ttl = 0
+    redis_broker.heartbeat_timeout = 5000
+    assert (redis_broker.dead_message_ttl, redis_broker.heartbeat_timeout) == (0, 5000)
+    redis_broker.do_qsize("late")
+    assert redis_client.zcard("dramatiq:late.XQ") == 0
+    assert redis_client.hlen("dramatiq:late.XQ.msgs") == 0
+
+
+def test_do_qsize_counts_as_upstreams(redis_broker, redis_worker):
+    started, release = threading.Event(), threading.Event()
+    sizes = []
+
+    @dramatiq.actor(queue_name="sized")
+    def held():
+        started.set()
+        release.wait(LONG)
+
+    @dramatiq.actor(queue_name="sized")
+    def waiting():
+        pass
+
+    assert redis_broker.do_qsize("sized") == 0
+    held.send()
+    assert started.wait(LONG)
+    waiting.send_with_options(delay=3_600_000)
+    # held: in its hash and in this broker's ack set; the delayed one: in the
+    # delay queue's hash (and its ack set once this worker's consumer holds it).
+    wait_until(lambda: redis_broker.do_qsize("sized") == 4, timeout=LONG, message="the delayed message fetched")
+    sizes.append(redis_broker.do_qsize("sized.DQ"))
+    release.set()
+    wait_until(lambda: redis_broker.do_qsize("sized") == 2, timeout=LONG, message="held acked")
+    assert sizes == [4]
 
 
 # -- connection options ---------------------------------------------------------------------------
