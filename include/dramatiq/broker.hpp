@@ -94,9 +94,18 @@ class Broker {
   // (a copy bound for the delay queue when delayed). Without an explicit
   // delay, a numeric "delay" option is taken (and removed) as the delay.
   // Undeclared queues are declared on demand.
-  // (Virtual for host-language broker adapters, whose enqueue runs the
+  // Enqueues the engine makes itself (retries, callbacks, pipelines, a
+  // delayed message coming due) go through the host enqueue when one is
+  // set. (Virtual for host-language broker adapters, whose enqueue runs the
   // hooks itself; a broker in C++ implements do_enqueue instead.)
   virtual Message enqueue(Message message, Delay delay = std::nullopt);
+  // This broker's own enqueue, whatever host enqueue is set.
+  Message enqueue_here(Message message, Delay delay = std::nullopt);
+  // A host-language subclass's own enqueue (Python code that overrides
+  // Broker.enqueue on a built-in broker, as dramatiq-eager-broker does),
+  // which enqueue() then calls; empty: none.
+  using HostEnqueue = std::function<Message(Message, Delay)>;
+  void set_host_enqueue(HostEnqueue host_enqueue);
   // Enqueues several messages as one batch (one round trip on network
   // brokers), each through the same hooks as enqueue(). Returns what was
   // stored, in order. If a before_enqueue hook raises, the messages before
@@ -185,6 +194,7 @@ class Broker {
   const BrokerTraits traits_;
   mutable std::shared_mutex mutex_;
   std::atomic<bool> keeps_results_{false};
+  std::atomic<std::shared_ptr<const HostEnqueue>> host_enqueue_;
   std::atomic<std::shared_ptr<const MiddlewareList>> middleware_{std::make_shared<const MiddlewareList>()};
   std::map<std::string, std::shared_ptr<Actor>> actors_;
   std::set<std::string> queues_;

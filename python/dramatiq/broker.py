@@ -72,6 +72,10 @@ class Broker:
             middleware = [m() for m in default_middleware]
         for m in middleware:
             self.add_middleware(m)
+        if not self._written_in_python and type(self).enqueue is not Broker.enqueue:
+            # A subclass's own enqueue (dramatiq-eager-broker's): the
+            # engine's retries, callbacks and delayed messages use it too.
+            _engine.set_host_enqueue(self._native, self)
 
     # ---- middleware
 

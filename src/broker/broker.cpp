@@ -146,6 +146,15 @@ Delay Broker::prepare_for_enqueue(Message& message, Delay delay) {
 }
 
 Message Broker::enqueue(Message message, Delay delay) {
+  if (auto host = host_enqueue_.load()) return (*host)(std::move(message), delay);
+  return enqueue_here(std::move(message), delay);
+}
+
+void Broker::set_host_enqueue(HostEnqueue host_enqueue) {
+  host_enqueue_.store(host_enqueue ? std::make_shared<const HostEnqueue>(std::move(host_enqueue)) : nullptr);
+}
+
+Message Broker::enqueue_here(Message message, Delay delay) {
   delay = prepare_for_enqueue(message, delay);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
   do_enqueue(message.queue_name, message);

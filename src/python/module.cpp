@@ -304,7 +304,9 @@ NB_MODULE(_engine, m) {
       .def("enqueue", [](Broker& b, nb::handle message, nb::handle delay) {
              Message native = message_from_python(message);
              auto wait = optional_delay(delay);
-             Message stored = without_gil_interruptibly([&] { return b.enqueue(std::move(native), wait); });
+             // Python code calling Broker.enqueue (super().enqueue() of an
+             // override included): this broker's own.
+             Message stored = without_gil_interruptibly([&] { return b.enqueue_here(std::move(native), wait); });
              // args and kwargs cannot change on the way: reuse the caller's.
              return registry().message_factory(nb::str(stored.queue_name.c_str()),
                                                 nb::str(stored.actor_name.c_str()),

@@ -248,13 +248,11 @@ std::set<std::string> PyBroker::get_declared_delay_queues() const {
   return names_from("get_declared_delay_queues");
 }
 
-Message PyBroker::enqueue(Message message, Delay delay) {
-  // Retries, callbacks, pipelines and the worker (a delayed message coming
-  // due) enqueue through the Python broker's own enqueue, hooks and all.
+Message enqueue_in_python(nb::handle broker, Message message, Delay delay) {
   nb::gil_scoped_acquire gil;
   try {
     nb::object py_delay = delay ? nb::object(nb::int_(*delay)) : nb::none();
-    nb::object stored = broker().attr("enqueue")(message_to_python(message), nb::arg("delay") = py_delay);
+    nb::object stored = broker.attr("enqueue")(message_to_python(message), nb::arg("delay") = py_delay);
     return stored.is_none() ? message : message_from_python(stored);
   } catch (const nb::python_error& e) {
     if (is_connection_error(e.value())) {
@@ -264,6 +262,13 @@ Message PyBroker::enqueue(Message message, Delay delay) {
     // Python exception itself.
     throw HostException(failure_from_python(e));
   }
+}
+
+Message PyBroker::enqueue(Message message, Delay delay) {
+  // Retries, callbacks, pipelines and the worker (a delayed message coming
+  // due) enqueue through the Python broker's own enqueue, hooks and all.
+  nb::gil_scoped_acquire gil;
+  return enqueue_in_python(broker(), std::move(message), delay);
 }
 
 std::vector<Message> PyBroker::enqueue_all(std::vector<Message> messages, Delay delay) {

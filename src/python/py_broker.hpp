@@ -67,6 +67,10 @@ class PyBroker : public Broker {
 // one whose Python view is `proxy` itself.
 std::shared_ptr<MessageProxy> delivery_of(nb::handle proxy);
 
+// Calls `broker.enqueue(message, delay=delay)` of a Python broker (takes the
+// GIL); returns the message it stored.
+Message enqueue_in_python(nb::handle broker, Message message, Delay delay);
+
 // Whether a Python exception means a broken connection: dramatiq's
 // ConnectionError and its subclasses, and pika's connection and channel
 // errors (upstream's brokers and tests raise those).

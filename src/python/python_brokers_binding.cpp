@@ -154,6 +154,20 @@ void bind_python_brokers(nb::module_& m) {
       .def(nb::init<nb::handle>(), "broker"_a)
       .def("announce_queue", &PyBroker::announce_queue, "queue_name"_a, nb::call_guard<nb::gil_scoped_release>());
 
+  m.def("set_host_enqueue", [](Broker& native, nb::handle broker) {
+          if (broker.is_none()) {
+            native.set_host_enqueue({});
+            return;
+          }
+          ForeignPtr ref = wrap(nb::module_::import_("weakref").attr("ref")(broker));
+          native.set_host_enqueue([ref](Message message, Delay delay) {
+            nb::gil_scoped_acquire gil;
+            nb::object owner = static_cast<const PyObjectRef&>(*ref).object()();
+            if (owner.is_none()) throw BrokerError("the Python broker was garbage-collected");
+            return enqueue_in_python(owner, std::move(message), delay);
+          });
+        }, "native"_a, "broker"_a.none(),
+        "Makes the engine's own enqueues (retries, callbacks, delayed messages) call `broker.enqueue`.");
   m.def("run_hook", &run_hook, "broker"_a, "middleware"_a, "hook"_a, "args"_a, "kwargs"_a,
         "Runs the hook `hook` of the engine middleware `middleware` with the Python arguments of upstream's hook.");
 
