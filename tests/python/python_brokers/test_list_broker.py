@@ -3,6 +3,7 @@ its consumer is called by the worker's consumer threads, acks and nacks go
 back to it with its own MessageProxy objects, and the engine's middleware
 (Retries, Results, Python middleware) work on it as on any broker."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def test_messages_left_at_stop_are_requeued_through_the_consumer(list_broker):
 
 
 APP = '''
+import logging
 import os
 
 import dramatiq
@@ -260,3 +262,42 @@ def test_the_worker_command_runs_a_broker_written_in_python(tmp_path):
     log_text = (tmp_path / "stderr.log").read_text()
     assert "the first attempt fails" in log_text, log_text
     assert child.returncode == 0, log_text
+
+
+def test_a_failing_consume_is_retried_after_the_consumer_restart_delay(list_broker, caplog):
+    # The worker takes dramatiq.worker.CONSUMER_RESTART_DELAY_SECS as it is
+    # when made (upstream's tests patch it).
+    from unittest.mock import patch
+
+    from dramatiq.errors import ConnectionClosed
+
+    done = []
+    original_consume = list_broker.consume
+    failures = []
+
+    def consume(queue_name, prefetch=1, timeout=30000):
+        if queue_name == "default" and not failures:
+            failures.append(queue_name)
+            raise ConnectionClosed("the server went away")
+        return original_consume(queue_name, prefetch, timeout)
+
+    list_broker.consume = consume
+
+    @dramatiq.actor
+    def record():
+        done.append(1)
+
+    record.send()
+    caplog.set_level(logging.INFO)
+    with patch.object(dramatiq.worker, "CONSUMER_RESTART_DELAY_SECS", new=0.001):
+        worker = Worker(list_broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        list_broker.join(record.queue_name, timeout=WAIT_MS)
+        worker.join()
+    finally:
+        worker.stop()
+    assert done == [1]
+    assert "Consumer encountered a connection error: " in caplog.text
+    assert "the server went away" in caplog.text
+    assert "Restarting consumer in 0.00 seconds." in caplog.text
