@@ -9,7 +9,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # System packages: compiler, the engine's C++ libraries, test frameworks.
 packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
-  redis-server memcached libmemcached-dev libsqlite3-dev librabbitmq-dev rabbitmq-server erlang-base)
+  redis-server memcached libmemcached-dev libsqlite3-dev librabbitmq-dev rabbitmq-server erlang-base
+  postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -65,3 +66,10 @@ if python3 -m pip show -q dramatiq-cpp >/dev/null 2>&1; then
 fi
 python3 -m pip install -q --disable-pip-version-check .
 python3 -c "import dramatiq, dramatiq._engine; print('dramatiq-cpp installed:', dramatiq.__file__)"
+
+# Third-party brokers written in Python that the tests run on our Worker
+# (tests/python/python_brokers; dramatiq-postgres against a private
+# PostgreSQL from the postgresql package). After our package, so that
+# their `dramatiq` requirement is ours.
+python3 -m pip install -q --disable-pip-version-check dramatiq-eager-broker dramatiq-postgres "psycopg[pool]"
+python3 -c "import dramatiq._engine, dramatiq_eager_broker, dramatiq_postgres"

@@ -83,26 +83,46 @@ class Broker {
     return message.actor ? message.actor : get_actor(message.message.actor_name);
   }
   std::vector<std::string> get_declared_actors() const;
-  void declare_queue(const std::string& queue_name);
-  std::set<std::string> get_declared_queues() const;
-  std::set<std::string> get_declared_delay_queues() const;
+  // Virtual only for adapters of brokers written in a host language
+  // (Python), which keep their own queues and run these hooks themselves.
+  virtual void declare_queue(const std::string& queue_name);
+  virtual std::set<std::string> get_declared_queues() const;
+  virtual std::set<std::string> get_declared_delay_queues() const;
 
   // ---- producing
   // Runs the enqueue hooks and stores the message; returns what was stored
   // (a copy bound for the delay queue when delayed). Without an explicit
   // delay, a numeric "delay" option is taken (and removed) as the delay.
   // Undeclared queues are declared on demand.
-  Message enqueue(Message message, Delay delay = std::nullopt);
+  // Enqueues the engine makes itself (retries, callbacks, pipelines, a
+  // delayed message coming due) go through the host enqueue when one is
+  // set. (Virtual for host-language broker adapters, whose enqueue runs the
+  // hooks itself; a broker in C++ implements do_enqueue instead.)
+  virtual Message enqueue(Message message, Delay delay = std::nullopt);
+  // This broker's own enqueue, whatever host enqueue is set.
+  Message enqueue_here(Message message, Delay delay = std::nullopt);
+  // A host-language subclass's own enqueue (Python code that overrides
+  // Broker.enqueue on a built-in broker, as dramatiq-eager-broker does),
+  // which enqueue() then calls; empty: none.
+  using HostEnqueue = std::function<Message(Message, Delay)>;
+  void set_host_enqueue(HostEnqueue host_enqueue);
   // Enqueues several messages as one batch (one round trip on network
   // brokers), each through the same hooks as enqueue(). Returns what was
   // stored, in order. If a before_enqueue hook raises, the messages before
   // that one are stored and the error propagates.
-  std::vector<Message> enqueue_all(std::vector<Message> messages, Delay delay = std::nullopt);
+  virtual std::vector<Message> enqueue_all(std::vector<Message> messages, Delay delay = std::nullopt);
 
   // ---- consuming
   // A consumer of one queue for a worker, holding up to `prefetch` messages
   // delivered and not yet settled.
   virtual std::unique_ptr<Consumer> consume(const std::string& queue_name, int prefetch) = 0;
+  // What a worker calls: consume() for a worker whose consumers wait up to
+  // `idle_timeout` for a message. Brokers whose consumers take that wait
+  // once, when they are made (upstream's Python consumers), override it.
+  virtual std::unique_ptr<Consumer> consume_for_worker(const std::string& queue_name, int prefetch,
+                                                       std::chrono::milliseconds /*idle_timeout*/) {
+    return consume(queue_name, prefetch);
+  }
   // Drops the messages waiting on exactly this queue (not its delay queue).
   virtual void flush(const std::string& queue_name) = 0;
   virtual void flush_all() = 0;
@@ -162,6 +182,9 @@ class Broker {
   virtual void stamp_message(Message& /*message*/) {}
 
   void log_hook_failure(const char* signal, const Middleware& m, std::exception_ptr error) const;
+  // Tells the queue listeners (workers) that `queue_name` was declared; for
+  // brokers that override declare_queue.
+  void announce_queue(const std::string& queue_name);
 
  private:
   // Applies the delay (explicit or from the "delay" option), declares the
@@ -171,6 +194,7 @@ class Broker {
   const BrokerTraits traits_;
   mutable std::shared_mutex mutex_;
   std::atomic<bool> keeps_results_{false};
+  std::atomic<std::shared_ptr<const HostEnqueue>> host_enqueue_;
   std::atomic<std::shared_ptr<const MiddlewareList>> middleware_{std::make_shared<const MiddlewareList>()};
   std::map<std::string, std::shared_ptr<Actor>> actors_;
   std::set<std::string> queues_;

@@ -44,6 +44,18 @@ class RabbitmqBroker : public Broker {
   };
   QueueCounts get_queue_message_counts(const std::string& queue_name);
 
+  // Creates "<q>" itself on the server (not its delay and dead-letter
+  // queues) on a pooled connection, once. Throws ConnectionClosed.
+  void declare_main_queue(const std::string& canonical);
+  // Replaces the step that creates "<q>" when a queue is first used: the
+  // host's own code (Python code that replaced upstream's `_declare_queue`,
+  // as upstream's tests do) runs there instead, then "<q>.DQ" and "<q>.XQ"
+  // are declared. A declarer that throws BrokerConnectionError fails that
+  // attempt; after max_declare_attempts the use throws ConnectionClosed and
+  // is not retried. Empty: the engine's own (the default).
+  using QueueDeclarer = std::function<void(const std::string& canonical)>;
+  void set_queue_declarer(QueueDeclarer declarer);
+
   // Upstream's join: returns once `queue_name` and its delay queue were
   // seen empty `min_successes` times in a row, `idle_time` apart (messages
   // held unsettled by this process's consumers count as not empty). False

@@ -53,6 +53,9 @@ struct WorkerEnvironment {
   std::optional<int> worker_timeout_ms;
   std::optional<int> queue_prefetch;
   std::optional<int> delay_prefetch;
+  // $dramatiq_restart_delay: the consumer restart delay (ms) the Python
+  // worker takes when none is given (upstream's CONSUMER_RESTART_DELAY).
+  std::optional<int> consumer_restart_delay_ms;
 };
 WorkerEnvironment worker_environment();
 

@@ -40,20 +40,42 @@ def set_broker(broker: "Broker") -> None:
 class Broker:
     """Base class for brokers: middleware, actors, queues and enqueueing.
 
-    Concrete brokers set ``self._native`` to their engine broker before
-    calling ``Broker.__init__``.
+    The built-in brokers set ``self._native`` to their engine broker before
+    calling ``Broker.__init__``. A subclass that does not is a broker
+    written in Python, as upstream's and third-party brokers are: it
+    implements ``consume`` (a ``Consumer`` of ``MessageProxy`` objects),
+    ``declare_queue`` (emitting the ``declare_queue`` and
+    ``declare_delay_queue`` hooks, keeping ``self.queues`` and
+    ``self.delay_queues``), ``enqueue``, ``flush``, ``flush_all`` and
+    ``join``, and the engine's Worker, middleware and results run it
+    through an adapter (``_engine.PythonBroker``).
+
+    Parameters:
+      middleware(list[Middleware]): all the broker's middleware (default:
+        the default middleware).
     """
 
     _native: Any
 
     def __init__(self, middleware: Optional[list] = None) -> None:
         self.logger = get_logger(__name__, type(self))
+        self._written_in_python = getattr(self, "_native", None) is None
+        if self._written_in_python:
+            self._native = _engine.PythonBroker(self)
+            #: The declared queues (a broker written in Python keeps them).
+            self.queues: Any = {}
+            #: The declared delay queues.
+            self.delay_queues: set = set()
         self.actors: dict = {}
         self.middleware: list = []
         if middleware is None:
             middleware = [m() for m in default_middleware]
         for m in middleware:
             self.add_middleware(m)
+        if not self._written_in_python and type(self).enqueue is not Broker.enqueue:
+            # A subclass's own enqueue (dramatiq-eager-broker's): the
+            # engine's retries, callbacks and delayed messages use it too.
+            _engine.set_host_enqueue(self._native, self)
 
     # ---- middleware
 
@@ -93,7 +115,7 @@ class Broker:
         if self._emit_natively("before_" + signal, args, kwargs):
             return
         for m in self.middleware:
-            getattr(m, "before_" + signal)(self, *args, **kwargs)
+            self._run_hook(m, "before_" + signal, args, kwargs)
 
     def emit_after(self, signal: str, *args, **kwargs) -> None:
         """Call ``after_<signal>`` on every middleware, in reverse order."""
@@ -101,9 +123,23 @@ class Broker:
             return
         for m in reversed(self.middleware):
             try:
-                getattr(m, "after_" + signal)(self, *args, **kwargs)
+                self._run_hook(m, "after_" + signal, args, kwargs)
             except Exception:
                 self.logger.critical("Unexpected failure in after_%s of %r.", signal, m, exc_info=True)
+        if signal in ("declare_queue", "declare_delay_queue") and self._written_in_python and args:
+            # Running workers consume it from now on (upstream's worker
+            # learns of new queues through this hook too).
+            if signal == "declare_queue":
+                self._native.announce_queue(args[0])
+
+    def _run_hook(self, middleware: Middleware, hook: str, args, kwargs) -> None:
+        # A built-in middleware does its work in the engine (its Python
+        # hooks do nothing): hooks emitted from Python reach it there.
+        native = middleware._native
+        if native is not None and not middleware._overridden_hooks():
+            _engine.run_hook(self._native, native, hook, args, kwargs)
+        else:
+            getattr(middleware, hook)(self, *args, **kwargs)
 
     def _emit_natively(self, hook: str, args, kwargs) -> bool:
         # Process lifecycle signals run through the engine so native and
@@ -151,14 +187,20 @@ class Broker:
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a queue (and its delay queue)."""
+        if self._written_in_python:
+            raise NotImplementedError
         self._native.declare_queue(queue_name)
 
     def get_declared_queues(self) -> set:
         """The names of all declared queues."""
+        if self._written_in_python:
+            return set(self.queues)
         return set(self._native.get_declared_queues())
 
     def get_declared_delay_queues(self) -> set:
         """The names of all declared delay queues."""
+        if self._written_in_python:
+            return set(self.delay_queues)
         return set(self._native.get_declared_delay_queues())
 
     # ---- producing and housekeeping
@@ -166,6 +208,8 @@ class Broker:
     def enqueue(self, message: "Message", *, delay: Optional[int] = None) -> "Message":
         """Enqueue ``message``, delayed by ``delay`` ms if given (or by its
         ``delay`` option). Returns the message as stored."""
+        if self._written_in_python:
+            raise NotImplementedError
         return self._native.enqueue(message, delay)
 
     def enqueue_all(self, messages, *, delay: Optional[int] = None) -> list:
@@ -185,18 +229,38 @@ class Broker:
                 return backend
         raise RuntimeError("The broker doesn't have a results backend.")
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000):
-        """Not available from Python: the engine's Worker consumes queues."""
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> "Consumer":
+        """An iterator over the messages of one queue, for code that
+        consumes a queue itself (``dramatiq.Worker`` does it natively).
+
+        Parameters:
+          queue_name(str): the queue (or delay queue) to consume.
+          prefetch(int): how many messages it may hold delivered and
+            unsettled.
+          timeout(int): how long (ms) ``next()`` waits for a message
+            before it returns None.
+
+        Returns:
+          Consumer: its ``next()`` gives a ``MessageProxy``, or None when
+          no message came within ``timeout``; settle each with ``ack``
+          or ``nack``.
+        """
+        if self._written_in_python:
+            raise NotImplementedError
         if queue_name not in self.get_declared_queues() | self.get_declared_delay_queues():
             raise QueueNotFound(queue_name)
-        raise NotImplementedError("Use dramatiq.Worker to consume messages.")
+        return _EngineConsumer(_engine.open_consumer(self._native, queue_name, prefetch), queue_name, timeout)
 
     def flush(self, queue_name: str) -> None:
         """Drop all the messages of a queue (and its delay queue)."""
+        if self._written_in_python:
+            raise NotImplementedError
         self._native.flush(queue_name)
 
     def flush_all(self) -> None:
         """Drop all messages from all queues."""
+        if self._written_in_python:
+            raise NotImplementedError
         self._native.flush_all()
 
     def join(self, queue_name: str, *, timeout: Optional[int] = None) -> None:
@@ -209,26 +273,110 @@ class Broker:
 
 
 class Consumer:
-    """Iterator over messages of one queue (the engine's Worker consumes
-    natively; this class exists for API compatibility)."""
+    """Iterator over the messages of one queue: what ``Broker.consume``
+    returns. Brokers written in Python subclass it; the engine's Worker
+    calls ``next()`` on its consumer thread and ``ack``/``nack`` on the
+    worker thread that processed the message."""
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        """The next message (a ``MessageProxy``), or None when none came
+        within the consumer's timeout."""
         raise NotImplementedError
 
     def ack(self, message) -> None:
+        """The message was processed: remove it from the broker.
+
+        Parameters:
+          message(MessageProxy): a message this consumer delivered.
+        """
         raise NotImplementedError
 
     def nack(self, message) -> None:
+        """The message failed for good: move it to the dead letters.
+
+        Parameters:
+          message(MessageProxy): a message this consumer delivered.
+        """
         raise NotImplementedError
 
     def requeue(self, messages) -> None:
-        raise NotImplementedError
+        """Put delivered but unprocessed messages back on their queue (at
+        shutdown). Does nothing by default.
+
+        Parameters:
+          messages(Iterable[MessageProxy]): messages this consumer delivered.
+        """
 
     def close(self) -> None:
-        pass
+        """Release this consumer's resources."""
+
+
+class _EngineConsumer(Consumer):
+    """An engine broker's consumer, driven from Python."""
+
+    def __init__(self, native, queue_name: str, timeout: int) -> None:
+        self._native = native
+        self.queue_name = queue_name
+        self.timeout = timeout
+        self.logger = get_logger(__name__, type(self))
+        # id(proxy) -> (proxy, delivery) of what was delivered and not settled.
+        self._delivered: dict = {}
+
+    def __next__(self):
+        delivery = self._native.next(self.timeout)
+        if delivery is None:
+            return None
+        if delivery.decode_error is not None:
+            # As upstream's consumers: an undecodable message is rejected here.
+            self.logger.error(
+                "Failed to decode a message of queue %r: %s. Moving it to the DLQ.",
+                self.queue_name,
+                delivery.decode_error,
+            )
+            delivery.fail()
+            self._native.nack(delivery)
+            return None
+        proxy = MessageProxy(delivery, delivery.message)
+        self._delivered[id(proxy)] = (proxy, delivery)
+        return proxy
+
+    def _take(self, message, action: str):
+        entry = self._delivered.get(id(message))
+        if entry is None or entry[0] is not message:
+            self.logger.warning("Failed to %s message: not in known tags.", action)
+            return None
+        del self._delivered[id(message)]
+        return entry[1]
+
+    def ack(self, message) -> None:
+        """Acknowledge a message this consumer delivered (others are
+        logged and ignored, as upstream's consumers do)."""
+        delivery = self._take(message, "ack")
+        if delivery is not None:
+            self._native.ack(delivery)
+
+    def nack(self, message) -> None:
+        """Reject a message this consumer delivered (to the dead letters)."""
+        delivery = self._take(message, "nack")
+        if delivery is not None:
+            delivery.fail()
+            self._native.nack(delivery)
+
+    def requeue(self, messages) -> None:
+        """Put delivered messages back on their queue."""
+        deliveries = [d for d in (self._take(m, "requeue") for m in messages) if d is not None]
+        if deliveries:
+            self._native.requeue(deliveries)
+
+    def close(self) -> None:
+        """Put back what was delivered and not settled, and close."""
+        if self._delivered:
+            self._native.requeue([delivery for _, delivery in self._delivered.values()])
+            self._delivered.clear()
+        self._native.close()
 
 
 class MessageProxy:

@@ -23,6 +23,11 @@ QUEUE_PREFETCH = _environment["queue_prefetch"] or 0
 #: worker thread).
 DELAY_QUEUE_PREFETCH = _environment["delay_queue_prefetch"] or 0
 del _environment
+#: Milliseconds a consumer thread waits before it opens a new consumer
+#: after one failed ($dramatiq_restart_delay, else 3000). A Worker takes
+#: ``CONSUMER_RESTART_DELAY_SECS`` as it is when the Worker is made.
+CONSUMER_RESTART_DELAY = _engine.default_consumer_restart_delay()
+CONSUMER_RESTART_DELAY_SECS = CONSUMER_RESTART_DELAY / 1000
 
 _live_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 
@@ -38,7 +43,8 @@ class Worker:
         self.logger = get_logger(__name__, type(self))
         self.broker = broker
         self.consumer_whitelist = set(queues) if queues else None
-        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self)
+        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self,
+                                      round(CONSUMER_RESTART_DELAY_SECS * 1000))
         # Read when the Worker is built, as upstream's: setting (or patching)
         # these module constants changes the prefetch of Workers built after.
         if QUEUE_PREFETCH:

@@ -24,10 +24,12 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
                                  [](const auto& m) { return m->keeps_results(); });
     middleware_.store(std::move(list));
     for (auto& [name, actor] : actors_) actors.push_back(actor);
-    queues = queues_;
-    delay_queues = delay_queues_;
-    if (traits_.lists_delay_queues_as_queues) queues.insert(delay_queues.begin(), delay_queues.end());
   }
+  // Through the virtuals (outside the lock): a host-language broker keeps
+  // its own queue lists.
+  queues = get_declared_queues();
+  delay_queues = get_declared_delay_queues();
+  if (traits_.lists_delay_queues_as_queues) queues.insert(delay_queues.begin(), delay_queues.end());
   // Replay what was declared before this middleware arrived.
   for (auto& actor : actors) middleware->after_declare_actor(*this, *actor);
   for (auto& q : queues) middleware->after_declare_queue(*this, q);
@@ -94,6 +96,10 @@ void Broker::declare_queue(const std::string& queue_name) {
     emit_after("after_declare_delay_queue",
                [&](Middleware& m) { m.after_declare_delay_queue(*this, *delay_name); });
   }
+  announce_queue(queue_name);
+}
+
+void Broker::announce_queue(const std::string& queue_name) {
   std::vector<QueueListener> listeners;
   {
     std::shared_lock lock(mutex_);
@@ -140,6 +146,15 @@ Delay Broker::prepare_for_enqueue(Message& message, Delay delay) {
 }
 
 Message Broker::enqueue(Message message, Delay delay) {
+  if (auto host = host_enqueue_.load()) return (*host)(std::move(message), delay);
+  return enqueue_here(std::move(message), delay);
+}
+
+void Broker::set_host_enqueue(HostEnqueue host_enqueue) {
+  host_enqueue_.store(host_enqueue ? std::make_shared<const HostEnqueue>(std::move(host_enqueue)) : nullptr);
+}
+
+Message Broker::enqueue_here(Message message, Delay delay) {
   delay = prepare_for_enqueue(message, delay);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
   do_enqueue(message.queue_name, message);

@@ -156,6 +156,7 @@ NB_MODULE(_engine, m) {
     r.time_limit_exceeded = take("TimeLimitExceeded");
     r.shutdown = take("Shutdown");
     r.raise_thread_exception = take("raise_thread_exception");
+    r.connection_error = take("ConnectionError");
     r.worker_thread_class = take("WorkerThread");
     r.consumer_thread_class = take("ConsumerThread");
     r.format_exception = nb::module_::import_("traceback").attr("format_exception");
@@ -212,7 +213,8 @@ NB_MODULE(_engine, m) {
       .def("fail", &MessageProxy::fail)
       .def_prop_ro("failed", [](const MessageProxy& p) { return p.failed; })
       .def_prop_ro("exception", [](const MessageProxy& p) { return host_exception(p); })
-      .def_prop_ro("decode_error", [](const MessageProxy& p) { return p.decode_error; });
+      .def_prop_ro("decode_error", [](const MessageProxy& p) { return p.decode_error; })
+      .def_prop_ro("message", [](const MessageProxy& p) { return message_to_python(p.message); });
 
   // ---- middleware
   nb::class_<Middleware>(m, "Middleware")
@@ -331,7 +333,9 @@ NB_MODULE(_engine, m) {
       .def("enqueue", [](Broker& b, nb::handle message, nb::handle delay) {
              Message native = message_from_python(message);
              auto wait = optional_delay(delay);
-             Message stored = without_gil_interruptibly([&] { return b.enqueue(std::move(native), wait); });
+             // Python code calling Broker.enqueue (super().enqueue() of an
+             // override included): this broker's own.
+             Message stored = without_gil_interruptibly([&] { return b.enqueue_here(std::move(native), wait); });
              // args and kwargs cannot change on the way: reuse the caller's.
              return registry().message_factory(nb::str(stored.queue_name.c_str()),
                                                 nb::str(stored.actor_name.c_str()),
@@ -436,6 +440,7 @@ NB_MODULE(_engine, m) {
              return letters;
            });
 
+  bind_python_brokers(m);
   bind_redis_broker(m);
   bind_sqlite_broker(m);
   bind_rabbitmq_broker(m);
@@ -455,18 +460,22 @@ NB_MODULE(_engine, m) {
   }, "$dramatiq_worker_timeout, $dramatiq_queue_prefetch and $dramatiq_delay_queue_prefetch (None when unset).");
   m.def("default_worker_timeout", [] { return *WorkerOptions{}.resolved().worker_timeout_ms; },
         "The worker timeout (ms) a Worker gets when none is given.");
+  m.def("default_consumer_restart_delay", [] {
+    return worker_environment().consumer_restart_delay_ms.value_or(WorkerOptions{}.consumer_restart_delay_ms);
+  }, "$dramatiq_restart_delay, else the engine's consumer restart delay (ms).");
   nb::class_<Worker>(m, "Worker")
       .def("__init__", [](Worker* self, std::shared_ptr<Broker> broker, std::optional<std::set<std::string>> queues,
                           std::optional<int> worker_timeout, std::optional<int> worker_threads,
-                          nb::handle host_worker) {
+                          nb::handle host_worker, std::optional<int> consumer_restart_delay) {
              WorkerOptions options;
              options.queues = std::move(queues);
              options.worker_timeout_ms = worker_timeout;
              if (worker_threads) options.worker_threads = *worker_threads;
+             if (consumer_restart_delay) options.consumer_restart_delay_ms = *consumer_restart_delay;
              new (self) Worker(std::move(broker), std::move(options), python_thread_hooks());
              self->host_worker = wrap(host_worker);
            }, "broker"_a, "queues"_a.none(), "worker_timeout"_a.none(), "worker_threads"_a.none(),
-           "host_worker"_a)
+           "host_worker"_a, "consumer_restart_delay"_a.none() = nb::none())
       .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())

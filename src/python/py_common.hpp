@@ -116,6 +116,7 @@ struct Registry {
   nb::object skip_message;
   nb::object time_limit_exceeded;
   nb::object shutdown;
+  nb::object connection_error;  // dramatiq.errors.ConnectionError
   nb::object worker_thread_class;    // dramatiq.WorkerThread
   nb::object consumer_thread_class;  // dramatiq.ConsumerThread
   nb::object raise_thread_exception;  // dramatiq.threading.raise_thread_exception
@@ -171,6 +172,10 @@ void bind_redis_broker(nanobind::module_& m);
 void bind_sqlite_broker(nanobind::module_& m);
 // Adds dramatiq._engine.RabbitmqBroker (rabbitmq_binding.cpp).
 void bind_rabbitmq_broker(nanobind::module_& m);
+// Adds PythonBroker (brokers written in Python), run_hook (hooks emitted
+// from Python reaching engine middleware) and NativeConsumer (an engine
+// consumer driven from Python) (python_brokers_binding.cpp).
+void bind_python_brokers(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks

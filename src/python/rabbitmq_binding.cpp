@@ -8,6 +8,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "dramatiq/rabbitmq_broker.hpp"
+#include "py_broker.hpp"
 #include "py_common.hpp"
 
 namespace nb = nanobind;
@@ -84,6 +85,34 @@ void bind_rabbitmq_broker(nb::module_& m) {
                if (PyErr_CheckSignals() != 0) throw nb::python_error();
              });
            }, "queue_name"_a, "min_successes"_a, "idle_time"_a, "timeout"_a.none())
+      .def("declare_main_queue", &RabbitmqBroker::declare_main_queue, "queue_name"_a,
+           nb::call_guard<nb::gil_scoped_release>())
+      // `broker`: the Python broker whose `_declare_queue` the engine calls
+      // in place of its own step (None: the engine's own again).
+      .def("set_queue_declarer", [](RabbitmqBroker& b, nb::handle broker) {
+             if (broker.is_none()) {
+               nb::gil_scoped_release release;
+               b.set_queue_declarer({});
+               return;
+             }
+             ForeignPtr ref = wrap(nb::module_::import_("weakref").attr("ref")(broker));
+             RabbitmqBroker::QueueDeclarer declarer = [ref](const std::string& canonical) {
+               nb::gil_scoped_acquire gil;
+               nb::object owner = static_cast<const PyObjectRef&>(*ref).object()();
+               if (owner.is_none()) return;
+               try {
+                 owner.attr("_declare_queue")(canonical);
+               } catch (const nb::python_error& e) {
+                 if (is_connection_error(e.value())) {
+                   throw ConnectionClosed("Declaring queue '" + canonical + "': " +
+                                          nb::cast<std::string>(nb::repr(e.value())));
+                 }
+                 throw HostException(failure_from_python(e));
+               }
+             };
+             nb::gil_scoped_release release;
+             b.set_queue_declarer(std::move(declarer));
+           }, "broker"_a.none())
       .def("close", &RabbitmqBroker::close, nb::call_guard<nb::gil_scoped_release>());
 }
 

@@ -1,6 +1,7 @@
 #include "dramatiq/rabbitmq_broker.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "dramatiq/encoder.hpp"
@@ -24,6 +25,13 @@ SettlementTiming settlement_timing() {
   return timing;
 }
 
+// A queue's declaration failed max_declare_attempts times: the use that
+// needed it fails, without the retries of a broken publish.
+class DeclarationFailed : public ConnectionClosed {
+ public:
+  using ConnectionClosed::ConnectionClosed;
+};
+
 Publication publication_of(const Message& message) {
   Publication publication{message.queue_name, get_encoder()->encode(message), std::nullopt};
   if (const Value* priority = message.options.find("broker_priority"); priority && priority->is_number()) {
@@ -43,8 +51,29 @@ class RabbitmqBroker::Impl {
   // Creates the queues of `canonical` on the server if not done yet.
   void ensure_declared(rabbitmq::Connection& connection, const std::string& canonical) {
     if (!context.is_pending(canonical)) return;
-    rabbitmq::declare_all(connection, canonical, context.options());
-    context.mark_declared(canonical);
+    RabbitmqBroker::QueueDeclarer declarer;
+    {
+      std::lock_guard lock(declarer_mutex);
+      declarer = this->declarer;
+    }
+    if (!declarer) {
+      rabbitmq::declare_all(connection, canonical, context.options());
+      context.mark_declared(canonical);
+      return;
+    }
+    std::string last_error;
+    for (int attempt = 0; attempt < std::max(1, context.options().max_declare_attempts); ++attempt) {
+      try {
+        declarer(canonical);
+        rabbitmq::declare(connection, canonical, rabbitmq::QueueKind::Delay, context.options());
+        rabbitmq::declare(connection, canonical, rabbitmq::QueueKind::DeadLetter, context.options());
+        context.mark_declared(canonical);
+        return;
+      } catch (const BrokerConnectionError& e) {
+        last_error = e.what();
+      }
+    }
+    throw DeclarationFailed(last_error);
   }
 
   // Publishes a batch: declares the queues it needs, retries on a broken
@@ -75,6 +104,8 @@ class RabbitmqBroker::Impl {
         }
       } catch (const rabbitmq::ConnectionBlockedTimeout&) {
         throw;
+      } catch (const DeclarationFailed&) {
+        throw;
       } catch (const BrokerConnectionError& e) {
         last_error = e.what();
       }
@@ -83,6 +114,8 @@ class RabbitmqBroker::Impl {
   }
 
   rabbitmq::BrokerContext context;
+  std::mutex declarer_mutex;
+  RabbitmqBroker::QueueDeclarer declarer;
   rabbitmq::SettlementTransport transport;
   SettlementQueue settler;  // declared after its transport: stopped first
 };
@@ -125,6 +158,8 @@ void RabbitmqBroker::ensure_queue(const std::string& queue_name) {
         if (!lease->healthy()) lease.discard();
         throw;
       }
+    } catch (const DeclarationFailed&) {
+      throw;
     } catch (const BrokerConnectionError& e) {
       last_error = e.what();
     }
@@ -155,6 +190,26 @@ RabbitmqBroker::QueueCounts RabbitmqBroker::get_queue_message_counts(const std::
     if (!lease->healthy()) lease.discard();
     throw;
   }
+}
+
+void RabbitmqBroker::declare_main_queue(const std::string& canonical) {
+  auto lease = impl_->context.pool().acquire();
+  try {
+    rabbitmq::declare(lease->connection(), canonical, rabbitmq::QueueKind::Main, options());
+  } catch (const BrokerConnectionError&) {
+    if (!lease->healthy()) lease.discard();
+    throw;
+  }
+}
+
+void RabbitmqBroker::set_queue_declarer(QueueDeclarer declarer) {
+  QueueDeclarer previous;
+  {
+    std::lock_guard lock(impl_->declarer_mutex);
+    previous = std::move(impl_->declarer);
+    impl_->declarer = std::move(declarer);
+  }
+  // `previous` (which may hold host objects) is let go outside the lock.
 }
 
 std::size_t RabbitmqBroker::count_unfinished(const std::string& queue_name) {

@@ -96,8 +96,8 @@ void ConsumerThread::run() {
 }
 
 void ConsumerThread::consume_loop() {
-  auto session = std::make_shared<ConsumerSession>(context_.broker.consume(queue_name_, prefetch_),
-                                                    window_, logger_);
+  auto session = std::make_shared<ConsumerSession>(
+      context_.broker.consume_for_worker(queue_name_, prefetch_, context_.fetch_timeout), window_, logger_);
   // However the loop ends, this session fetches no more; what it delivered
   // is still settled through it.
   {
@@ -174,6 +174,9 @@ void ConsumerThread::reject_undeliverable(MessageProxy& message, ConsumerSession
   message.fail();
   message.failure = Failure{type_name, reason, {}, nullptr, false, std::nullopt, false};
   session.settle(context_.broker, message);
+  // A host view (a Python broker's own proxy) and the delivery keep each
+  // other alive: let go of it once settled, as worker threads do.
+  message.host_view.reset();
 }
 
 void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message,
@@ -250,6 +253,7 @@ void ConsumerThread::handle_delayed_messages() {
       return;
     }
     due.source->settle(context_.broker, *due.message);
+    due.message->host_view.reset();
     // Worker::join() waits for this: the message is not done before its ack
     // (and the ack's hooks) are.
     std::lock_guard lock(mutex_);

@@ -39,7 +39,8 @@ std::optional<int> integer_variable(const char* name) {
 WorkerEnvironment worker_environment() {
   return WorkerEnvironment{integer_variable("dramatiq_worker_timeout"),
                            integer_variable("dramatiq_queue_prefetch"),
-                           integer_variable("dramatiq_delay_queue_prefetch")};
+                           integer_variable("dramatiq_delay_queue_prefetch"),
+                           integer_variable("dramatiq_restart_delay")};
 }
 
 WorkerOptions WorkerOptions::resolved() const {

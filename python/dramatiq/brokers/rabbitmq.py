@@ -190,6 +190,20 @@ class RabbitmqBroker(Broker):
         self.state = threading.local()
         self._pika_connections: set = set()
         super().__init__(middleware=middleware)
+        if type(self)._declare_queue is not RabbitmqBroker._declare_queue:
+            self._native.set_queue_declarer(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "_declare_queue":
+            # Replaced on this broker (a test's patch): the engine calls it
+            # where it creates a queue on the server.
+            self._native.set_queue_declarer(self)
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        if name == "_declare_queue" and type(self)._declare_queue is RabbitmqBroker._declare_queue:
+            self._native.set_queue_declarer(None)
 
     # ---- configuration
 
@@ -294,6 +308,31 @@ class RabbitmqBroker(Broker):
             from ..common import q_name
 
             self._native.declare_queue(q_name(queue_name))
+
+    def _declare_queue(self, queue_name: str) -> None:
+        """Create the queue itself on the server (its delay and dead-letter
+        queues are declared after it). The engine does this step itself,
+        unless this method was replaced (on the class or on this broker):
+        then it calls the replacement, and a pika ``AMQPConnectionError``
+        or ``AMQPChannelError`` (or a dramatiq ``ConnectionError``) from it
+        fails that attempt, up to ``MAX_DECLARE_ATTEMPTS``.
+
+        Parameters:
+          queue_name: the canonical queue name.
+        """
+        self._native.declare_main_queue(queue_name)
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
+        """A consumer of one queue (declared, and created on the server,
+        first), for code that consumes it itself.
+
+        Parameters:
+          queue_name: the queue (or delay queue) to consume.
+          prefetch: unacked messages the server may deliver ahead.
+          timeout: ms ``next()`` waits for a message before it returns None.
+        """
+        self.declare_queue(queue_name, ensure=True)
+        return super().consume(queue_name, prefetch, timeout)
 
     def get_queue_message_counts(self, queue_name: str) -> tuple:
         """Ready messages of a queue, its delay queue and its dead letters

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Optional
 
 from .. import _engine
-from ..broker import Broker
+from ..broker import Broker, MessageProxy
 from ..common import dq_name
 
 
@@ -49,6 +49,11 @@ class _QueueView:
     def contents(self) -> list:
         """The encoded messages currently on the queue, in order."""
         return self._native.queue_contents(self.name)
+
+
+class _StubMessageProxy(MessageProxy):
+    """A message of the stub broker, as upstream names it (plugins such as
+    dramatiq-eager-broker build them to run messages themselves)."""
 
 
 class StubBroker(Broker):
