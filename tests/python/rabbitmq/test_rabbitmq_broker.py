@@ -288,12 +288,17 @@ def test_blocked_connection_makes_producers_raise_after_the_timeout(rabbitmq_ser
         try:
             with pytest.raises(ConnectionClosed):
                 noop.send()
+            # The block is known now: a send waits blocked_connection_timeout
+            # without writing, then says why (not a confirm that never came).
+            with pytest.raises(ConnectionClosed, match="blocked"):
+                noop.send()
         finally:
             rabbitmq_server.ctl("set_vm_memory_high_watermark", "0.4")
         noop.send()
-        # The send that raised was written before the block was noticed: the
-        # server may still store it once unblocked (the producer was told it
-        # is unconfirmed, not that it is lost).
+        # The first send that raised was written before the block was
+        # noticed: the server may still store it once unblocked (the producer
+        # was told it is unconfirmed, not that it is lost); the second was
+        # never written.
         assert broker.get_queue_message_counts("blocked")[0] in (2, 3)
     finally:
         close_broker(broker, rabbitmq_server)
