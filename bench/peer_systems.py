@@ -14,7 +14,10 @@ VENVS = BENCH_DIR / ".venvs"
 
 OURS = "dramatiq-cpp"
 OURS_EMBEDDED = "dramatiq-cpp-embedded"
+OURS_RABBITMQ = "dramatiq-cpp-rabbitmq"
 UPSTREAM = "dramatiq"
+UPSTREAM_RABBITMQ = "dramatiq-rabbitmq"
+OURS_SYSTEMS = (OURS, OURS_EMBEDDED, OURS_RABBITMQ)
 
 # Every peer's redis-py is pinned to the same release.
 REDIS_PY = "redis==8.1.0"
@@ -37,7 +40,16 @@ SYSTEMS = [
     ("rq", "RQ 2.12.0", ["rq==2.12.0", REDIS_PY], "tasks_rq"),
     ("huey", "Huey 3.5.4", [HUEY, REDIS_PY], "tasks_huey"),
     ("taskiq", "taskiq 0.13.0", ["taskiq==0.13.0", "taskiq-redis==1.2.4", REDIS_PY], "tasks_taskiq"),
+    # On one private rabbitmq-server (started when any of these is chosen).
+    (OURS_RABBITMQ, "dramatiq-cpp (RabbitMQ)", None, "tasks_dramatiq_rabbitmq"),
+    (UPSTREAM_RABBITMQ, "Dramatiq 2.2.1 (RabbitMQ)", ["dramatiq==2.2.1", "pika==1.3.2", REDIS_PY],
+     "tasks_dramatiq_rabbitmq"),
+    ("celery-rabbitmq", "Celery 5.7.0 (RabbitMQ)", ["celery==5.7.0", REDIS_PY], "tasks_celery_rabbitmq"),
 ]
+
+
+def uses_rabbitmq(key):
+    return key.endswith("-rabbitmq")
 PLOT_REQUIREMENTS = ["matplotlib==3.11.2"]
 
 # (processes, threads) per workload.  RQ runs one job at a time per process:

@@ -39,6 +39,7 @@ import ours_install  # noqa: E402
 import peer_report  # noqa: E402
 import peer_systems as ps  # noqa: E402
 from redis_resp import Resp  # noqa: E402
+from rabbitmq_support import RabbitmqServer  # noqa: E402
 from redis_support import RedisServer  # noqa: E402
 
 HARNESS = BENCH_DIR / "peer_bench.py"
@@ -104,9 +105,9 @@ def run_once(argv, env, server, timeout):
 def check_identity(system, result):
     """ours must really be dramatiq-cpp, and upstream really upstream."""
     impl = result.get("implementation")
-    if system in (ps.OURS, ps.OURS_EMBEDDED) and impl != "dramatiq-cpp":
+    if system in ps.OURS_SYSTEMS and impl != "dramatiq-cpp":
         return "ours did not import dramatiq-cpp (--ours-python/--ours-pythonpath wrong?)"
-    if system == ps.UPSTREAM and (impl is not None or result["versions"].get("dramatiq") != "2.2.1"):
+    if system in (ps.UPSTREAM, ps.UPSTREAM_RABBITMQ) and (impl is not None or result["versions"].get("dramatiq") != "2.2.1"):
         return "upstream is not dramatiq 2.2.1: %s %s" % (impl, result["versions"])
     return None
 
@@ -205,7 +206,14 @@ def main(argv=None):
     failures = 0
     server = RedisServer()
     server.start()
+    amqp = None
     try:
+        if any(ps.uses_rabbitmq(key) for key, _, _, _ in systems):
+            amqp = RabbitmqServer()
+            amqp.start()
+            for _, env in interps.values():
+                env["PEER_BENCH_AMQP_URL"] = amqp.url
+            ps.log("rabbitmq-server pid %d port %d" % (amqp.pid, amqp.port))
         with Resp("127.0.0.1", server.port) as c:
             meta["redis_version"] = c.info("server").get("redis_version")
         ps.log("redis-server %s pid %d port %d; %d rounds; systems %s"
@@ -220,7 +228,7 @@ def main(argv=None):
                     ps.log("[round %d/%d] %-8s %-13s ..." % (rnd + 1, p["rounds"], workload, key))
                     hv = harness_argv(python, adapter, workload, key, server, p)
                     result, err = run_once(hv, env, server, args.timeout)
-                    if err is not None and key in (ps.OURS, ps.OURS_EMBEDDED) and "_engine" in err:
+                    if err is not None and key in ps.OURS_SYSTEMS and "_engine" in err:
                         # build-dev/ or python/ of the checkout we import from
                         # was being updated; try once more.
                         ps.log("  failed on _engine (checkout being rebuilt?); retrying in 10 s")
@@ -239,6 +247,8 @@ def main(argv=None):
                     ps.log("  " + peer_report.one_line(workload, result))
     finally:
         server.close()
+        if amqp is not None:
+            amqp.close()
     meta["loadavg_end"] = os.getloadavg()
     meta["ours_end"] = ours_build(args.ours_python, args.ours_pythonpath, installed_commit)
     if meta["ours_end"] != meta["ours_start"]:

@@ -4,7 +4,8 @@ PYTHONPATH).  Worker: the ``dramatiq`` command, N processes x M threads,
 every other setting at its default (upstream's worker_timeout is 1 s).
 The broker is Redis, or dramatiq-cpp's embedded SQLiteBroker on the run's
 own file ($PEER_BENCH_SQLITE_PATH) when tasks_dramatiq_sqlite.py sets
-$PEER_BENCH_DRAMATIQ_SQLITE before importing this module."""
+$PEER_BENCH_DRAMATIQ_SQLITE before importing this module, or RabbitMQ when
+tasks_dramatiq_rabbitmq.py sets $PEER_BENCH_DRAMATIQ_RABBITMQ."""
 
 import os
 import sys
@@ -18,6 +19,10 @@ if os.environ.get("PEER_BENCH_DRAMATIQ_SQLITE") == "1":
 
     broker = SQLiteBroker(os.environ["PEER_BENCH_SQLITE_PATH"],
                           durable=os.environ.get("PEER_BENCH_SQLITE_DURABLE") == "1")
+elif os.environ.get("PEER_BENCH_DRAMATIQ_RABBITMQ") == "1":
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    broker = RabbitmqBroker(url=os.environ["PEER_BENCH_AMQP_URL"])
 else:
     from dramatiq.brokers.redis import RedisBroker
 
