@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the C++ engine tests (GoogleTest) and the Python
-# API tests (pytest, against the installed package). Run scripts/setup.sh first.
+# Runs the whole test suite: the C++ engine tests (GoogleTest), the Python
+# API tests (pytest, against the installed package), then the engine tests
+# again under sanitizers and the fuzz targets for a bounded time
+# (docs/reliability.md; DRAMATIQ_SKIP_SANITIZERS=1 leaves those two out).
+# Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +15,9 @@ cmake --build build-tests -j 2
 
 echo "== Python API tests (pytest)"
 python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
+
+if [ "${DRAMATIQ_SKIP_SANITIZERS:-}" != 1 ]; then
+  bash scripts/sanitize.sh asan tsan
+  echo "== Fuzz targets (libFuzzer, ${FUZZ_SECONDS:-25} s each)"
+  bash scripts/fuzz.sh
+fi
