@@ -168,7 +168,7 @@ NB_MODULE(_engine, m) {
   m.def("json_dumps", [](nb::handle obj) {
     std::string out = to_json(to_value(obj));
     return nb::bytes(out.data(), out.size());
-  }, "Serializes like json.dumps(obj, separators=(',', ':')) to UTF-8 bytes.");
+  }, "obj"_a.none(), "Serializes like json.dumps(obj, separators=(',', ':')) to UTF-8 bytes.");
   m.def("json_loads", [](nb::handle data) {
     std::string_view text;
     std::string holder;

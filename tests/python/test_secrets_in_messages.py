@@ -72,7 +72,7 @@ def test_an_unreachable_redis_does_not_show_the_password(caplog):
 
     broker = RedisBroker(url="redis://user:%s@127.0.0.1:%d/0" % (SECRET, closed_port()))
     try:
-        with pytest.raises(dramatiq.errors.ConnectionError) as info:
+        with pytest.raises(dramatiq.errors.BrokerConnectionError) as info:
             broker.enqueue(dramatiq.Message(queue_name="default", actor_name="a", args=(), kwargs={}, options={}))
         assert_secret_hidden(caplog, info.value)
     finally:
@@ -85,7 +85,7 @@ def test_a_refused_redis_password_is_not_shown(caplog):
     with RedisServer(password="the-right-one") as server:
         broker = RedisBroker(url="redis://:%s@127.0.0.1:%d/0" % (SECRET, server.port))
         try:
-            with pytest.raises(dramatiq.errors.ConnectionError) as info:
+            with pytest.raises(dramatiq.errors.BrokerConnectionError) as info:
                 broker.enqueue(dramatiq.Message(queue_name="default", actor_name="a", args=(), kwargs={}, options={}))
             assert "Authentication failed" in str(info.value)
             assert_secret_hidden(caplog, info.value)
@@ -98,7 +98,7 @@ def test_an_unreachable_rabbitmq_does_not_show_the_password(caplog):
 
     broker = RabbitmqBroker(url="amqp://user:%s@127.0.0.1:%d/vh" % (SECRET, closed_port()))
     try:
-        with pytest.raises(dramatiq.errors.ConnectionError) as info:
+        with pytest.raises(dramatiq.errors.BrokerConnectionError) as info:
             broker.enqueue(dramatiq.Message(queue_name="default", actor_name="a", args=(), kwargs={}, options={}))
         assert_secret_hidden(caplog, info.value)
     finally:
