@@ -33,17 +33,24 @@ struct Decoding : Consumer {
   using Consumer::decode_delivery;
 };
 
-void check_round_trip(JsonEncoder& encoder, const Message& message) {
-  const std::string encoded = encoder.encode(message);
-  Message decoded;
+Message decode_ours(JsonEncoder& encoder, const std::string& encoded) {
   try {
-    decoded = encoder.decode(encoded);
+    return encoder.decode(encoded);
   } catch (const DecodeError& e) {
     invariant_failed("a message we encoded does not decode", encoded + "\n" + e.what());
   }
-  FUZZ_CHECK(encoder.encode(decoded) == encoded, encoded);
-  FUZZ_CHECK(decoded.message_id == message.message_id, encoded);
-  FUZZ_CHECK(decoded.message_timestamp == message.message_timestamp, encoded);
+}
+
+// The C++ API can hold what JSON cannot say the same way twice (an object
+// with a repeated key: decoding keeps the last; a non-UTF-8 string: written
+// as U+FFFD), so the encoding is compared from the first decoded message
+// on, where it must be stable.
+void check_round_trip(JsonEncoder& encoder, const Message& message) {
+  Message decoded = decode_ours(encoder, encoder.encode(message));
+  FUZZ_CHECK(decoded.message_id == message.message_id, decoded.message_id);
+  FUZZ_CHECK(decoded.message_timestamp == message.message_timestamp, decoded.message_id);
+  const std::string encoded = encoder.encode(decoded);
+  FUZZ_CHECK(encoder.encode(decode_ours(encoder, encoded)) == encoded, encoded);
   static_cast<void>(decoded.describe());
 }
 
@@ -77,11 +84,9 @@ std::string digits(Input& in) {
 Value build_args(Input& in) {
   struct Open {
     Value container;
-    std::string key_for_parent;
   };
   std::vector<Open> stack;
-  stack.push_back({Value::array(), {}});
-  std::string pending_key;
+  stack.push_back({Value::array()});
   auto add = [&](Value v) {
     Value& top = stack.back().container;
     if (top.is_array()) {
@@ -90,6 +95,7 @@ Value build_args(Input& in) {
       top.as_object().emplace_back(in.bytes(8), std::move(v));
     }
   };
+  int deep_values = 0;
   for (int ops = 0; !in.empty() && ops < 256; ++ops) {
     switch (in.byte() % 12) {
       case 0: add(Value()); break;
@@ -100,10 +106,10 @@ Value build_args(Input& in) {
       case 5: add(Value(BigInt{digits(in)})); break;
       case 6: add(Value(ForeignPtr(std::make_shared<Opaque>()))); break;
       case 7:
-        if (stack.size() < 64) stack.push_back({Value::array(), {}});
+        if (stack.size() < 64) stack.push_back({Value::array()});
         break;
       case 8:
-        if (stack.size() < 64) stack.push_back({Value::object(), {}});
+        if (stack.size() < 64) stack.push_back({Value::object()});
         break;
       case 9:
         if (stack.size() > 1) {
@@ -113,7 +119,9 @@ Value build_args(Input& in) {
         }
         break;
       case 10: {
-        // Nesting around the limit from either side.
+        // Nesting around the limit from either side (twice at most: each
+        // costs a thousand containers).
+        if (deep_values++ >= 2) break;
         int depth = kMaxJsonDepth - 8 + in.byte() % 16;
         Value v = Value::array();
         for (int i = 1; i < depth; ++i) v = Value(Array{std::move(v)});
