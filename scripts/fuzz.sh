@@ -4,16 +4,16 @@
 # taking over 10 s) or out-of-memory. Needs the ASan build dir made by
 # `scripts/sanitize.sh asan` (it builds the fuzz targets too).
 #
-#   FUZZ_SECONDS=25 bash scripts/fuzz.sh [target...]   (all by default)
+#   FUZZ_SECONDS=20 bash scripts/fuzz.sh [target...]   (all by default)
 #
-# CI runs 25 s per target, two at a time. A longer local run (docs/reliability.md):
+# CI runs 20 s per target, two at a time. A longer local run (docs/reliability.md):
 #   FUZZ_SECONDS=600 bash scripts/fuzz.sh
 # A crash leaves its input in build-asan/fuzz/<target>/crash-*; replay it
 # with build-asan/tests/fuzz/fuzz_<target> <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${FUZZ_SECONDS:-25}
+seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=(json_reader message_decoder redis_reply amqp_frames sqlite_rows); fi
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"

@@ -18,6 +18,6 @@ python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
 
 if [ "${DRAMATIQ_SKIP_SANITIZERS:-}" != 1 ]; then
   bash scripts/sanitize.sh asan tsan
-  echo "== Fuzz targets (libFuzzer, ${FUZZ_SECONDS:-25} s each)"
+  echo "== Fuzz targets (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
   bash scripts/fuzz.sh
 fi
