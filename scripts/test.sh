@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the C++ engine tests (GoogleTest) and the Python
-# API tests (pytest, against the installed package). Run scripts/setup.sh first.
+# Runs the whole test suite: the C++ engine tests (GoogleTest), the Python
+# API tests (pytest, against the installed package), then the engine tests
+# again under sanitizers and the fuzz targets for a bounded time
+# (docs/reliability.md; DRAMATIQ_SKIP_SANITIZERS=1 leaves those two out).
+# Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +18,9 @@ python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
 
 echo "== Soak, quick (bench/soak.py: every message counted through worker kills, server restarts, a full disk)"
 python3 bench/soak.py --quick
+
+if [ "${DRAMATIQ_SKIP_SANITIZERS:-}" != 1 ]; then
+  bash scripts/sanitize.sh asan tsan
+  echo "== Fuzz targets (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
+  bash scripts/fuzz.sh
+fi

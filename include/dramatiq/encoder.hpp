@@ -2,13 +2,28 @@
 // bindings wrap any Python Encoder subclass).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "dramatiq/errors.hpp"
 #include "dramatiq/message.hpp"
 
 namespace dramatiq {
+
+// The largest encoded message that brokers send and workers accept:
+// RabbitMQ's default max_message_size (128 MiB), so a message that one
+// broker carries every other one carries too. Beyond it a producer gets
+// MessageTooLarge, and a worker dead-letters the delivery without
+// decoding it (docs/reliability.md).
+inline constexpr std::size_t kMaxMessageBytes = std::size_t{128} << 20;
+
+// An encoded message bigger than kMaxMessageBytes.
+class MessageTooLarge : public DramatiqError {
+ public:
+  using DramatiqError::DramatiqError;
+};
 
 class Encoder {
  public:
@@ -34,5 +49,11 @@ class JsonEncoder : public Encoder {
 // The process-wide encoder used by brokers (defaults to JsonEncoder).
 std::shared_ptr<Encoder> get_encoder();
 void set_encoder(std::shared_ptr<Encoder> encoder);
+
+// What brokers store: get_encoder()->encode(message), or MessageTooLarge
+// when that is bigger than kMaxMessageBytes.
+std::string encode_for_broker(const Message& message);
+// The reason a delivery of `size` bytes is refused unread, or empty.
+std::string oversized_delivery_reason(std::size_t size);
 
 }  // namespace dramatiq

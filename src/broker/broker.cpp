@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/saturating.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
 
@@ -140,7 +141,7 @@ Delay Broker::prepare_for_enqueue(Message& message, Delay delay) {
   stamp_message(message);
   if (delay) {
     if (!traits_.schedules_delays) message.queue_name = delay_queue_name(queue_name);
-    message.options.set("eta", current_millis() + *delay);
+    message.options.set("eta", saturating_add(current_millis(), *delay));
   }
   return delay;
 }

@@ -1,13 +1,18 @@
 #include "dramatiq/consumer.hpp"
 
 #include "dramatiq/encoder.hpp"
+#include "dramatiq/errors.hpp"
 
 namespace dramatiq {
 
 std::shared_ptr<MessageProxy> Consumer::decode_delivery(const std::string& queue_name,
                                                         std::string bytes, std::string receipt) {
   auto proxy = std::make_shared<MessageProxy>();
+  // Refused unread: decoding a hostile giant would cost its size again
+  // in values, and the Python encoders more.
+  std::string oversized = oversized_delivery_reason(bytes.size());
   try {
+    if (!oversized.empty()) throw DecodeError(oversized);
     proxy->message = get_encoder()->decode(bytes);
   } catch (const std::exception& e) {
     proxy->decode_error = e.what();

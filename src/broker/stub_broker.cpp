@@ -134,7 +134,7 @@ void StubBroker::do_declare_queue(const std::string& queue_name) {
 }
 
 void StubBroker::do_enqueue(const std::string& queue_name, const Message& message) {
-  std::string data = get_encoder()->encode(message);
+  std::string data = encode_for_broker(message);
   // Held until consumed, possibly by the hundred thousand: keep only the
   // bytes, not the encoder's growth room.
   data.shrink_to_fit();

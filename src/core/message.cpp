@@ -159,8 +159,13 @@ Message Message::from_value(Value fields) {
   } else if (ts.is_float() && std::isfinite(ts.as_number()) && std::fabs(ts.as_number()) < 9.2e18) {
     m.message_timestamp = static_cast<std::int64_t>(ts.as_number());
   } else {
+    // A float out of range or an integer beyond 64 bits is named as such:
+    // "must be a number, not int" would read as nonsense.
+    std::string what = ts.is_float()                        ? "a non-finite or out-of-range float"
+                       : ts.kind() == Value::Kind::BigInt ? "an integer outside the 64-bit range"
+                                                           : ts.type_name();
     throw DecodeError("Failed to decode message: field 'message_timestamp' must be a number of "
-                      "milliseconds, not " + (ts.is_float() ? std::string("a non-finite float") : ts.type_name()));
+                      "milliseconds, not " + what);
   }
   return m;
 }

@@ -58,6 +58,22 @@ std::shared_ptr<Encoder>& encoder_slot() {
 }
 }  // namespace
 
+std::string oversized_delivery_reason(std::size_t size) {
+  if (size <= kMaxMessageBytes) return {};
+  return "Failed to decode message: it is " + std::to_string(size) +
+         " bytes long, more than the maximum message size (" + std::to_string(kMaxMessageBytes) + " bytes)";
+}
+
+std::string encode_for_broker(const Message& message) {
+  std::string data = get_encoder()->encode(message);
+  if (data.size() > kMaxMessageBytes) {
+    throw MessageTooLarge("Message " + message.message_id + " (" + message.actor_name + ") encodes to " +
+                          std::to_string(data.size()) + " bytes, more than the maximum message size (" +
+                          std::to_string(kMaxMessageBytes) + " bytes)");
+  }
+  return data;
+}
+
 std::shared_ptr<Encoder> get_encoder() {
   std::lock_guard lock(encoder_mutex);
   return encoder_slot();

@@ -487,6 +487,9 @@ class Parser {
 }  // namespace
 
 Value read_json(std::string_view text) {
+  // An empty view may have no buffer at all (an empty delivery), and
+  // simdjson copies from the pointer even for no bytes.
+  if (text.data() == nullptr) text = std::string_view("", 0);
   // One parser per thread: it keeps its buffers between documents, and
   // simdjson parsers must not be shared across threads.
   thread_local simdjson::dom::parser parser;

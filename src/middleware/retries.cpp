@@ -1,6 +1,8 @@
+#include <algorithm>
 #include <cmath>
 #include <random>
 
+#include "core/saturating.hpp"
 #include "dramatiq/broker.hpp"
 #include "dramatiq/builtin_middleware.hpp"
 #include "dramatiq/log.hpp"
@@ -16,7 +18,8 @@ double uniform(double low, double high) {
 }
 
 std::int64_t int_option(const Value& v, std::int64_t fallback) {
-  return v.is_number() ? static_cast<std::int64_t>(v.as_number()) : fallback;
+  if (v.is_int()) return v.as_int();
+  return v.is_number() ? saturating_int64(v.as_number(), fallback) : fallback;
 }
 }  // namespace
 
@@ -26,7 +29,8 @@ std::int64_t compute_backoff(std::int64_t attempts, std::int64_t factor, std::in
   if (backoff > static_cast<double>(max_backoff)) {
     backoff = std::floor(static_cast<double>(max_backoff) * uniform(0.5, 1));
   }
-  return static_cast<std::int64_t>(backoff);
+  // A negative factor (a producer's min_backoff) means no wait.
+  return saturating_int64(std::max(backoff, 0.0), 0);
 }
 
 void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const Value*,
@@ -41,7 +45,7 @@ void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const V
     return;
   }
   std::int64_t retries = options.get_int("retries", 0);
-  options.set("retries", retries + 1);
+  options.set("retries", saturating_add(retries, 1));
   options.set("traceback", failure->traceback.empty()
                                ? failure->type_name + ": " + failure->message
                                : failure->traceback);

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <cmath>
 
+#include "core/saturating.hpp"
 #include "dramatiq/broker.hpp"
 #include "dramatiq/builtin_middleware.hpp"
 #include "dramatiq/log.hpp"
@@ -74,8 +76,11 @@ void TimeLimit::before_process_message(Broker& broker, MessageProxy& message) {
   // Upstream starts the monitor at process boot; starting it on first use
   // too means a plain Worker (no process_boot) still enforces limits.
   start_monitor();
+  // A producer's limit may be huge: 31 years from now is as good as never,
+  // and the clock must not overflow.
+  double microseconds = std::min(limit.as_number() * 1000, 1e15);
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::microseconds(static_cast<std::int64_t>(limit.as_number() * 1000));
+                  std::chrono::microseconds(saturating_int64(microseconds, 0));
   std::lock_guard lock(mutex_);
   deadlines_[current_thread_id()] = deadline;
 }

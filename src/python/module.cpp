@@ -14,6 +14,7 @@
 #include "dramatiq/errors.hpp"
 #include "dramatiq/json.hpp"
 #include "dramatiq/log.hpp"
+#include "dramatiq/redacted_url.hpp"
 #include "dramatiq/result_backend.hpp"
 #include "dramatiq/stub_broker.hpp"
 #include "dramatiq/worker.hpp"
@@ -170,7 +171,7 @@ NB_MODULE(_engine, m) {
   m.def("json_dumps", [](nb::handle obj) {
     std::string out = to_json(to_value(obj));
     return nb::bytes(out.data(), out.size());
-  }, "Serializes like json.dumps(obj, separators=(',', ':')) to UTF-8 bytes.");
+  }, "obj"_a.none(), "Serializes like json.dumps(obj, separators=(',', ':')) to UTF-8 bytes.");
   m.def("json_loads", [](nb::handle data) {
     std::string_view text;
     std::string holder;
@@ -206,6 +207,8 @@ NB_MODULE(_engine, m) {
   m.def("is_valid_queue_name", &is_valid_queue_name, "name"_a,
         "Whether `name` is a valid queue name: [a-zA-Z_][a-zA-Z0-9._-]*.");
   m.def("generate_message_id", &generate_message_id, "A random UUID4 string (the engine's message ids).");
+  m.def("redacted_url", [](const std::string& url) { return redacted_url(url); }, "url"_a,
+        "The URL with the password of its user information replaced by '***', for messages.");
   m.def("compute_backoff", &compute_backoff, "attempts"_a, "factor"_a, "max_backoff"_a);
 
   // ---- deliveries (the engine side of a Python MessageProxy)

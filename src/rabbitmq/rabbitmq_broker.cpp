@@ -33,7 +33,7 @@ class DeclarationFailed : public ConnectionClosed {
 };
 
 Publication publication_of(const Message& message) {
-  Publication publication{message.queue_name, get_encoder()->encode(message), std::nullopt};
+  Publication publication{message.queue_name, encode_for_broker(message), std::nullopt};
   if (const Value* priority = message.options.find("broker_priority"); priority && priority->is_number()) {
     publication.priority = static_cast<int>(priority->as_number());
   }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "dramatiq/rabbitmq_options.hpp"
+#include "dramatiq/redacted_url.hpp"
 
 namespace dramatiq {
 
@@ -126,7 +127,7 @@ RabbitmqConnectionOptions RabbitmqConnectionOptions::from_url(std::string_view u
   auto scheme_end = url.find("://");
   std::string_view scheme = scheme_end == std::string_view::npos ? "" : url.substr(0, scheme_end);
   if (scheme != "amqp" && scheme != "amqps") {
-    throw std::invalid_argument("RabbitMQ URL must start with amqp:// or amqps://: '" + std::string(url) + "'");
+    throw std::invalid_argument("RabbitMQ URL must start with amqp:// or amqps://: '" + redacted_url(url) + "'");
   }
   if (scheme == "amqps") {
     options.tls = true;

@@ -19,43 +19,10 @@ bool starts_with(const std::string& text, std::string_view prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
-Reply convert(const redisReply* r) {
-  Reply reply;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      reply.type = Reply::Type::String;
-      reply.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      reply.type = Reply::Type::Status;
-      reply.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      reply.type = Reply::Type::Error;
-      reply.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      reply.type = Reply::Type::Integer;
-      reply.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      reply.type = Reply::Type::Array;
-      reply.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) reply.elements.push_back(convert(r->element[i]));
-      break;
-    default:
-      reply.type = Reply::Type::Nil;
-  }
-  return reply;
-}
-
 }  // namespace
 
-void Connection::ReaderDeleter::operator()(redisReader* reader) const { redisReaderFree(reader); }
-
 Connection::Connection(const RedisConnectionOptions& options)
-    : options_(options), reader_(redisReaderCreate()) {
-  if (!reader_) throw std::bad_alloc();
+    : options_(options) {
   try {
     transport_ = open_transport(options_);
     handshake();
@@ -167,7 +134,7 @@ bool Connection::fill(Deadline deadline, std::chrono::microseconds spin, int wak
   while (true) {
     IoResult done = io([&] { return transport_->read(buffer, sizeof buffer); });
     if (done.bytes > 0) {
-      redisReaderFeed(reader_.get(), buffer, done.bytes);
+      reader_.feed(buffer, done.bytes);
       return true;
     }
     if (spin.count() > 0 && Clock::now() < spin_until) {
@@ -181,15 +148,11 @@ bool Connection::fill(Deadline deadline, std::chrono::microseconds spin, int wak
 }
 
 std::optional<Reply> Connection::take_buffered_reply() {
-  void* raw = nullptr;
-  redisReader* reader = reader_.get();
-  if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
-    fail(std::string("protocol error: ") + reader->errstr);
+  try {
+    return reader_.next();
+  } catch (const ReplyProtocolError& e) {
+    fail(e.what());
   }
-  if (!raw) return std::nullopt;
-  Reply reply = convert(static_cast<redisReply*>(raw));
-  freeReplyObject(raw);
-  return reply;
 }
 
 std::optional<Reply> Connection::read(std::chrono::milliseconds timeout, int wake_fd) {

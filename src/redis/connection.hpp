@@ -13,22 +13,10 @@
 #include <vector>
 
 #include "dramatiq/redis_broker.hpp"
+#include "redis/reply_reader.hpp"
 #include "redis/transport.hpp"
 
-struct redisReader;
-
 namespace dramatiq::redis {
-
-struct Reply {
-  enum class Type { Nil, Status, Error, Integer, String, Array };
-  Type type = Type::Nil;
-  long long integer = 0;
-  std::string str;  // String, Status and Error payloads
-  std::vector<Reply> elements;
-
-  bool is_error() const { return type == Type::Error; }
-  bool is_nil() const { return type == Type::Nil; }
-};
 
 using Command = std::vector<std::string>;
 
@@ -90,13 +78,10 @@ class Connection {
   // The transport's wait; an interrupted one leaves this connection broken.
   bool wait(short events, Deadline deadline, int wake_fd = -1);
 
-  struct ReaderDeleter {
-    void operator()(redisReader* reader) const;
-  };
   RedisConnectionOptions options_;
   // Members, not raw handles: when the constructor throws (a refused
   // AUTH, say) no destructor runs, but members are released.
-  std::unique_ptr<redisReader, ReaderDeleter> reader_;
+  ReplyReader reader_;
   std::unique_ptr<Transport> transport_;
   std::string out_;
   bool healthy_ = true;

@@ -124,18 +124,17 @@ std::size_t RedisConsumer::fetch(int wanted) {
     throw;
   }
   settler_.sent(queue_, settled);
+  FetchReply fetched = split_fetch_reply(std::move(reply));
+  for (const auto& id : fetched.ids_without_data) {
+    log::write(log::Level::Warning, logger_,
+               "Message id '" + id + "' was on queue '" + queue_ +
+                   "' without its message data; it was dropped from the queue.");
+  }
   std::vector<std::string> taken_ids;
-  for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
-    auto& id = reply.elements[i].str;
-    auto& data = reply.elements[i + 1];
-    if (data.is_nil()) {
-      log::write(log::Level::Warning, logger_,
-                 "Message id '" + id + "' was on queue '" + queue_ +
-                     "' without its message data; it was dropped from the queue.");
-      continue;
-    }
-    taken_ids.push_back(id);
-    buffer_.push_back(Fetched{std::move(id), std::move(data.str)});
+  taken_ids.reserve(fetched.messages.size());
+  for (auto& message : fetched.messages) {
+    taken_ids.push_back(message.id);
+    buffer_.push_back(Fetched{std::move(message.id), std::move(message.data)});
   }
   context_.held().add(queue_, taken_ids);
   buffered_ = buffer_.size();

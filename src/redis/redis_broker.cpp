@@ -57,7 +57,7 @@ namespace {
 void add_enqueue_arguments(const Message& message, std::vector<std::string>& arguments) {
   const Value* id = message.options.find("redis_message_id");
   arguments.push_back(id && id->is_string() ? id->as_string() : generate_message_id());
-  arguments.push_back(get_encoder()->encode(message));
+  arguments.push_back(encode_for_broker(message));
 }
 }  // namespace
 

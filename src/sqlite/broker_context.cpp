@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/saturating.hpp"
 #include "dramatiq/log.hpp"
 
 namespace dramatiq::sqlite {
@@ -168,7 +169,9 @@ std::size_t BrokerContext::reclaim(Database& db, std::set<std::string>& queues,
   for (const auto& w : workers) {
     if (w.id == own) continue;
     Liveness state = liveness(w.identity, self_);
-    bool silent = now - w.heartbeat > options_.heartbeat_timeout_ms;
+    // Another process's row: its heartbeat may be anything.
+    std::int64_t unheard = saturating_sub(now, w.heartbeat);
+    bool silent = unheard > options_.heartbeat_timeout_ms;
     if (state == Liveness::Alive || (state == Liveness::Unknown && !silent)) continue;
     std::size_t count = 0;
     {
@@ -184,7 +187,7 @@ std::size_t BrokerContext::reclaim(Database& db, std::set<std::string>& queues,
     if (count > 0) {
       std::string why = state == Liveness::Dead ? "its process " + std::to_string(w.identity.pid) + " is gone"
                                                 : "it sent no heartbeat for " +
-                                                      std::to_string((now - w.heartbeat) / 1000) + " s";
+                                                      std::to_string(unheard / 1000) + " s";
       reports.push_back("Returned " + std::to_string(count) + " message(s) held by worker " +
                         std::to_string(w.id) + " (pid " + std::to_string(w.identity.pid) + " on " +
                         w.identity.hostname + ") to their queues: " + why + ".");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "core/saturating.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
 
@@ -68,7 +69,7 @@ std::shared_ptr<MessageProxy> SQLiteConsumer::next(std::chrono::milliseconds tim
     if (now >= deadline || interrupted_.exchange(false)) return nullptr;
     auto wake = deadline;
     if (next_due_) {
-      auto due_in = std::chrono::milliseconds(std::max<std::int64_t>(0, *next_due_ - now_ms()));
+      auto due_in = std::chrono::milliseconds(std::max<std::int64_t>(0, saturating_sub(*next_due_, now_ms())));
       wake = std::min(wake, now + due_in);
     }
     lock.unlock();

@@ -1,13 +1,17 @@
 #include "dramatiq/sqlite_broker.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <set>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
+#include "core/saturating.hpp"
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
+#include "dramatiq/redacted_url.hpp"
 #include "sqlite/broker_context.hpp"
 #include "sqlite/consumer.hpp"
 
@@ -52,14 +56,18 @@ std::string percent_decode(const std::string& text) {
 // The broker_priority option: higher runs first, as on RabbitMQ.
 std::int64_t rank_of(const Message& message) {
   if (const Value* priority = message.options.find("broker_priority")) {
-    if (priority->is_int() || priority->is_float()) return -static_cast<std::int64_t>(priority->as_number());
+    // Clamped: the negation of INT64_MIN, or a cast of 1e300, would overflow.
+    if (priority->is_int() || priority->is_float()) {
+      return -std::max(saturating_int64(priority->as_number(), 0), -std::numeric_limits<std::int64_t>::max());
+    }
   }
   return 0;
 }
 
 std::int64_t due_of(const Message& message, std::int64_t now) {
   if (const Value* eta = message.options.find("eta")) {
-    if (eta->is_int() || eta->is_float()) return static_cast<std::int64_t>(eta->as_number());
+    if (eta->is_int()) return eta->as_int();
+    if (eta->is_float()) return saturating_int64(eta->as_number(), now);
   }
   return now;
 }
@@ -80,7 +88,7 @@ void insert_message(Database& db, const std::string& queue, const Message& messa
 SQLiteBrokerOptions SQLiteBrokerOptions::from_url(const std::string& url) {
   const std::string scheme = "sqlite://";
   if (url.rfind(scheme, 0) != 0) {
-    throw std::invalid_argument("not an sqlite:// URL: '" + url + "'");
+    throw std::invalid_argument("not an sqlite:// URL: '" + redacted_url(url) + "'");
   }
   std::string rest = url.substr(scheme.size());
   std::string query;
@@ -172,7 +180,7 @@ void SQLiteBroker::do_declare_queue(const std::string& queue_name) {
 }
 
 void SQLiteBroker::do_enqueue(const std::string& queue_name, const Message& message) {
-  std::string data = get_encoder()->encode(message);
+  std::string data = encode_for_broker(message);
   auto& store = impl_->context.store();
   store.write([&](Database& db) { insert_message(db, queue_name, message, data, now_ms()); });
   store.doorbell().ring(queue_name);
@@ -181,8 +189,7 @@ void SQLiteBroker::do_enqueue(const std::string& queue_name, const Message& mess
 void SQLiteBroker::do_enqueue_all(const std::vector<Message>& messages) {
   std::vector<std::string> encoded;
   encoded.reserve(messages.size());
-  auto encoder = get_encoder();
-  for (const auto& message : messages) encoded.push_back(encoder->encode(message));
+  for (const auto& message : messages) encoded.push_back(encode_for_broker(message));
   auto& store = impl_->context.store();
   store.write([&](Database& db) {
     std::int64_t now = now_ms();

@@ -1,5 +1,8 @@
 #include "worker/consumer_thread.hpp"
 
+#include <algorithm>
+
+#include "core/saturating.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/json.hpp"
 #include "dramatiq/log.hpp"
@@ -203,7 +206,12 @@ void ConsumerThread::handle_message(std::shared_ptr<MessageProxy> message,
     }
   }
   if (const Value* eta = options.find("eta")) {
-    std::int64_t due = static_cast<std::int64_t>(eta->as_number());
+    // Any producer's number: NaN is due now, and anything is clamped to
+    // [0, the last millisecond of year 9999] so that the waits computed
+    // from it cannot overflow.
+    constexpr std::int64_t kLastDue = 253402300799999;
+    std::int64_t due = eta->is_int() ? eta->as_int() : saturating_int64(eta->as_number(), current_millis());
+    due = std::clamp<std::int64_t>(due, 0, kLastDue);
     try {
       broker.emit_before("before_delay_message",
                          [&](Middleware& m) { m.before_delay_message(broker, *message); });

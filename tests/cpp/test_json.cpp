@@ -493,3 +493,10 @@ TEST(JsonRoundTrip, FloatsRoundTripExactly) {
     EXPECT_EQ(read_json(to_json(Value(-d))).as_float(), -d) << to_json(Value(-d));
   }
 }
+
+TEST(JsonReader, EmptyInputWithoutABufferIsADecodeError) {
+  // An empty delivery's bytes: a view with no buffer (null data). simdjson
+  // copied from the null pointer (undefined behaviour, reported by UBSan).
+  expect_decode_error(std::string_view(), "Expecting value: line 1 column 1 (char 0)");
+  expect_decode_error(std::string_view("", 0), "Expecting value: line 1 column 1 (char 0)");
+}

@@ -96,6 +96,13 @@ def test_json_encoder_is_compact_and_ascii():
     assert data == b'{"a":[1,2],"b":"\\u00fc"}'
 
 
+@pytest.mark.parametrize("value, expected", [(None, b"null"), (True, b"true"), (0, b"0"), ("", b'""')])
+def test_json_encoder_encodes_bare_values_as_json_dumps(value, expected):
+    # None was refused with a TypeError (found by the differential test).
+    assert JSONEncoder().encode(value) == expected == json.dumps(value).encode()
+    assert JSONEncoder().decode(expected) == value
+
+
 def test_json_encoder_turns_tuples_into_lists():
     encoder = JSONEncoder()
     assert encoder.decode(encoder.encode({"t": (1, (2, 3))})) == {"t": [1, [2, 3]]}

@@ -22,9 +22,11 @@ def check_url(url: str) -> str:
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in _SCHEMES:
+        from .. import _engine
+
         raise ValueError(
             "Unsupported broker URL %r: expected one of %s"
-            % (url, ", ".join(s + "://" for s in _SCHEMES))
+            % (_engine.redacted_url(url), ", ".join(s + "://" for s in _SCHEMES))
         )
     return scheme
 

@@ -58,11 +58,12 @@ class URLParameters:
 
     def __init__(self, url: str) -> None:
         if not isinstance(url, str) or not url.startswith(("amqp://", "amqps://")):
-            raise ValueError("expected an amqp:// or amqps:// URL, got %r" % (url,))
+            shown = _engine.redacted_url(url) if isinstance(url, str) else url
+            raise ValueError("expected an amqp:// or amqps:// URL, got %r" % (shown,))
         self.url = url
 
     def __repr__(self) -> str:
-        return "URLParameters(%r)" % self.url
+        return "URLParameters(%r)" % _engine.redacted_url(self.url)
 
 
 

@@ -341,6 +341,12 @@ def test_tls_connections_verify_the_server(rabbitmq_server):
     untrusted = RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options=pika.SSLOptions(other))
     with pytest.raises(ConnectionClosed):
         untrusted.declare_queue("tls-refused", ensure=True)
+    # Verification is on by default: with no CA given, the system's store
+    # does not know the test's CA, and the server is refused too.
+    for default in (RabbitmqBroker(url="amqps://guest:guest@localhost:%d/" % rabbitmq_server.tls_port),
+                    RabbitmqBroker(host="localhost", port=rabbitmq_server.tls_port, ssl_options={})):
+        with pytest.raises(ConnectionClosed):
+            default.declare_queue("tls-refused", ensure=True)
 
 
 def test_ctrl_c_interrupts_a_join(rabbitmq_server, tmp_path):
