@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from inspect import iscoroutinefunction
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Optional, Protocol, TypeVar, Union, overload
 
 try:
     from typing import ParamSpec
@@ -28,8 +28,8 @@ class Actor(Generic[P, R]):
     """A function bound to a broker and a queue. Call it to run it here;
     ``send`` it to run it on a worker."""
 
-    def __init__(self, fn: Callable, *, broker: Broker, actor_name: str, queue_name: str,
-                 priority: int, options: dict) -> None:
+    def __init__(self, fn: Union[Callable[P, Awaitable[R]], Callable[P, R]], *, broker: Broker,
+                 actor_name: str, queue_name: str, priority: int, options: dict[str, Any]) -> None:
         if actor_name in broker.actors:
             raise ValueError(f"An actor named {actor_name!r} is already registered.")
         self.logger = get_logger(fn.__module__ or "_", actor_name)
@@ -41,11 +41,12 @@ class Actor(Generic[P, R]):
         self.options = options
         self.broker.declare_actor(self)
 
-    def message(self, *args, **kwargs) -> Message:
+    def message(self, *args: P.args, **kwargs: P.kwargs) -> Message[R]:
         """Build a message for this actor without sending it."""
         return self.message_with_options(args=args, kwargs=kwargs)
 
-    def message_with_options(self, *, args: tuple = (), kwargs: Optional[dict] = None, **options) -> Message:
+    def message_with_options(self, *, args: tuple = (), kwargs: Optional[dict[str, Any]] = None,
+                             **options) -> Message[R]:
         """Build a message with processing options. ``queue_name=`` routes
         the message to another queue (declared on demand)."""
         for name in ("on_failure", "on_success"):
@@ -65,18 +66,19 @@ class Actor(Generic[P, R]):
         return Message(queue_name=queue_name, actor_name=self.actor_name, args=args,
                        kwargs=kwargs or {}, options=options)
 
-    def send(self, *args, **kwargs) -> Message:
+    def send(self, *args: P.args, **kwargs: P.kwargs) -> Message[R]:
         """Send a message to this actor."""
         return self.send_with_options(args=args, kwargs=kwargs)
 
-    def send_with_options(self, *, args: tuple = (), kwargs: Optional[dict] = None, delay=None, **options) -> Message:
+    def send_with_options(self, *, args: tuple = (), kwargs: Optional[dict[str, Any]] = None,
+                          delay: Optional[Union[timedelta, int]] = None, **options) -> Message[R]:
         """Send a message with processing options; ``delay`` is in ms or a timedelta."""
         if isinstance(delay, timedelta):
             delay = int(delay.total_seconds() * 1000)
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
         return self.broker.enqueue(message, delay=delay)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the actor synchronously, here."""
         start = time.perf_counter()
         try:
@@ -92,14 +94,43 @@ class Actor(Generic[P, R]):
         return "Actor(%s)" % self.actor_name
 
 
-def actor(fn: Optional[Callable] = None, *, actor_class: Callable = Actor, actor_name: Optional[str] = None,
-          queue_name: str = "default", priority: int = 0, broker: Optional[Broker] = None, **options: Any):
+class ActorDecorator(Protocol):
+    """What ``actor(...)`` called with options returns: apply it to a
+    function (plain or ``async``) to get its ``Actor``."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Actor[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Actor[P, R]: ...
+
+    def __call__(self, fn: Union[Callable[P, Awaitable[R]], Callable[P, R]]) -> Actor[P, R]: ...
+
+
+@overload
+def actor(fn: Callable[P, Awaitable[R]]) -> Actor[P, R]: ...
+
+
+@overload
+def actor(fn: Callable[P, R]) -> Actor[P, R]: ...
+
+
+@overload
+def actor(*, queue_name: str = "default", priority: int = 0, actor_name: Optional[str] = None,
+          broker: Optional[Broker] = None, actor_class: Callable[..., Actor[Any, Any]] = Actor,
+          **options: Any) -> ActorDecorator: ...
+
+
+def actor(fn: Optional[Callable[P, Union[Awaitable[R], R]]] = None, *,
+          actor_class: Callable[..., Actor[P, R]] = Actor, actor_name: Optional[str] = None,
+          queue_name: str = "default", priority: int = 0, broker: Optional[Broker] = None,
+          **options: Any) -> Union[Actor[P, R], Callable[..., Any]]:
     """Declare an actor, bare (``@actor``) or with arguments (``@actor(...)``).
 
     Raises ``ValueError`` for an invalid queue name or an option no
     middleware of the broker knows."""
 
-    def decorator(fn: Callable) -> Actor:
+    def decorator(fn: Callable[..., Union[Awaitable[R], R]]) -> Actor[P, R]:
         nonlocal actor_name, broker
         actor_name = actor_name or fn.__name__
         broker = broker or get_broker()
