@@ -34,7 +34,7 @@ class EventLoopThread(threading.Thread):
         self.interrupt_check_ival = interrupt_check_ival
         self._ready = threading.Event()
 
-    def run(self) -> None:
+    def run(self):
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
@@ -45,7 +45,7 @@ class EventLoopThread(threading.Thread):
         if not self._ready.wait(timeout):
             raise RuntimeError("Event loop failed to start.")
 
-    def stop(self) -> None:
+    def stop(self):
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.join()
