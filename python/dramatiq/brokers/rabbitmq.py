@@ -244,7 +244,7 @@ class RabbitmqBroker(Broker):
         return connection
 
     @connection.deleter
-    def connection(self) -> None:
+    def connection(self):
         del self.channel
         connection = getattr(self.state, "connection", None)
         if connection is None:
@@ -266,7 +266,7 @@ class RabbitmqBroker(Broker):
         return channel
 
     @channel.deleter
-    def channel(self) -> None:
+    def channel(self):
         channel = getattr(self.state, "channel", None)
         if channel is None:
             return
