@@ -50,18 +50,8 @@ class RedisBroker(Broker):
         socket_timeout, socket_connect_timeout, client_name, ...).
     """
 
-    def __init__(
-        self,
-        *,
-        url: Optional[str] = None,
-        middleware: Optional[list] = None,
-        namespace: str = "dramatiq",
-        maintenance_chance: Optional[int] = None,
-        heartbeat_timeout: Optional[int] = None,
-        dead_message_ttl: Optional[int] = None,
-        client=None,
-        **parameters,
-    ) -> None:
+    def __init__(self, *, url=None, middleware=None, namespace="dramatiq", maintenance_chance=None,
+                 heartbeat_timeout=None, dead_message_ttl=None, client=None, **parameters):
         engine_url, parameters = engine_connection(client, url, parameters)
         self._native = _engine.RedisBroker(
             engine_url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
