@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from queue import Empty, Queue
-from typing import Iterator, TypeVar
+from queue import Empty
 
 from . import _engine
-
-T = TypeVar("T")
 
 
 def current_millis() -> int:
@@ -25,7 +22,7 @@ def compute_backoff(attempts: int, *, factor: int = 5, jitter: bool = True, max_
     return attempts + 1, min(factor * (2 ** min(attempts, max_exponent)), max_backoff)
 
 
-def iter_queue(queue: "Queue[T]") -> Iterator[T]:
+def iter_queue(queue):
     """Drain a standard-library queue without blocking."""
     while True:
         try:
