@@ -41,7 +41,7 @@ class pipeline:
         return "pipeline([%s])" % ", ".join(str(m) for m in self.messages)
 
     @property
-    def completed(self) -> bool:
+    def completed(self):
         """Whether the last message has a result (needs the Results middleware)."""
         try:
             self.messages[-1].get_result(backend=self.broker.get_results_backend())
@@ -50,7 +50,7 @@ class pipeline:
             return False
 
     @property
-    def completed_count(self) -> int:
+    def completed_count(self):
         """How many messages, from the start, have results."""
         backend = self.broker.get_results_backend()
         for count, message in enumerate(self.messages):
@@ -60,17 +60,17 @@ class pipeline:
                 return count
         return len(self.messages)
 
-    def run(self, *, delay: Optional[int] = None) -> "pipeline":
+    def run(self, *, delay=None):
         """Enqueue the first message (the rest follow as each finishes)."""
         delay = max(delay or 0, self.messages[0].options.get("delay") or 0) or None
         self.broker.enqueue(self.messages[0], delay=delay)
         return self
 
-    def get_result(self, *, block: bool = False, timeout: Optional[int] = None):
+    def get_result(self, *, block=False, timeout=None):
         """The result of the last message."""
         return self.messages[-1].get_result(backend=self.broker.get_results_backend(), block=block, timeout=timeout)
 
-    def get_results(self, *, block: bool = False, timeout: Optional[int] = None):
+    def get_results(self, *, block=False, timeout=None):
         """A generator over every message's result, in order."""
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
@@ -81,7 +81,7 @@ class pipeline:
 class group:
     """Run messages, pipelines or groups in parallel."""
 
-    def __init__(self, children: Iterable, *, broker=None) -> None:
+    def __init__(self, children, *, broker=None):
         self.children = list(children)
         self.broker = broker or get_broker()
         self.completion_callbacks = []
@@ -92,17 +92,17 @@ class group:
     def __str__(self) -> str:
         return "group([%s])" % ", ".join(str(c) for c in self.children)
 
-    def add_completion_callback(self, message) -> None:
+    def add_completion_callback(self, message):
         """Enqueue ``message`` once every member has finished (needs GroupCallbacks)."""
         self.completion_callbacks.append(message.asdict())
 
     @property
-    def completed(self) -> bool:
+    def completed(self):
         """Whether every member has a result."""
         return self.completed_count == len(self)
 
     @property
-    def completed_count(self) -> int:
+    def completed_count(self):
         """How many members have results."""
         count = 0
         backend = self.broker.get_results_backend()
@@ -119,7 +119,7 @@ class group:
                 pass
         return count
 
-    def run(self, *, delay: Optional[int] = None) -> "group":
+    def run(self, *, delay=None):
         """Enqueue every member."""
         children = self.children
         if self.completion_callbacks:
@@ -161,7 +161,7 @@ class group:
                 children.append(child.copy(options=options))
         return children
 
-    def get_results(self, *, block: bool = False, timeout: Optional[int] = None):
+    def get_results(self, *, block=False, timeout=None):
         """A generator over every member's result, in order."""
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
@@ -174,7 +174,7 @@ class group:
             else:
                 yield child.get_result(backend=backend, block=block, timeout=remaining)
 
-    def wait(self, *, timeout: Optional[int] = None) -> None:
+    def wait(self, *, timeout=None):
         """Block until every member has a result."""
         for _ in self.get_results(block=True, timeout=timeout):
             pass
