@@ -6,7 +6,7 @@ import inspect
 import logging
 
 
-def get_logger(module: str, name=None) -> logging.Logger:
+def get_logger(module, name=None):
     """Get the logger named ``module`` or ``module.name`` (``name`` may be a class)."""
     logger_fqn = module
     if name is not None:
