@@ -48,7 +48,7 @@ class Prometheus(Middleware):
         self._native = _engine.Prometheus(DB_PATH)
 
     @property
-    def forks(self) -> list:
+    def forks(self):
         """The exposition server, run by the worker command in a fork process."""
         return [_run_exposition_server]
 
