@@ -3,22 +3,20 @@ engine's format, shared with upstream Dramatiq)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import _engine
 
 
-def wrap_result(res: Any) -> Any:
+def wrap_result(res):
     """What is stored for a successful result: the value itself."""
     return res
 
 
-def wrap_exception(e: BaseException) -> dict:
+def wrap_exception(e):
     """What is stored for a failure: its exception's type name and text
     under the ``dramatiq.results.Result`` marker."""
     return _engine.wrap_exception(type(e).__name__, str(e))
 
 
-def unwrap_result(res: Any) -> Any:
+def unwrap_result(res):
     """``res`` unchanged, or ``ResultFailure`` raised if it is a stored failure."""
     return _engine.unwrap_result(res)
