@@ -26,7 +26,18 @@ R = TypeVar("R")
 
 class Actor(Generic[P, R]):
     """A function bound to a broker and a queue. Call it to run it here;
-    ``send`` it to run it on a worker."""
+    ``send`` it to run it on a worker.
+
+    Parameters:
+      fn: the function (a coroutine function runs on the worker's event
+        loop, see the AsyncIO middleware).
+      broker: the broker the actor is declared on.
+      actor_name: the name messages address the actor by.
+      queue_name: the queue its messages go to.
+      priority: lower runs first among messages waiting in one worker.
+      options: options for the broker's middleware (``max_retries``,
+        ``time_limit``, ...); ValueError for one no middleware knows.
+    """
 
     def __init__(self, fn: Union[Callable[P, Awaitable[R]], Callable[P, R]], *, broker: Broker,
                  actor_name: str, queue_name: str, priority: int, options: dict[str, Any]) -> None:
@@ -42,13 +53,25 @@ class Actor(Generic[P, R]):
         self.broker.declare_actor(self)
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Message[R]:
-        """Build a message for this actor without sending it."""
+        """Build a message for this actor without sending it.
+
+        Parameters:
+          args: the actor's positional arguments.
+          kwargs: the actor's keyword arguments.
+        """
         return self.message_with_options(args=args, kwargs=kwargs)
 
     def message_with_options(self, *, args: tuple = (), kwargs: Optional[dict[str, Any]] = None,
                              **options) -> Message[R]:
-        """Build a message with processing options. ``queue_name=`` routes
-        the message to another queue (declared on demand)."""
+        """Build a message with processing options, without sending it.
+
+        Parameters:
+          args: the actor's positional arguments.
+          kwargs: the actor's keyword arguments.
+          options: processing options for this message, overriding the
+            actor's; ``queue_name=`` routes it to another queue (declared on
+            demand), ``on_success``/``on_failure`` take an actor or its name.
+        """
         for name in ("on_failure", "on_success"):
             callback = options.get(name)
             if isinstance(callback, Actor):
@@ -67,12 +90,26 @@ class Actor(Generic[P, R]):
                        kwargs=kwargs or {}, options=options)
 
     def send(self, *args: P.args, **kwargs: P.kwargs) -> Message[R]:
-        """Send a message to this actor."""
+        """Send a message to this actor.
+
+        Parameters:
+          args: the actor's positional arguments.
+          kwargs: the actor's keyword arguments.
+        """
         return self.send_with_options(args=args, kwargs=kwargs)
 
     def send_with_options(self, *, args: tuple = (), kwargs: Optional[dict[str, Any]] = None,
                           delay: Optional[Union[timedelta, int]] = None, **options) -> Message[R]:
-        """Send a message with processing options; ``delay`` is in ms or a timedelta."""
+        """Send a message with processing options.
+
+        Parameters:
+          args: the actor's positional arguments.
+          kwargs: the actor's keyword arguments.
+          delay: how long to wait before the message may be processed, in
+            milliseconds or as a timedelta.
+          options: processing options for this message (see
+            ``message_with_options``).
+        """
         if isinstance(delay, timedelta):
             delay = int(delay.total_seconds() * 1000)
         message = self.message_with_options(args=args, kwargs=kwargs, **options)
@@ -128,7 +165,17 @@ def actor(fn: Optional[Callable[P, Union[Awaitable[R], R]]] = None, *,
     """Declare an actor, bare (``@actor``) or with arguments (``@actor(...)``).
 
     Raises ``ValueError`` for an invalid queue name or an option no
-    middleware of the broker knows."""
+    middleware of the broker knows.
+
+    Parameters:
+      fn: the function, when used bare.
+      actor_class: the class to build, ``Actor`` or a subclass.
+      actor_name: the actor's name; by default the function's name.
+      queue_name: the queue its messages go to.
+      priority: lower runs first among messages waiting in one worker.
+      broker: the broker to declare it on; by default the global broker.
+      options: options for the broker's middleware (``max_retries``, ...).
+    """
 
     def decorator(fn: Callable[..., Union[Awaitable[R], R]]) -> Actor[P, R]:
         nonlocal actor_name, broker
