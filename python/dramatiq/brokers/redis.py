@@ -130,12 +130,22 @@ class RedisBroker(Broker):
         self._native.ping()
 
     def flush(self, queue_name: str) -> None:
-        """Drop every message of a queue: waiting, delayed and dead-lettered."""
+        """Drop every message of a queue: waiting, delayed and dead-lettered.
+
+        Parameters:
+          queue_name: the queue's name.
+        """
         self._native.flush(queue_name)
 
     def join(self, queue_name: str, *, interval: int = 100, timeout: Optional[int] = None) -> None:
         """Wait until ``queue_name`` and its delay queue hold no message
         that is waiting or being processed (for tests).
 
-        Raises ``QueueJoinTimeout`` after ``timeout`` ms."""
+        Raises ``QueueJoinTimeout`` after ``timeout`` ms.
+
+        Parameters:
+          queue_name: the queue to wait for.
+          interval: milliseconds between two checks of the queue.
+          timeout: milliseconds to wait at most; None waits as long as it takes.
+        """
         self._native.join(queue_name, timeout, False, interval)
