@@ -26,6 +26,11 @@ class StreamablePipe:
         self.encoding = encoding
 
     def write(self, text):
+        """Send text through the pipe.
+
+        Parameters:
+          text: the text to send through the pipe.
+        """
         self.pipe.send_bytes(text.encode(self.encoding, errors="replace"))
 
     def read(self):
