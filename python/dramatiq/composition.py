@@ -18,7 +18,12 @@ def _remaining(deadline: Optional[float], timeout):
 
 class pipeline:
     """Chain messages: each one's result is appended to the next one's
-    arguments (unless it sets ``pipe_ignore``)."""
+    arguments (unless it sets ``pipe_ignore``).
+
+    Parameters:
+      children: the messages or pipelines to chain, in order.
+      broker: the broker to enqueue on; by default the global broker.
+    """
 
     def __init__(self, children: Iterable, *, broker=None) -> None:
         self.broker = broker or get_broker()
@@ -61,17 +66,31 @@ class pipeline:
         return len(self.messages)
 
     def run(self, *, delay=None):
-        """Enqueue the first message (the rest follow as each finishes)."""
+        """Enqueue the first message (the rest follow as each finishes).
+
+        Parameters:
+          delay: milliseconds to wait before the first message may be processed.
+        """
         delay = max(delay or 0, self.messages[0].options.get("delay") or 0) or None
         self.broker.enqueue(self.messages[0], delay=delay)
         return self
 
     def get_result(self, *, block=False, timeout=None):
-        """The result of the last message."""
+        """The result of the last message.
+
+        Parameters:
+          block: wait for the result (else ``ResultMissing`` if it is not there).
+          timeout: milliseconds to wait, when blocking.
+        """
         return self.messages[-1].get_result(backend=self.broker.get_results_backend(), block=block, timeout=timeout)
 
     def get_results(self, *, block=False, timeout=None):
-        """A generator over every message's result, in order."""
+        """A generator over every message's result, in order.
+
+        Parameters:
+          block: wait for the results (else ``ResultMissing`` if one is not there).
+          timeout: milliseconds to wait for each result, when blocking.
+        """
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
         for message in self.messages:
@@ -79,7 +98,12 @@ class pipeline:
 
 
 class group:
-    """Run messages, pipelines or groups in parallel."""
+    """Run messages, pipelines or groups in parallel.
+
+    Parameters:
+      children: the messages, pipelines or groups to run.
+      broker: the broker to enqueue on; by default the global broker.
+    """
 
     def __init__(self, children, *, broker=None):
         self.children = list(children)
@@ -93,7 +117,11 @@ class group:
         return "group([%s])" % ", ".join(str(c) for c in self.children)
 
     def add_completion_callback(self, message):
-        """Enqueue ``message`` once every member has finished (needs GroupCallbacks)."""
+        """Enqueue ``message`` once every member has finished (needs GroupCallbacks).
+
+        Parameters:
+          message: the message to enqueue when the group completes.
+        """
         self.completion_callbacks.append(message.asdict())
 
     @property
@@ -120,7 +148,11 @@ class group:
         return count
 
     def run(self, *, delay=None):
-        """Enqueue every member."""
+        """Enqueue every member.
+
+        Parameters:
+          delay: milliseconds to wait before the members may be processed.
+        """
         children = self.children
         if self.completion_callbacks:
             children = self._with_completion_options()
@@ -162,7 +194,12 @@ class group:
         return children
 
     def get_results(self, *, block=False, timeout=None):
-        """A generator over every member's result, in order."""
+        """A generator over every member's result, in order.
+
+        Parameters:
+          block: wait for the results (else ``ResultMissing`` if one is not there).
+          timeout: milliseconds to wait for all of them together, when blocking.
+        """
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
         for child in self.children:
@@ -175,6 +212,10 @@ class group:
                 yield child.get_result(backend=backend, block=block, timeout=remaining)
 
     def wait(self, *, timeout=None):
-        """Block until every member has a result."""
+        """Block until every member has a result.
+
+        Parameters:
+          timeout: milliseconds to wait for all of them together (``ResultTimeout``).
+        """
         for _ in self.get_results(block=True, timeout=timeout):
             pass
