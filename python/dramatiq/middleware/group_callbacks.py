@@ -51,5 +51,10 @@ class GroupCallbacks(Middleware):
 
     def create_barrier(self, completion_uuid: str, parties: int) -> bool:
         """Set up the barrier of a group with ``parties`` members (called
-        by ``group.run``)."""
+        by ``group.run``).
+
+        Parameters:
+          completion_uuid: the group's id, which names its barrier.
+          parties: how many members the group has.
+        """
         return self._native.create_barrier(completion_uuid, parties)
