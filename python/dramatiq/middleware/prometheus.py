@@ -55,7 +55,11 @@ class Prometheus(Middleware):
 
 def render_metrics(db_path: str | None = None) -> bytes:
     """The metrics of every process that counted into ``db_path`` (default
-    ``DB_PATH``), in Prometheus text format."""
+    ``DB_PATH``), in Prometheus text format.
+
+    Parameters:
+      db_path: the metrics database to read; by default ``DB_PATH``.
+    """
     return _engine.render_prometheus_metrics(DB_PATH if db_path is None else db_path)
 
 
