@@ -55,7 +55,12 @@ class ShutdownNotifications(Middleware):
         return self._native.should_notify(message.options, actor.options)
 
     def before_worker_shutdown(self, broker, worker):
-        """Interrupt the actors running a message that should be notified."""
+        """Interrupt the actors running a message that should be notified.
+
+        Parameters:
+          broker: the broker the worker consumes from.
+          worker: the Worker shutting down.
+        """
         self._native.notify_threads()
 
     def _warn_unless_platform_supported(self) -> None:
