@@ -30,7 +30,14 @@ _live_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 class Worker:
     """Consumes every declared queue (or ``queues``) with consumer threads
     and runs messages on ``worker_threads`` worker threads. It doesn't block
-    the calling thread: call ``join``/``stop`` as needed."""
+    the calling thread: call ``join``/``stop`` as needed.
+
+    Parameters:
+      broker: the broker to consume from.
+      queues: the names of the queues to consume; by default every declared queue.
+      worker_timeout: milliseconds a worker thread waits for work before checking for a stop.
+      worker_threads: how many worker threads run messages.
+    """
 
     def __init__(self, broker, *, queues: Optional[set] = None, worker_timeout: Optional[int] = None,
                  worker_threads: Optional[int] = None) -> None:
