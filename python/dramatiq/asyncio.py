@@ -6,9 +6,17 @@ import asyncio
 import functools
 import threading
 import concurrent.futures
-from typing import Any, Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional, TypeVar
+
+try:
+    from typing import ParamSpec
+except ImportError:  # Python 3.9: a plain type variable stands in
+    ParamSpec = TypeVar  # type: ignore[misc,assignment]
 
 from .logging import get_logger
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _event_loop_thread: Optional["EventLoopThread"] = None
 
@@ -64,7 +72,7 @@ class EventLoopThread(threading.Thread):
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.join()
 
-    def run_coroutine(self, coroutine: Awaitable) -> Any:
+    def run_coroutine(self, coroutine: Awaitable[R]) -> R:
         """Run ``coroutine`` on the loop and wait for its result from this
         (worker) thread. Interrupts raised in the waiting thread (time
         limits, shutdown) cancel the coroutine.
@@ -92,7 +100,7 @@ class EventLoopThread(threading.Thread):
             raise
 
 
-def async_to_sync(fn: Callable[..., Awaitable]) -> Callable[..., Any]:
+def async_to_sync(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
     """Wrap a coroutine function so calling it runs it on the event loop thread.
 
     Parameters:
