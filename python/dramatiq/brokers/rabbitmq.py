@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .. import _engine
 from ..broker import Broker
 from ..errors import QueueJoinTimeout
+
+if TYPE_CHECKING:
+    from ..middleware import Middleware
 
 #: How long (ms) dead-lettered messages are kept (the x-message-ttl of the
 #: ``.XQ`` queues; the ``dramatiq_dead_message_ttl`` environment variable
@@ -163,10 +166,10 @@ class RabbitmqBroker(Broker):
         self,
         *,
         confirm_delivery: bool = False,
-        url: Optional[Union[str, list]] = None,
-        middleware: Optional[list] = None,
+        url: Optional[Union[str, list[str]]] = None,
+        middleware: Optional[list[Middleware]] = None,
         max_priority: Optional[int] = None,
-        parameters: Optional[list] = None,
+        parameters: Optional[list[dict[str, Any]]] = None,
         **kwargs: Any,
     ) -> None:
         if url is not None:
@@ -295,7 +298,7 @@ class RabbitmqBroker(Broker):
 
             self._native.declare_queue(q_name(queue_name))
 
-    def get_queue_message_counts(self, queue_name: str) -> tuple:
+    def get_queue_message_counts(self, queue_name: str) -> tuple[int, int, int]:
         """Ready messages of a queue, its delay queue and its dead letters
         (messages delivered and not yet acked are not counted; for tests).
 
