@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import queue
 from collections import defaultdict
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .. import _engine
-from ..broker import Broker
+from ..broker import Broker, MessageProxy
 from ..common import dq_name
+
+if TYPE_CHECKING:
+    from ..middleware import Middleware
 
 
 class _QueueView:
@@ -59,7 +62,7 @@ class StubBroker(Broker):
       fail_fast_default: the ``fail_fast`` of ``join`` calls that do not give it.
     """
 
-    def __init__(self, middleware: Optional[list] = None, *, fail_fast_default: bool = True) -> None:
+    def __init__(self, middleware: Optional[list[Middleware]] = None, *, fail_fast_default: bool = True) -> None:
         self._native = _engine.StubBroker()
         self.fail_fast_default = fail_fast_default
         super().__init__(middleware=middleware)
@@ -79,7 +82,7 @@ class StubBroker(Broker):
         return self.get_declared_delay_queues()
 
     @property
-    def dead_letters(self) -> list:
+    def dead_letters(self) -> list[MessageProxy]:
         """Every rejected message (undecodable ones as their raw bytes)."""
         return [message for _, message in self._native.dead_letters()]
 
