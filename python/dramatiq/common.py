@@ -13,7 +13,8 @@ def current_millis() -> int:
     return int(time.time() * 1000)
 
 
-def compute_backoff(attempts: int, *, factor: int = 5, jitter: bool = True, max_backoff: int = 2000, max_exponent: int = 32):
+def compute_backoff(attempts: int, *, factor: int = 5, jitter: bool = True, max_backoff: int = 2000,
+                    max_exponent: int = 32) -> tuple[int, int]:
     """Exponential backoff with jitter; returns ``(attempts + 1, backoff_ms)``.
 
     The jittered computation is the engine's (the one Retries uses).
