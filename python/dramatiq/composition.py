@@ -4,10 +4,13 @@ along) and groups (side by side)."""
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .broker import get_broker
 from .results.errors import ResultMissing
+
+if TYPE_CHECKING:
+    from .message import Message
 
 
 def _remaining(deadline: Optional[float], timeout):
@@ -25,7 +28,7 @@ class pipeline:
       broker: the broker to enqueue on; by default the global broker.
     """
 
-    def __init__(self, children: Iterable, *, broker=None) -> None:
+    def __init__(self, children: Iterable[Message[Any] | pipeline], *, broker=None) -> None:
         self.broker = broker or get_broker()
         self.messages = []
         for child in children:
