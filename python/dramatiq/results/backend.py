@@ -98,7 +98,7 @@ class ResultBackend:
         """
         self._native.store_result(message, result, ttl)
 
-    def store_exception(self, message, exception: BaseException, ttl: int) -> None:
+    def store_exception(self, message, exception: Exception, ttl: int) -> None:
         """Store ``exception`` as ``message``'s failure for ``ttl`` ms.
 
         Parameters:
