@@ -5,10 +5,13 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import _engine
 from .logging import get_logger
+
+if TYPE_CHECKING:
+    from .broker import Broker
 
 # The engine resolves a Worker's unset settings (environment, then
 # defaults); these constants show what it reads, as upstream's do.
@@ -39,7 +42,7 @@ class Worker:
       worker_threads: how many worker threads run messages.
     """
 
-    def __init__(self, broker, *, queues: Optional[set] = None, worker_timeout: Optional[int] = None,
+    def __init__(self, broker: Broker, *, queues: Optional[set[str]] = None, worker_timeout: Optional[int] = None,
                  worker_threads: Optional[int] = None) -> None:
         # None: the engine's value ($dramatiq_worker_timeout or 1000 ms; 8 threads).
         self.logger = get_logger(__name__, type(self))
