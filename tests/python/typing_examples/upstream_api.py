@@ -23,6 +23,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.encoder import JSONEncoder
 from dramatiq.middleware import AgeLimit, Middleware, Retries, TimeLimit
 from dramatiq.broker import Broker, MessageProxy
+from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage
 from dramatiq.rate_limits import ConcurrentRateLimiter, WindowRateLimiter
 from dramatiq.rate_limits.backends import StubBackend as StubRateLimiterBackend
@@ -99,6 +100,14 @@ class Counting(Middleware):
 broker.add_middleware(Counting())
 broker.add_middleware(CurrentMessage())
 message_now: Optional[Message[Any]] = CurrentMessage.get_current_message()
+dead: list[MessageProxy] = broker.dead_letters
+backoff: tuple[int, int] = compute_backoff(3, factor=100)
+
+# Wrong on purpose: the annotations' types, not only their presence, must agree.
+not_a_message: int = CurrentMessage.get_current_message()
+not_a_proxy: int = broker.dead_letters[0]
+not_a_backoff: str = compute_backoff(1)
+not_a_worker = Worker("not a broker")
 
 redis_broker = RedisBroker(url="redis://127.0.0.1:6379/0")
 rabbit_broker = RabbitmqBroker(url="amqp://127.0.0.1:5672", confirm_delivery=True)
