@@ -28,6 +28,8 @@ class pipeline:
       broker: the broker to enqueue on; by default the global broker.
     """
 
+    messages: list[Message[Any]]
+
     def __init__(self, children: Iterable[Message[Any] | pipeline], *, broker=None) -> None:
         self.broker = broker or get_broker()
         self.messages = []
