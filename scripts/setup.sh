@@ -32,10 +32,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "$policy_added" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 
-# Python build and test dependencies.
+# Python build and test dependencies. mypy checks a typed user program
+# against our package and against upstream's (tests/python/test_typing.py;
+# one mypy for both, pointed at each environment with --python-executable).
 python3 -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis watchdog \
-  prometheus_client uv pylibmc pika
+  prometheus_client uv pylibmc pika mypy
 
 # Upstream Dramatiq 2.2.1 in its own venv, for the Redis and RabbitMQ interop
 # tests (tests/python/redis, tests/python/rabbitmq, tests/python/rate_limits;

@@ -6,9 +6,17 @@ import asyncio
 import functools
 import threading
 import concurrent.futures
-from typing import Any, Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional, TypeVar
+
+try:
+    from typing import ParamSpec
+except ImportError:  # Python 3.9: a plain type variable stands in
+    ParamSpec = TypeVar  # type: ignore[misc,assignment]
 
 from .logging import get_logger
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _event_loop_thread: Optional["EventLoopThread"] = None
 
@@ -19,13 +27,22 @@ def get_event_loop_thread() -> Optional["EventLoopThread"]:
 
 
 def set_event_loop_thread(thread: Optional["EventLoopThread"]) -> None:
-    """Install (or clear) the global event loop thread."""
+    """Install (or clear) the global event loop thread.
+
+    Parameters:
+      thread: the EventLoopThread actors' coroutines run on, or None.
+    """
     global _event_loop_thread
     _event_loop_thread = thread
 
 
 class EventLoopThread(threading.Thread):
-    """A daemon thread running an asyncio loop that actors' coroutines run on."""
+    """A daemon thread running an asyncio loop that actors' coroutines run on.
+
+    Parameters:
+      logger: the logger it reports to (by default the module's).
+      interrupt_check_ival: seconds between checks for an interrupt of a waiting thread.
+    """
 
     def __init__(self, logger=None, interrupt_check_ival: float = 0.1) -> None:
         super().__init__(daemon=True, name="EventLoopThread")
@@ -34,26 +51,35 @@ class EventLoopThread(threading.Thread):
         self.interrupt_check_ival = interrupt_check_ival
         self._ready = threading.Event()
 
-    def run(self) -> None:
+    def run(self):
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
         self.loop.close()
 
     def start(self, *, timeout: Optional[float] = None) -> None:
+        """Start the thread and wait until its event loop runs.
+
+        Parameters:
+          timeout: seconds to wait for the loop to run (RuntimeError after).
+        """
         super().start()
         if not self._ready.wait(timeout):
             raise RuntimeError("Event loop failed to start.")
 
-    def stop(self) -> None:
+    def stop(self):
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.join()
 
-    def run_coroutine(self, coroutine: Awaitable) -> Any:
+    def run_coroutine(self, coroutine: Awaitable[R]) -> R:
         """Run ``coroutine`` on the loop and wait for its result from this
         (worker) thread. Interrupts raised in the waiting thread (time
-        limits, shutdown) cancel the coroutine."""
+        limits, shutdown) cancel the coroutine.
+
+        Parameters:
+          coroutine: the awaitable to run on the loop.
+        """
         from .middleware.threading import Interrupt  # here: middleware imports this module
 
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
@@ -74,8 +100,12 @@ class EventLoopThread(threading.Thread):
             raise
 
 
-def async_to_sync(fn: Callable[..., Awaitable]) -> Callable[..., Any]:
-    """Wrap a coroutine function so calling it runs it on the event loop thread."""
+def async_to_sync(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """Wrap a coroutine function so calling it runs it on the event loop thread.
+
+    Parameters:
+      fn: the coroutine function to wrap.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

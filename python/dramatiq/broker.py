@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import _engine
 from .errors import ActorNotFound, QueueNotFound
@@ -11,8 +11,11 @@ from .logging import get_logger
 from .middleware import Middleware, default_middleware
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from .actor import Actor
     from .message import Message
+    from .results import ResultBackend
 
 global_broker: Optional["Broker"] = None
 
@@ -32,7 +35,12 @@ def get_broker() -> "Broker":
 
 
 def set_broker(broker: "Broker") -> None:
-    """Set the global broker."""
+    """Set the global broker.
+
+    Parameters:
+      broker: the broker ``get_broker()`` returns from now on, and actors
+        declared without a ``broker=`` are declared on.
+    """
     global global_broker
     global_broker = broker
 
@@ -57,7 +65,7 @@ class Broker:
 
     _native: Any
 
-    def __init__(self, middleware: Optional[list] = None) -> None:
+    def __init__(self, middleware: Optional[list[Middleware]] = None) -> None:
         self.logger = get_logger(__name__, type(self))
         self._written_in_python = getattr(self, "_native", None) is None
         if self._written_in_python:
@@ -66,8 +74,8 @@ class Broker:
             self.queues: Any = {}
             #: The declared delay queues.
             self.delay_queues: set = set()
-        self.actors: dict = {}
-        self.middleware: list = []
+        self.actors: dict[str, Actor[Any, Any]] = {}
+        self.middleware: list[Middleware] = []
         if middleware is None:
             middleware = [m() for m in default_middleware]
         for m in middleware:
@@ -80,16 +88,24 @@ class Broker:
     # ---- middleware
 
     @property
-    def actor_options(self) -> set:
+    def actor_options(self) -> set[str]:
         """The option names actors may declare, given this broker's middleware."""
         options = set()
         for m in self.middleware:
             options |= set(m.actor_options)
         return options
 
-    def add_middleware(self, middleware: Middleware, *, before=None, after=None) -> None:
-        """Add ``middleware``, optionally before or after the first
-        middleware of a given type."""
+    def add_middleware(self, middleware: Middleware, *, before: Optional[type[Middleware]] = None,
+                       after: Optional[type[Middleware]] = None) -> None:
+        """Add a middleware to this broker, by default after the others.
+
+        Parameters:
+          middleware: the middleware instance to add.
+          before: a middleware class: insert ahead of the first middleware
+            of that class (ValueError if there is none).
+          after: a middleware class: insert behind the first middleware of
+            that class. Give ``before`` or ``after``, not both.
+        """
         for existing in self.middleware:
             if isinstance(existing, type(middleware)):
                 self.logger.warning(
@@ -110,15 +126,28 @@ class Broker:
         self.middleware.insert(index, middleware)
         self._native.add_middleware(middleware._engine_middleware(weakref.ref(self)), index)
 
-    def emit_before(self, signal: str, *args, **kwargs) -> None:
-        """Call ``before_<signal>`` on every middleware, in order."""
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``before_<signal>`` on every middleware, in order.
+
+        Parameters:
+          signal: the hook's name without its prefix (``"process_message"``).
+          args: the hook's arguments after the broker.
+          kwargs: the hook's keyword arguments.
+        """
         if self._emit_natively("before_" + signal, args, kwargs):
             return
         for m in self.middleware:
             self._run_hook(m, "before_" + signal, args, kwargs)
 
-    def emit_after(self, signal: str, *args, **kwargs) -> None:
-        """Call ``after_<signal>`` on every middleware, in reverse order."""
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``after_<signal>`` on every middleware, in reverse order; a
+        middleware that raises is logged and the others still run.
+
+        Parameters:
+          signal: the hook's name without its prefix (``"process_message"``).
+          args: the hook's arguments after the broker.
+          kwargs: the hook's keyword arguments.
+        """
         if self._emit_natively("after_" + signal, args, kwargs):
             return
         for m in reversed(self.middleware):
@@ -158,8 +187,13 @@ class Broker:
 
     # ---- actors and queues
 
-    def declare_actor(self, actor: "Actor") -> None:
-        """Declare an actor (and its queue) on this broker."""
+    def declare_actor(self, actor: Actor[Any, Any]) -> None:
+        """Declare an actor (and its queue) on this broker.
+
+        Parameters:
+          actor: the actor; ValueError if its queue name or an option is
+            not valid for this broker's middleware.
+        """
         # The engine validates the actor (ValueError); hooks already see it here.
         previous = self.actors.get(actor.actor_name)
         self.actors[actor.actor_name] = actor
@@ -174,30 +208,38 @@ class Broker:
                 self.actors[actor.actor_name] = previous
             raise
 
-    def get_actor(self, actor_name: str) -> "Actor":
-        """Look up an actor by name; raises ``ActorNotFound``."""
+    def get_actor(self, actor_name: str) -> Actor[Any, Any]:
+        """Look up a declared actor.
+
+        Parameters:
+          actor_name: the actor's name; ``ActorNotFound`` if none has it.
+        """
         try:
             return self.actors[actor_name]
         except KeyError:
             raise ActorNotFound(actor_name) from None
 
-    def get_declared_actors(self) -> set:
+    def get_declared_actors(self) -> set[str]:
         """The names of all declared actors."""
         return set(self.actors)
 
     def declare_queue(self, queue_name: str) -> None:
-        """Declare a queue (and its delay queue)."""
+        """Declare a queue (and its delay queue).
+
+        Parameters:
+          queue_name: the queue's name.
+        """
         if self._written_in_python:
             raise NotImplementedError
         self._native.declare_queue(queue_name)
 
-    def get_declared_queues(self) -> set:
+    def get_declared_queues(self) -> set[str]:
         """The names of all declared queues."""
         if self._written_in_python:
             return set(self.queues)
         return set(self._native.get_declared_queues())
 
-    def get_declared_delay_queues(self) -> set:
+    def get_declared_delay_queues(self) -> set[str]:
         """The names of all declared delay queues."""
         if self._written_in_python:
             return set(self.delay_queues)
@@ -205,22 +247,34 @@ class Broker:
 
     # ---- producing and housekeeping
 
-    def enqueue(self, message: "Message", *, delay: Optional[int] = None) -> "Message":
-        """Enqueue ``message``, delayed by ``delay`` ms if given (or by its
-        ``delay`` option). Returns the message as stored."""
+    def enqueue(self, message: Message[Any], *, delay: Optional[int] = None) -> Message[Any]:
+        """Enqueue a message; returns it as stored (with the options the
+        broker and the enqueue hooks added).
+
+        Parameters:
+          message: the message to enqueue on its queue.
+          delay: milliseconds to wait before the message may be processed;
+            None uses the message's ``delay`` option, if any.
+        """
         if self._written_in_python:
             raise NotImplementedError
         return self._native.enqueue(message, delay)
 
-    def enqueue_all(self, messages, *, delay: Optional[int] = None) -> list:
+    def enqueue_all(self, messages: Iterable[Message[Any]], *,
+                    delay: Optional[int] = None) -> list[Message[Any]]:
         """Enqueue several messages in one batch (one round trip on network
-        brokers), each through the enqueue hooks. Returns them as stored."""
+        brokers), each through the enqueue hooks. Returns them as stored.
+
+        Parameters:
+          messages: the messages, each enqueued on its own queue.
+          delay: milliseconds to wait before they may be processed.
+        """
         if type(self).enqueue is not Broker.enqueue:
             # A subclass customised enqueue: honour it for every message.
             return [self.enqueue(message, delay=delay) for message in messages]
         return self._native.enqueue_all(list(messages), delay)
 
-    def get_results_backend(self):
+    def get_results_backend(self) -> ResultBackend:
         """The backend of this broker's Results middleware; raises
         ``RuntimeError`` when there is none."""
         for m in self.middleware:
@@ -229,7 +283,7 @@ class Broker:
                 return backend
         raise RuntimeError("The broker doesn't have a results backend.")
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> "Consumer":
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> Consumer:
         """An iterator over the messages of one queue, for code that
         consumes a queue itself (``dramatiq.Worker`` does it natively).
 
@@ -252,7 +306,11 @@ class Broker:
         return _EngineConsumer(_engine.open_consumer(self._native, queue_name, prefetch), queue_name, timeout)
 
     def flush(self, queue_name: str) -> None:
-        """Drop all the messages of a queue (and its delay queue)."""
+        """Drop all the messages of a queue (and its delay queue).
+
+        Parameters:
+          queue_name: the queue's name.
+        """
         if self._written_in_python:
             raise NotImplementedError
         self._native.flush(queue_name)
@@ -264,7 +322,13 @@ class Broker:
         self._native.flush_all()
 
     def join(self, queue_name: str, *, timeout: Optional[int] = None) -> None:
-        """Wait until a queue has been processed."""
+        """Wait until a queue and its delay queue have no messages left.
+
+        Parameters:
+          queue_name: the queue to wait for.
+          timeout: milliseconds to wait at most (``QueueJoinTimeout``);
+            None waits as long as it takes.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -278,15 +342,15 @@ class Consumer:
     calls ``next()`` on its consumer thread and ``ack``/``nack`` on the
     worker thread that processed the message."""
 
-    def __iter__(self):
+    def __iter__(self) -> Self:
         return self
 
-    def __next__(self):
+    def __next__(self) -> Optional[MessageProxy]:
         """The next message (a ``MessageProxy``), or None when none came
         within the consumer's timeout."""
         raise NotImplementedError
 
-    def ack(self, message) -> None:
+    def ack(self, message: MessageProxy) -> None:
         """The message was processed: remove it from the broker.
 
         Parameters:
@@ -294,7 +358,7 @@ class Consumer:
         """
         raise NotImplementedError
 
-    def nack(self, message) -> None:
+    def nack(self, message: MessageProxy) -> None:
         """The message failed for good: move it to the dead letters.
 
         Parameters:
@@ -302,7 +366,7 @@ class Consumer:
         """
         raise NotImplementedError
 
-    def requeue(self, messages) -> None:
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
         """Put delivered but unprocessed messages back on their queue (at
         shutdown). Does nothing by default.
 
@@ -381,9 +445,15 @@ class _EngineConsumer(Consumer):
 
 class MessageProxy:
     """A message being processed: its fields, plus ``fail()``/``failed``
-    and the exception it raised. Attribute reads go to the message."""
+    and the exception it raised. Attribute reads go to the message.
 
-    def __init__(self, native, message: "Message" = None) -> None:
+    Parameters:
+      native: the engine's delivery this proxy stands for (the worker
+        passes it); a proxy built as ``MessageProxy(message)`` has none.
+      message: the message.
+    """
+
+    def __init__(self, native: Any, message: Optional[Message[Any]] = None) -> None:
         # Upstream builds proxies as MessageProxy(message); support both.
         if message is None:
             native, message = None, native
@@ -416,7 +486,11 @@ class MessageProxy:
         return self._native.exception if self._native is not None else None
 
     def stuff_exception(self, exception: BaseException) -> None:
-        """Attach an exception to this message."""
+        """Attach an exception to this message.
+
+        Parameters:
+          exception: the exception the message's processing raised.
+        """
         self._stuffed = exception
 
     def clear_exception(self) -> None:
@@ -424,10 +498,10 @@ class MessageProxy:
         self._stuffed = None
 
     @property
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         return self._message.options
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._message, name)
 
     def __str__(self) -> str:
@@ -436,7 +510,7 @@ class MessageProxy:
     def __repr__(self) -> str:
         return f"<{self.__class__.__qualname__} {self._message!r}>"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, MessageProxy):
             return self._message == other._message
         return self._message == other

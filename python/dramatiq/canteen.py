@@ -35,7 +35,7 @@ class Canteen(ctypes.Structure):
     ]
 
 
-def canteen_add(canteen, path: str) -> None:
+def canteen_add(canteen, path):
     """Append ``path``.
 
     Parameters:
@@ -54,7 +54,7 @@ def canteen_add(canteen, path: str) -> None:
     canteen.last_position = end
 
 
-def canteen_get(canteen, timeout: float = 1) -> list:
+def canteen_get(canteen, timeout=1):
     """The paths listed, once the block has been filled; ``[]`` if it is
     not within ``timeout`` seconds.
 

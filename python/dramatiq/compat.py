@@ -21,34 +21,39 @@ class StreamablePipe:
         replaced).
     """
 
-    def __init__(self, pipe, *, encoding: str = "utf-8") -> None:
+    def __init__(self, pipe, *, encoding="utf-8"):
         self.pipe = pipe
         self.encoding = encoding
 
-    def write(self, text: str) -> None:
+    def write(self, text):
+        """Send text through the pipe.
+
+        Parameters:
+          text: the text to send through the pipe.
+        """
         self.pipe.send_bytes(text.encode(self.encoding, errors="replace"))
 
     def read(self):
         raise NotImplementedError("a StreamablePipe is write-only")
 
-    def flush(self) -> None:
+    def flush(self):
         """Nothing to do: every write is sent at once."""
 
-    def fileno(self) -> int:
+    def fileno(self):
         return self.pipe.fileno()
 
-    def isatty(self) -> bool:
+    def isatty(self):
         return False
 
-    def close(self) -> None:
+    def close(self):
         self.pipe.close()
 
     @property
-    def closed(self) -> bool:
+    def closed(self):
         return self.pipe.closed
 
 
-def file_or_stderr(filename, *, mode: str = "a", encoding: str = "utf-8"):
+def file_or_stderr(filename, *, mode="a", encoding="utf-8"):
     """A context manager giving the file ``filename`` opened (and closing
     it), or ``sys.stderr`` (left open) when ``filename`` is None.
 

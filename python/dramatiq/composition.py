@@ -4,10 +4,13 @@ along) and groups (side by side)."""
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .broker import get_broker
 from .results.errors import ResultMissing
+
+if TYPE_CHECKING:
+    from .message import Message
 
 
 def _remaining(deadline: Optional[float], timeout):
@@ -18,9 +21,16 @@ def _remaining(deadline: Optional[float], timeout):
 
 class pipeline:
     """Chain messages: each one's result is appended to the next one's
-    arguments (unless it sets ``pipe_ignore``)."""
+    arguments (unless it sets ``pipe_ignore``).
 
-    def __init__(self, children: Iterable, *, broker=None) -> None:
+    Parameters:
+      children: the messages or pipelines to chain, in order.
+      broker: the broker to enqueue on; by default the global broker.
+    """
+
+    messages: list[Message[Any]]
+
+    def __init__(self, children: Iterable[Message[Any] | pipeline], *, broker=None) -> None:
         self.broker = broker or get_broker()
         self.messages = []
         for child in children:
@@ -41,7 +51,7 @@ class pipeline:
         return "pipeline([%s])" % ", ".join(str(m) for m in self.messages)
 
     @property
-    def completed(self) -> bool:
+    def completed(self):
         """Whether the last message has a result (needs the Results middleware)."""
         try:
             self.messages[-1].get_result(backend=self.broker.get_results_backend())
@@ -50,7 +60,7 @@ class pipeline:
             return False
 
     @property
-    def completed_count(self) -> int:
+    def completed_count(self):
         """How many messages, from the start, have results."""
         backend = self.broker.get_results_backend()
         for count, message in enumerate(self.messages):
@@ -60,18 +70,32 @@ class pipeline:
                 return count
         return len(self.messages)
 
-    def run(self, *, delay: Optional[int] = None) -> "pipeline":
-        """Enqueue the first message (the rest follow as each finishes)."""
+    def run(self, *, delay=None):
+        """Enqueue the first message (the rest follow as each finishes).
+
+        Parameters:
+          delay: milliseconds to wait before the first message may be processed.
+        """
         delay = max(delay or 0, self.messages[0].options.get("delay") or 0) or None
         self.broker.enqueue(self.messages[0], delay=delay)
         return self
 
-    def get_result(self, *, block: bool = False, timeout: Optional[int] = None):
-        """The result of the last message."""
+    def get_result(self, *, block=False, timeout=None):
+        """The result of the last message.
+
+        Parameters:
+          block: wait for the result (else ``ResultMissing`` if it is not there).
+          timeout: milliseconds to wait, when blocking.
+        """
         return self.messages[-1].get_result(backend=self.broker.get_results_backend(), block=block, timeout=timeout)
 
-    def get_results(self, *, block: bool = False, timeout: Optional[int] = None):
-        """A generator over every message's result, in order."""
+    def get_results(self, *, block=False, timeout=None):
+        """A generator over every message's result, in order.
+
+        Parameters:
+          block: wait for the results (else ``ResultMissing`` if one is not there).
+          timeout: milliseconds to wait for each result, when blocking.
+        """
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
         for message in self.messages:
@@ -79,9 +103,14 @@ class pipeline:
 
 
 class group:
-    """Run messages, pipelines or groups in parallel."""
+    """Run messages, pipelines or groups in parallel.
 
-    def __init__(self, children: Iterable, *, broker=None) -> None:
+    Parameters:
+      children: the messages, pipelines or groups to run.
+      broker: the broker to enqueue on; by default the global broker.
+    """
+
+    def __init__(self, children, *, broker=None):
         self.children = list(children)
         self.broker = broker or get_broker()
         self.completion_callbacks = []
@@ -92,17 +121,21 @@ class group:
     def __str__(self) -> str:
         return "group([%s])" % ", ".join(str(c) for c in self.children)
 
-    def add_completion_callback(self, message) -> None:
-        """Enqueue ``message`` once every member has finished (needs GroupCallbacks)."""
+    def add_completion_callback(self, message):
+        """Enqueue ``message`` once every member has finished (needs GroupCallbacks).
+
+        Parameters:
+          message: the message to enqueue when the group completes.
+        """
         self.completion_callbacks.append(message.asdict())
 
     @property
-    def completed(self) -> bool:
+    def completed(self):
         """Whether every member has a result."""
         return self.completed_count == len(self)
 
     @property
-    def completed_count(self) -> int:
+    def completed_count(self):
         """How many members have results."""
         count = 0
         backend = self.broker.get_results_backend()
@@ -119,8 +152,12 @@ class group:
                 pass
         return count
 
-    def run(self, *, delay: Optional[int] = None) -> "group":
-        """Enqueue every member."""
+    def run(self, *, delay=None):
+        """Enqueue every member.
+
+        Parameters:
+          delay: milliseconds to wait before the members may be processed.
+        """
         children = self.children
         if self.completion_callbacks:
             children = self._with_completion_options()
@@ -161,8 +198,13 @@ class group:
                 children.append(child.copy(options=options))
         return children
 
-    def get_results(self, *, block: bool = False, timeout: Optional[int] = None):
-        """A generator over every member's result, in order."""
+    def get_results(self, *, block=False, timeout=None):
+        """A generator over every member's result, in order.
+
+        Parameters:
+          block: wait for the results (else ``ResultMissing`` if one is not there).
+          timeout: milliseconds to wait for all of them together, when blocking.
+        """
         deadline = time.monotonic() + timeout / 1000 if timeout else None
         backend = self.broker.get_results_backend()
         for child in self.children:
@@ -174,7 +216,11 @@ class group:
             else:
                 yield child.get_result(backend=backend, block=block, timeout=remaining)
 
-    def wait(self, *, timeout: Optional[int] = None) -> None:
-        """Block until every member has a result."""
+    def wait(self, *, timeout=None):
+        """Block until every member has a result.
+
+        Parameters:
+          timeout: milliseconds to wait for all of them together (``ResultTimeout``).
+        """
         for _ in self.get_results(block=True, timeout=timeout):
             pass

@@ -28,12 +28,20 @@ class Encoder(abc.ABC):
 
     @abc.abstractmethod
     def encode(self, data: MessageData) -> bytes:
-        """Encode message data to bytes."""
+        """Encode message data to bytes.
+
+        Parameters:
+          data: the message's fields, as ``Message.asdict()`` gives them.
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def decode(self, data: bytes) -> MessageData:
-        """Decode bytes to message data; raise ``DecodeError`` on bad input."""
+        """Decode bytes to message data; raise ``DecodeError`` on bad input.
+
+        Parameters:
+          data: the encoded message.
+        """
         raise NotImplementedError
 
 
@@ -45,11 +53,19 @@ class JSONEncoder(Encoder):
     ``RecursionError``."""
 
     def encode(self, data: MessageData) -> bytes:
-        """Encode ``data`` as compact JSON bytes."""
+        """Encode ``data`` as compact JSON bytes.
+
+        Parameters:
+          data: the message's fields.
+        """
         return _engine.json_dumps(data)
 
     def decode(self, data: bytes) -> MessageData:
-        """Decode JSON bytes; raises ``DecodeError`` carrying the cause."""
+        """Decode JSON bytes; raises ``DecodeError`` carrying the cause.
+
+        Parameters:
+          data: UTF-8 JSON bytes.
+        """
         try:
             return _engine.json_loads(data)
         except ValueError:
@@ -71,9 +87,17 @@ class PickleEncoder(Encoder):
     """Pickle: any Python object. Only use it with trusted producers."""
 
     def encode(self, data: MessageData) -> bytes:
-        """Pickle ``data``."""
+        """Pickle ``data``.
+
+        Parameters:
+          data: the message's fields.
+        """
         return pickle.dumps(data)
 
     def decode(self, data: bytes) -> MessageData:
-        """Unpickle ``data``."""
+        """Unpickle ``data``.
+
+        Parameters:
+          data: pickled bytes (only ever from a trusted sender).
+        """
         return pickle.loads(data)

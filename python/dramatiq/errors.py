@@ -8,7 +8,7 @@ from typing import Any, Optional
 class DramatiqError(Exception):
     """Base class for every dramatiq error."""
 
-    def __init__(self, message: Any = "") -> None:  # noqa: D107
+    def __init__(self, message=""):  # noqa: D107
         super().__init__(message)
         self.message = message
 
@@ -21,7 +21,7 @@ class DecodeError(DramatiqError):
     encoded). ``data`` and ``error`` are optional: ``DecodeError("text")``
     works as well as upstream's three-argument form."""
 
-    def __init__(self, message: Any = "", data: Any = None, error: Optional[BaseException] = None) -> None:
+    def __init__(self, message="", data=None, error=None):
         super().__init__(message)
         self.data = data
         self.error = error

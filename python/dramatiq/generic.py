@@ -46,5 +46,10 @@ class GenericActor(metaclass=generic_actor):
         return self.perform(*args, **kwargs)
 
     def perform(self, *args, **kwargs):
-        """The actor's body. Subclasses must implement it."""
+        """The actor's body. Subclasses must implement it.
+
+        Parameters:
+          args: the message's positional arguments.
+          kwargs: the message's keyword arguments.
+        """
         raise NotImplementedError("%s does not implement perform()" % self.__name__)

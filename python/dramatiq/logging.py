@@ -6,8 +6,13 @@ import inspect
 import logging
 
 
-def get_logger(module: str, name=None) -> logging.Logger:
-    """Get the logger named ``module`` or ``module.name`` (``name`` may be a class)."""
+def get_logger(module, name=None):
+    """Get the logger named ``module`` or ``module.name`` (``name`` may be a class).
+
+    Parameters:
+      module: the module's name (``__name__``).
+      name: a class or a name to append, if any.
+    """
     logger_fqn = module
     if name is not None:
         if inspect.isclass(name):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import datetime, timezone
-from typing import Any, Generic, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
 from . import _engine
 from .encoder import Encoder, JSONEncoder
 from .errors import DecodeError
+
+if TYPE_CHECKING:
+    from .composition import pipeline
+    from .results import ResultBackend
 
 R = TypeVar("R", covariant=True)
 
@@ -25,7 +29,11 @@ def set_encoder(encoder: Encoder) -> None:
     """Set the global encoder used to serialize messages.
 
     A plain ``JSONEncoder`` keeps the native C++ fast path; any other
-    encoder is called by the engine for every message."""
+    encoder is called by the engine for every message.
+
+    Parameters:
+      encoder: the encoder every message is encoded and decoded with.
+    """
     global global_encoder
     global_encoder = encoder
     _engine.set_python_encoder(None if type(encoder) is JSONEncoder else encoder)
@@ -42,15 +50,27 @@ class Message(Generic[R]):
 
     ``message_id`` and ``message_timestamp`` are generated when omitted or
     ``None``.
+
+    Parameters:
+      queue_name: the queue the message goes to.
+      actor_name: the name of the actor that processes it.
+      args: the actor's positional arguments.
+      kwargs: the actor's keyword arguments.
+      options: processing options (``max_retries``, ``eta``, ...) and what
+        the broker and middleware record on the message.
+      message_id: the message's unique id (a UUID4 string).
+      message_timestamp: when the message was built, in milliseconds since
+        the epoch.
     """
 
     queue_name: str
     actor_name: str
-    args: tuple
-    kwargs: dict
-    options: dict
-    message_id: Optional[str] = None
-    message_timestamp: Optional[int] = None
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+    # Typed as the values they always hold once built (``__post_init__``).
+    message_id: str = None  # type: ignore[assignment]
+    message_timestamp: int = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if type(self.args) is not tuple:
@@ -60,13 +80,17 @@ class Message(Generic[R]):
         if self.message_timestamp is None:
             object.__setattr__(self, "message_timestamp", int(time.time() * 1000))
 
-    def __or__(self, other):
-        """Combine this message with ``other`` into a pipeline."""
+    def __or__(self, other: Any) -> pipeline:
+        """Combine this message with ``other`` into a pipeline.
+
+        Parameters:
+          other: a message or a pipeline to run after this message.
+        """
         from .composition import pipeline
 
         return pipeline([self, other])
 
-    def asdict(self) -> dict:
+    def asdict(self) -> dict[str, Any]:
         """The message's fields as a dict."""
         return {
             "queue_name": self.queue_name,
@@ -81,8 +105,12 @@ class Message(Generic[R]):
     _asdict = asdict
 
     @classmethod
-    def decode(cls, data: bytes) -> "Message":
-        """Decode bytes with the global encoder; raises ``DecodeError``."""
+    def decode(cls, data: bytes) -> Message[Any]:
+        """Decode a message with the global encoder.
+
+        Parameters:
+          data: an encoded message; ``DecodeError`` if it is not one.
+        """
         try:
             fields = global_encoder.decode(data)
             fields["args"] = tuple(fields["args"])
@@ -94,14 +122,28 @@ class Message(Generic[R]):
         """Encode this message with the global encoder."""
         return global_encoder.encode(self.asdict())
 
-    def copy(self, **attributes) -> "Message":
-        """A copy with some fields changed; ``options`` are merged into the current ones."""
+    def copy(self, **attributes: Any) -> Message[Any]:
+        """A copy of this message with some fields changed.
+
+        Parameters:
+          attributes: the fields to change; ``options`` given here are
+            merged into the current ones rather than replacing them.
+        """
         new_options = attributes.pop("options", {})
         return dataclasses.replace(self, **attributes, options={**self.options, **new_options})
 
-    def get_result(self, *, backend=None, block: bool = False, timeout: Optional[int] = None):
-        """Get this message's result from a result backend (by default the
-        one of the global broker's Results middleware)."""
+    def get_result(self, *, backend: Optional[ResultBackend] = None, block: bool = False,
+                   timeout: Optional[int] = None) -> R:
+        """Get what this message's actor returned.
+
+        Parameters:
+          backend: the result backend to read; by default the one of the
+            global broker's Results middleware.
+          block: wait for the result to be stored (else ``ResultMissing``
+            when it is not there yet).
+          timeout: milliseconds to wait when blocking (``ResultTimeout``);
+            by default 10 seconds.
+        """
         if backend is None:
             from .broker import get_broker
 
@@ -115,18 +157,18 @@ class Message(Generic[R]):
             params += ", ".join("%s=%r" % (name, value) for name, value in self.kwargs.items())
         return "%s(%s)" % (self.actor_name, params)
 
-    def __lt__(self, other: "Message") -> bool:
+    def __lt__(self, other: Message[Any]) -> bool:
         return dataclasses.astuple(self) < dataclasses.astuple(other)
 
     @property
-    def _fields(self) -> tuple:
+    def _fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self))
 
     @property
-    def _field_defaults(self) -> dict:
+    def _field_defaults(self) -> dict[str, Any]:
         return {}
 
-    def _replace(self, **changes) -> "Message":
+    def _replace(self, **changes: Any) -> Message[R]:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -29,7 +29,7 @@ supported_platforms = {"CPython"}
 _logger = get_logger(__name__)
 
 
-def is_gevent_active() -> bool:
+def is_gevent_active():
     """Whether gevent's monkey patching is active in this process."""
     try:
         from gevent import monkey
@@ -45,7 +45,7 @@ class Interrupt(BaseException):
     ``except DramatiqError`` does not swallow them by accident."""
 
 
-def raise_thread_exception(thread_id: int, exception) -> None:
+def raise_thread_exception(thread_id, exception):
     """Raise ``exception`` in the thread whose ident is ``thread_id``.
 
     The exception is raised the next time that thread runs Python code: a

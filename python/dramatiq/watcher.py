@@ -35,7 +35,7 @@ def watched_change(paths, include_patterns, exclude_patterns) -> bool:
     return any(matches(p, include_patterns) for p in paths)
 
 
-def setup_file_watcher(path, use_polling: bool = False, include_patterns=None, exclude_patterns=None):
+def setup_file_watcher(path, use_polling=False, include_patterns=None, exclude_patterns=None):
     """Start (and return) a watchdog observer of the tree under ``path``
     that sends SIGHUP to this process when a file there changes.
 

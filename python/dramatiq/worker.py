@@ -5,10 +5,13 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import _engine
 from .logging import get_logger
+
+if TYPE_CHECKING:
+    from .broker import Broker
 
 # The engine resolves a Worker's unset settings (environment, then
 # defaults); these constants show what it reads, as upstream's do.
@@ -35,9 +38,16 @@ _live_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 class Worker:
     """Consumes every declared queue (or ``queues``) with consumer threads
     and runs messages on ``worker_threads`` worker threads. It doesn't block
-    the calling thread: call ``join``/``stop`` as needed."""
+    the calling thread: call ``join``/``stop`` as needed.
 
-    def __init__(self, broker, *, queues: Optional[set] = None, worker_timeout: Optional[int] = None,
+    Parameters:
+      broker: the broker to consume from.
+      queues: the names of the queues to consume; by default every declared queue.
+      worker_timeout: milliseconds a worker thread waits for work before checking for a stop.
+      worker_threads: how many worker threads run messages.
+    """
+
+    def __init__(self, broker: Broker, *, queues: Optional[set[str]] = None, worker_timeout: Optional[int] = None,
                  worker_threads: Optional[int] = None) -> None:
         # None: the engine's value ($dramatiq_worker_timeout or 1000 ms; 8 threads).
         self.logger = get_logger(__name__, type(self))

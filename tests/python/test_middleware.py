@@ -1421,7 +1421,9 @@ def test_base_class_has_a_documented_method_per_engine_hook():
     text = pydoc.render_doc(Middleware, renderer=pydoc.plaintext)
     for name, positional, keyword, doc in _engine.MIDDLEWARE_HOOKS:
         method = getattr(Middleware, name)
-        assert method.__doc__ == doc and doc
+        # The engine's sentence, then a Parameters: section naming each parameter.
+        assert doc and method.__doc__.startswith(doc + "\n\nParameters:\n")
+        assert all("  %s: " % p in method.__doc__ for p in (*positional, *keyword))
         parameters = inspect.signature(method).parameters
         assert list(parameters) == ["self", *positional, *keyword]
         assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in keyword)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .. import _engine
-from ..broker import Broker
+from ..broker import Broker, Consumer
 from ..errors import QueueJoinTimeout
+
+if TYPE_CHECKING:
+    from ..middleware import Middleware
 
 #: How long (ms) dead-lettered messages are kept (the x-message-ttl of the
 #: ``.XQ`` queues; the ``dramatiq_dead_message_ttl`` environment variable
@@ -164,10 +167,10 @@ class RabbitmqBroker(Broker):
         self,
         *,
         confirm_delivery: bool = False,
-        url: Optional[Union[str, list]] = None,
-        middleware: Optional[list] = None,
+        url: Optional[Union[str, list[str]]] = None,
+        middleware: Optional[list[Middleware]] = None,
         max_priority: Optional[int] = None,
-        parameters: Optional[list] = None,
+        parameters: Optional[list[dict[str, Any]]] = None,
         **kwargs: Any,
     ) -> None:
         if url is not None:
@@ -259,7 +262,7 @@ class RabbitmqBroker(Broker):
         return connection
 
     @connection.deleter
-    def connection(self) -> None:
+    def connection(self):
         del self.channel
         connection = getattr(self.state, "connection", None)
         if connection is None:
@@ -281,7 +284,7 @@ class RabbitmqBroker(Broker):
         return channel
 
     @channel.deleter
-    def channel(self) -> None:
+    def channel(self):
         channel = getattr(self.state, "channel", None)
         if channel is None:
             return
@@ -323,7 +326,7 @@ class RabbitmqBroker(Broker):
         """
         self._native.declare_main_queue(queue_name)
 
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         """A consumer of one queue (declared, and created on the server,
         first), for code that consumes it itself.
 
@@ -335,7 +338,7 @@ class RabbitmqBroker(Broker):
         self.declare_queue(queue_name, ensure=True)
         return super().consume(queue_name, prefetch, timeout)
 
-    def get_queue_message_counts(self, queue_name: str) -> tuple:
+    def get_queue_message_counts(self, queue_name: str) -> tuple[int, int, int]:
         """Ready messages of a queue, its delay queue and its dead letters
         (messages delivered and not yet acked are not counted; for tests).
 

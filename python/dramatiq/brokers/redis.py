@@ -50,18 +50,8 @@ class RedisBroker(Broker):
         socket_timeout, socket_connect_timeout, client_name, ...).
     """
 
-    def __init__(
-        self,
-        *,
-        url: Optional[str] = None,
-        middleware: Optional[list] = None,
-        namespace: str = "dramatiq",
-        maintenance_chance: Optional[int] = None,
-        heartbeat_timeout: Optional[int] = None,
-        dead_message_ttl: Optional[int] = None,
-        client=None,
-        **parameters,
-    ) -> None:
+    def __init__(self, *, url=None, middleware=None, namespace="dramatiq", maintenance_chance=None,
+                 heartbeat_timeout=None, dead_message_ttl=None, client=None, **parameters):
         engine_url, parameters = engine_connection(client, url, parameters)
         self._native = _engine.RedisBroker(
             engine_url, parameters, namespace, heartbeat_timeout, dead_message_ttl, maintenance_chance
@@ -140,12 +130,22 @@ class RedisBroker(Broker):
         self._native.ping()
 
     def flush(self, queue_name: str) -> None:
-        """Drop every message of a queue: waiting, delayed and dead-lettered."""
+        """Drop every message of a queue: waiting, delayed and dead-lettered.
+
+        Parameters:
+          queue_name: the queue's name.
+        """
         self._native.flush(queue_name)
 
     def join(self, queue_name: str, *, interval: int = 100, timeout: Optional[int] = None) -> None:
         """Wait until ``queue_name`` and its delay queue hold no message
         that is waiting or being processed (for tests).
 
-        Raises ``QueueJoinTimeout`` after ``timeout`` ms."""
+        Raises ``QueueJoinTimeout`` after ``timeout`` ms.
+
+        Parameters:
+          queue_name: the queue to wait for.
+          interval: milliseconds between two checks of the queue.
+          timeout: milliseconds to wait at most; None waits as long as it takes.
+        """
         self._native.join(queue_name, timeout, False, interval)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import queue
 from collections import defaultdict
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .. import _engine
 from ..broker import Broker, MessageProxy
 from ..common import dq_name
+
+if TYPE_CHECKING:
+    from ..middleware import Middleware
 
 
 class _QueueView:
@@ -57,9 +60,14 @@ class _StubMessageProxy(MessageProxy):
 
 
 class StubBroker(Broker):
-    """A broker that keeps messages in memory, for tests."""
+    """A broker that keeps messages in memory, for tests.
 
-    def __init__(self, middleware: Optional[list] = None, *, fail_fast_default: bool = True) -> None:
+    Parameters:
+      middleware: the middleware to install; None installs the default ones.
+      fail_fast_default: the ``fail_fast`` of ``join`` calls that do not give it.
+    """
+
+    def __init__(self, middleware: Optional[list[Middleware]] = None, *, fail_fast_default: bool = True) -> None:
         self._native = _engine.StubBroker()
         self.fail_fast_default = fail_fast_default
         super().__init__(middleware=middleware)
@@ -79,7 +87,7 @@ class StubBroker(Broker):
         return self.get_declared_delay_queues()
 
     @property
-    def dead_letters(self) -> list:
+    def dead_letters(self) -> list[MessageProxy]:
         """Every rejected message (undecodable ones as their raw bytes)."""
         return [message for _, message in self._native.dead_letters()]
 
@@ -95,13 +103,23 @@ class StubBroker(Broker):
 
         Raises ``QueueJoinTimeout`` after ``timeout`` ms. With ``fail_fast``
         (default: ``fail_fast_default``), re-raises the exception of the
-        queue's first dead-lettered message."""
+        queue's first dead-lettered message.
+
+        Parameters:
+          queue_name: the queue to wait for.
+          timeout: milliseconds to wait at most; None waits as long as it takes.
+          fail_fast: re-raise the first dead-lettered message's exception.
+        """
         if fail_fast is None:
             fail_fast = self.fail_fast_default
         self._native.join(queue_name, timeout, fail_fast)
 
     def declare_queue(self, queue_name: str) -> None:
-        """Declare a queue (and its delay queue ``<name>.DQ``)."""
+        """Declare a queue (and its delay queue ``<name>.DQ``).
+
+        Parameters:
+          queue_name: the queue's name.
+        """
         super().declare_queue(queue_name)
 
     def _delay_queue_name(self, queue_name: str) -> str:

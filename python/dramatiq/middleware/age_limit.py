@@ -9,7 +9,11 @@ from .middleware import Middleware
 
 
 class AgeLimit(Middleware):
-    """Dead-letters messages older than ``max_age`` milliseconds instead of running them."""
+    """Dead-letters messages older than ``max_age`` milliseconds instead of running them.
+
+    Parameters:
+      max_age: the age in milliseconds beyond which messages are dropped; actors may set their own.
+    """
 
     def __init__(self, *, max_age: Optional[int] = None) -> None:
         self._native = _engine.AgeLimit(max_age)

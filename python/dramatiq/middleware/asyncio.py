@@ -13,13 +13,13 @@ class AsyncIO(Middleware):
     def __init__(self) -> None:
         self.logger = get_logger(__name__, type(self))
 
-    def before_worker_boot(self, broker, worker) -> None:
+    def before_worker_boot(self, broker, worker):
         if get_event_loop_thread() is None:
             thread = EventLoopThread(self.logger)
             thread.start(timeout=1.0)
             set_event_loop_thread(thread)
 
-    def after_worker_shutdown(self, broker, worker) -> None:
+    def after_worker_shutdown(self, broker, worker):
         thread = get_event_loop_thread()
         if thread is not None:
             thread.stop()

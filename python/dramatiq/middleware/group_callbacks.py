@@ -7,7 +7,7 @@ import os
 import warnings
 
 from .. import _engine
-from ..rate_limits.backend import engine_backend
+from ..rate_limits.backend import RateLimiterBackend, engine_backend
 from .middleware import Middleware
 
 #: The deprecated way to set the barrier ttl (ms); upstream still reads it.
@@ -26,7 +26,7 @@ class GroupCallbacks(Middleware):
     """
 
     def __init__(
-        self, rate_limiter_backend, *, barrier_ttl: int = _engine.GroupCallbacks.DEFAULT_BARRIER_TTL
+        self, rate_limiter_backend: RateLimiterBackend, *, barrier_ttl: int = _engine.GroupCallbacks.DEFAULT_BARRIER_TTL
     ) -> None:
         ttl_from_environment = os.getenv(_BARRIER_TTL_VARIABLE)
         if ttl_from_environment is not None:
@@ -51,5 +51,10 @@ class GroupCallbacks(Middleware):
 
     def create_barrier(self, completion_uuid: str, parties: int) -> bool:
         """Set up the barrier of a group with ``parties`` members (called
-        by ``group.run``)."""
+        by ``group.run``).
+
+        Parameters:
+          completion_uuid: the group's id, which names its barrier.
+          parties: how many members the group has.
+        """
         return self._native.create_barrier(completion_uuid, parties)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import _engine
+
+if TYPE_CHECKING:
+    from ..actor import Actor
+    from ..broker import Broker, MessageProxy
+    from ..message import Message
+    from ..worker import ConsumerThread, Worker, WorkerThread
 
 
 class MiddlewareError(Exception):
@@ -24,14 +30,14 @@ class Middleware:
     _native: Any = None
 
     @property
-    def actor_options(self) -> set:
+    def actor_options(self) -> set[str]:
         """The option names this middleware lets actors declare."""
         if self._native is not None:
             return set(self._native.actor_options)
         return set()
 
     @property
-    def forks(self) -> list:
+    def forks(self) -> list[Callable[[], int]]:
         """Functions the worker command runs in forked processes."""
         return []
 
@@ -53,6 +59,39 @@ class Middleware:
     def __repr__(self) -> str:
         return "<%s>" % type(self).__name__
 
+    if TYPE_CHECKING:
+        # What type checkers see of the hooks; at run time they are made
+        # below from the engine's list (tests/python/test_typing.py checks
+        # that the two name the same hooks and parameters).
+        def before_ack(self, broker: Broker, message: MessageProxy) -> None: ...
+        def after_ack(self, broker: Broker, message: MessageProxy) -> None: ...
+        def before_nack(self, broker: Broker, message: MessageProxy) -> None: ...
+        def after_nack(self, broker: Broker, message: MessageProxy) -> None: ...
+        def before_declare_actor(self, broker: Broker, actor: Actor[Any, Any]) -> None: ...
+        def after_declare_actor(self, broker: Broker, actor: Actor[Any, Any]) -> None: ...
+        def before_declare_queue(self, broker: Broker, queue_name: str) -> None: ...
+        def after_declare_queue(self, broker: Broker, queue_name: str) -> None: ...
+        def after_declare_delay_queue(self, broker: Broker, queue_name: str) -> None: ...
+        def before_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None: ...
+        def after_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None: ...
+        def before_delay_message(self, broker: Broker, message: MessageProxy) -> None: ...
+        def before_process_message(self, broker: Broker, message: MessageProxy) -> None: ...
+        def after_process_message(self, broker: Broker, message: MessageProxy, *,
+                                  result: Optional[Any] = None,
+                                  exception: Optional[BaseException] = None) -> None: ...
+        def after_skip_message(self, broker: Broker, message: MessageProxy) -> None: ...
+        def after_process_boot(self, broker: Broker) -> None: ...
+        def before_process_stop(self, broker: Broker) -> None: ...
+        def after_process_stop(self, broker: Broker) -> None: ...
+        def before_worker_boot(self, broker: Broker, worker: Worker) -> None: ...
+        def after_worker_boot(self, broker: Broker, worker: Worker) -> None: ...
+        def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None: ...
+        def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None: ...
+        def after_consumer_thread_boot(self, broker: Broker, thread: ConsumerThread) -> None: ...
+        def before_consumer_thread_shutdown(self, broker: Broker, thread: ConsumerThread) -> None: ...
+        def after_worker_thread_boot(self, broker: Broker, thread: WorkerThread) -> None: ...
+        def before_worker_thread_shutdown(self, broker: Broker, thread: WorkerThread) -> None: ...
+
 
 def _hook_method(name: str, positional: tuple, keyword: tuple, doc: str) -> Callable:
     """A do-nothing hook method with the engine's signature and docstring."""
@@ -70,9 +109,24 @@ def _hook_method(name: str, positional: tuple, keyword: tuple, doc: str) -> Call
     hook.__name__ = name
     hook.__qualname__ = "Middleware." + name
     hook.__module__ = Middleware.__module__
-    hook.__doc__ = doc
+    hook.__doc__ = doc + "\n\nParameters:\n" + "".join(
+        "  %s: %s\n" % (p, _HOOK_PARAMETER_DOCS[p]) for p in positional + keyword)
     hook.__signature__ = signature
     return hook
+
+
+# What each hook parameter is, for the hooks' ``Parameters:`` sections.
+_HOOK_PARAMETER_DOCS = {
+    "broker": "the broker the middleware is attached to.",
+    "message": "the message (a Message when enqueueing, else a MessageProxy).",
+    "actor": "the Actor being declared.",
+    "queue_name": "the name of the queue.",
+    "delay": "the delay in milliseconds the message was sent with, or None.",
+    "result": "what the actor returned, or None when it raised.",
+    "exception": "the exception the actor (or a middleware) raised, or None.",
+    "worker": "the Worker starting or stopping.",
+    "thread": "the consumer or worker thread starting or stopping.",
+}
 
 
 # The hooks are defined once, in the engine (include/dramatiq/middleware_hooks.hpp),

@@ -48,14 +48,18 @@ class Prometheus(Middleware):
         self._native = _engine.Prometheus(DB_PATH)
 
     @property
-    def forks(self) -> list:
+    def forks(self):
         """The exposition server, run by the worker command in a fork process."""
         return [_run_exposition_server]
 
 
 def render_metrics(db_path: str | None = None) -> bytes:
     """The metrics of every process that counted into ``db_path`` (default
-    ``DB_PATH``), in Prometheus text format."""
+    ``DB_PATH``), in Prometheus text format.
+
+    Parameters:
+      db_path: the metrics database to read; by default ``DB_PATH``.
+    """
     return _engine.render_prometheus_metrics(DB_PATH if db_path is None else db_path)
 
 

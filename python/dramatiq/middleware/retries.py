@@ -16,7 +16,14 @@ class Retries(Middleware):
     """Retries failed messages up to ``max_retries`` times, waiting
     ``min_backoff * 2**retries`` ms (jittered, at most ``max_backoff``).
     ``throws`` exceptions are not retried; ``retry_when(retries, exc)``
-    replaces the count check; ``on_retry_exhausted`` names an actor to tell."""
+    replaces the count check; ``on_retry_exhausted`` names an actor to tell.
+
+    Parameters:
+      max_retries: how many times a failed message is retried.
+      min_backoff: milliseconds before the first retry.
+      max_backoff: the longest wait between two retries, in milliseconds.
+      retry_when: a function of (retries so far, exception) that decides instead of ``max_retries``.
+    """
 
     def __init__(
         self,

@@ -43,7 +43,7 @@ class ShutdownNotifications(Middleware):
     def notify_shutdown(self, value: bool) -> None:
         self._native.notify_shutdown = value
 
-    def should_notify(self, actor, message) -> bool:
+    def should_notify(self, actor, message):
         """Whether ``message`` of ``actor`` is interrupted at shutdown: the
         message's ``notify_shutdown`` unless None, else the actor's unless
         None, else this middleware's default.
@@ -54,8 +54,13 @@ class ShutdownNotifications(Middleware):
         """
         return self._native.should_notify(message.options, actor.options)
 
-    def before_worker_shutdown(self, broker, worker) -> None:
-        """Interrupt the actors running a message that should be notified."""
+    def before_worker_shutdown(self, broker, worker):
+        """Interrupt the actors running a message that should be notified.
+
+        Parameters:
+          broker: the broker the worker consumes from.
+          worker: the Worker shutting down.
+        """
         self._native.notify_threads()
 
     def _warn_unless_platform_supported(self) -> None:

@@ -28,6 +28,11 @@ class RateLimiterBackend:
 
         Returns:
           bool: whether it was stored.
+
+        Parameters:
+          key: the counter's key.
+          value: its value.
+          ttl: milliseconds it lasts.
         """
         raise NotImplementedError
 
@@ -37,6 +42,12 @@ class RateLimiterBackend:
 
         Returns:
           bool: whether it was incremented.
+
+        Parameters:
+          key: the counter's key.
+          amount: how much to add.
+          maximum: the highest value allowed.
+          ttl: milliseconds the counter lasts.
         """
         raise NotImplementedError
 
@@ -46,6 +57,12 @@ class RateLimiterBackend:
 
         Returns:
           bool: whether it was decremented.
+
+        Parameters:
+          key: the counter's key.
+          amount: how much to subtract.
+          minimum: the lowest value allowed.
+          ttl: milliseconds the counter lasts.
         """
         raise NotImplementedError
 
@@ -56,6 +73,13 @@ class RateLimiterBackend:
 
         Returns:
           bool: whether it was incremented.
+
+        Parameters:
+          key: the counter to add to.
+          keys: a callable returning the keys of the counters to sum.
+          amount: how much to add.
+          maximum: the highest sum allowed.
+          ttl: milliseconds the counter lasts.
         """
         raise NotImplementedError
 
@@ -65,17 +89,30 @@ class RateLimiterBackend:
 
         Returns:
           bool: whether an event was posted.
+
+        Parameters:
+          key: the event's key.
+          timeout: milliseconds to wait at most; None: no limit.
         """
         raise NotImplementedError
 
     def wait_notify(self, key, ttl):
         """Post an event to ``key``, waking the parties blocked in
-        ``wait``; it lasts ``ttl`` ms. The base implementation does nothing."""
+        ``wait``; it lasts ``ttl`` ms. The base implementation does nothing.
+
+        Parameters:
+          key: the event's key.
+          ttl: milliseconds the event lasts.
+        """
 
 
 def engine_backend(backend):
     """The engine object that stands for ``backend``: a built-in backend's
-    own engine object, or an adapter that calls ``backend``'s Python methods."""
+    own engine object, or an adapter that calls ``backend``'s Python methods.
+
+    Parameters:
+      backend: a RateLimiterBackend.
+    """
     native = getattr(backend, "_native", None)
     home = getattr(backend, "_native_class", None)
     if native is not None and home is not None:

@@ -61,6 +61,9 @@ class Barrier:
 
         Returns:
           bool: False if a barrier with this key already exists.
+
+        Parameters:
+          parties: how many parties must call ``wait``.
         """
         return self._native.create(whole(parties))
 

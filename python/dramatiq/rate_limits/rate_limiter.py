@@ -66,14 +66,23 @@ class RateLimiter:
 
 def whole(value):
     """A limit or duration as the engine takes it: floats are accepted, as
-    upstream accepts them (counts are whole, so a limit of 2.5 admits 2)."""
+    upstream accepts them (counts are whole, so a limit of 2.5 admits 2).
+
+    Parameters:
+      value: a number; fractions are dropped.
+    """
     if isinstance(value, float):
         return math.floor(value)
     return value
 
 
 def native_attribute(name, doc):
-    """A property that reads and writes an attribute of the engine object."""
+    """A property that reads and writes an attribute of the engine object.
+
+    Parameters:
+      name: the engine object's attribute.
+      doc: the property's docstring.
+    """
 
     def get(self):
         return getattr(self._native, name)

@@ -63,7 +63,11 @@ class ResultBackend:
 
     def unwrap_result(self, res):
         """The result itself, or ``ResultFailure`` raised for a stored failure.
-        Override it together with how results are stored, if you change that."""
+        Override it together with how results are stored, if you change that.
+
+        Parameters:
+          res: a value as stored.
+        """
         return unwrap_result(res)
 
     def get_result(self, message, *, block: bool = False, timeout: typing.Optional[int] = None):
@@ -73,21 +77,43 @@ class ResultBackend:
         false, ``ResultTimeout`` when none arrives within ``timeout`` ms
         (default 10 s) while blocking, ``ResultFailure`` when the actor
         failed. Blocking releases the GIL and returns as soon as the
-        result is stored."""
+        result is stored.
+
+        Parameters:
+          message: the message whose result to get.
+          block: wait for the result to be stored.
+          timeout: milliseconds to wait, when blocking.
+        """
         if timeout is None:
             timeout = DEFAULT_TIMEOUT
         return self.unwrap_result(self._native.get_stored(message, block, timeout))
 
     def store_result(self, message, result, ttl: int) -> None:
-        """Store ``result`` for ``message`` for ``ttl`` ms."""
+        """Store ``result`` for ``message`` for ``ttl`` ms.
+
+        Parameters:
+          message: the message the result is of.
+          result: what the actor returned.
+          ttl: milliseconds the result is kept.
+        """
         self._native.store_result(message, result, ttl)
 
-    def store_exception(self, message, exception: BaseException, ttl: int) -> None:
-        """Store ``exception`` as ``message``'s failure for ``ttl`` ms."""
+    def store_exception(self, message, exception: Exception, ttl: int) -> None:
+        """Store ``exception`` as ``message``'s failure for ``ttl`` ms.
+
+        Parameters:
+          message: the message that failed.
+          exception: what it raised.
+          ttl: milliseconds the failure is kept.
+        """
         self._native.store_exception(message, exception, ttl)
 
     def build_message_key(self, message) -> str:
-        """The key of ``message``'s result."""
+        """The key of ``message``'s result.
+
+        Parameters:
+          message: the message whose result it is.
+        """
         return self._native.default_message_key(message)
 
     def _get(self, message_key: str):

@@ -21,7 +21,7 @@ class ResultFailure(ResultError):
     """Raised when getting the result of an actor that failed; carries
     the original exception's type name and message."""
 
-    def __init__(self, message: str = "", orig_exc_type: str = "", orig_exc_msg: str = "") -> None:
+    def __init__(self, message="", orig_exc_type="", orig_exc_msg=""):
         super().__init__(message)
         self.orig_exc_type = orig_exc_type
         self.orig_exc_msg = orig_exc_msg

@@ -22,7 +22,7 @@ class Results(Middleware):
         also an actor and message option).
     """
 
-    def __init__(self, *, backend, store_results: bool = False, result_ttl=None) -> None:
+    def __init__(self, *, backend, store_results=False, result_ttl=None):
         self.backend = backend
         self._native = _engine.Results(backend._native, store_results, result_ttl or DEFAULT_RESULT_TTL)
 

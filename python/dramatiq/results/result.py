@@ -3,22 +3,32 @@ engine's format, shared with upstream Dramatiq)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import _engine
 
 
-def wrap_result(res: Any) -> Any:
-    """What is stored for a successful result: the value itself."""
+def wrap_result(res):
+    """What is stored for a successful result: the value itself.
+
+    Parameters:
+      res: what an actor returned.
+    """
     return res
 
 
-def wrap_exception(e: BaseException) -> dict:
+def wrap_exception(e):
     """What is stored for a failure: its exception's type name and text
-    under the ``dramatiq.results.Result`` marker."""
+    under the ``dramatiq.results.Result`` marker.
+
+    Parameters:
+      e: the exception an actor raised.
+    """
     return _engine.wrap_exception(type(e).__name__, str(e))
 
 
-def unwrap_result(res: Any) -> Any:
-    """``res`` unchanged, or ``ResultFailure`` raised if it is a stored failure."""
+def unwrap_result(res):
+    """``res`` unchanged, or ``ResultFailure`` raised if it is a stored failure.
+
+    Parameters:
+      res: a value as stored.
+    """
     return _engine.unwrap_result(res)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Optional, Union
+
 from ... import _engine
 from ._native import NativeBackend
 
@@ -28,14 +31,15 @@ class SQLiteBackend(NativeBackend):
         before trying again.
     """
 
-    def __init__(self, *, path=None, url=None, durable=None, busy_timeout=None):
+    def __init__(self, *, path: Optional[Union[str, os.PathLike[str]]] = None, url: Optional[str] = None,
+                 durable: Optional[bool] = None, busy_timeout: Optional[int] = None) -> None:
         self._native = _engine.SQLiteRateLimiterBackend(
             None if path is None else str(path), url, durable, busy_timeout
         )
         self.url = url
 
     @property
-    def path(self):
+    def path(self) -> str:
         """The database file."""
         return self._native.path
 

@@ -27,8 +27,8 @@ class MemcachedBackend(NativeResultBackend):
 
     pool = ClientPoolAttribute()
 
-    def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
-                 pool=None, pool_size: int = 8, **parameters) -> None:
+    def __init__(self, *, namespace="dramatiq-results", encoder=None, use_namespace_prefix_keys=False,
+                 pool=None, pool_size=8, **parameters):
         self._settings = memcached_settings(pool, pool_size, parameters, owner="MemcachedBackend")
         self.pool = pool
         super().__init__(namespace=namespace, encoder=encoder, use_namespace_prefix_keys=use_namespace_prefix_keys)

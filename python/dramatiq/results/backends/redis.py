@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ... import _engine
 from ..._redis import engine_connection, redis_py_client
 from ...encoder import JSONEncoder
@@ -23,8 +21,8 @@ class RedisBackend(NativeResultBackend):
       **parameters: connection parameters, named as redis-py names them.
     """
 
-    def __init__(self, *, namespace: str = "dramatiq-results", encoder=None, use_namespace_prefix_keys: bool = False,
-                 client=None, url: Optional[str] = None, **parameters) -> None:
+    def __init__(self, *, namespace="dramatiq-results", encoder=None, use_namespace_prefix_keys=False,
+                 client=None, url=None, **parameters):
         self._engine_url, parameters = engine_connection(client, url, parameters)
         self.url = url
         self._parameters = parameters
