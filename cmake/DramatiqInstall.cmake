@@ -60,6 +60,7 @@ install(FILES "${PROJECT_BINARY_DIR}/dramatiq-cppConfig.cmake"
         DESTINATION ${DRAMATIQ_CMAKE_PACKAGE_DIR})
 
 file(RELATIVE_PATH DRAMATIQ_PC_PREFIX_FROM_PCFILEDIR "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+string(REGEX REPLACE "/$" "" DRAMATIQ_PC_PREFIX_FROM_PCFILEDIR "${DRAMATIQ_PC_PREFIX_FROM_PCFILEDIR}")
 configure_file("${PROJECT_SOURCE_DIR}/cmake/dramatiq-cpp.pc.in" "${PROJECT_BINARY_DIR}/dramatiq-cpp.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/dramatiq-cpp.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
