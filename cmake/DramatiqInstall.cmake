@@ -7,6 +7,10 @@
 if(DRAMATIQ_BUILD_PYTHON)
   return()
 endif()
+if(CMAKE_VERSION VERSION_LESS 3.24)
+  message(WARNING "the installable C++ library needs CMake 3.24 ($<LINK_LIBRARY:WHOLE_ARCHIVE>); not configured")
+  return()
+endif()
 
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -20,6 +24,9 @@ target_include_directories(dramatiq PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DI
                            $<BUILD_INTERFACE:${DRAMATIQ_GENERATED_INCLUDE_DIR}>
                            $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_compile_features(dramatiq PUBLIC cxx_std_20)
+# Every symbol resolved when the library is made, not when a program links
+# it (a backend left out must not leave a dangling reference behind).
+target_link_options(dramatiq PRIVATE "LINKER:--no-undefined")
 set_target_properties(dramatiq PROPERTIES OUTPUT_NAME dramatiq VERSION ${PROJECT_VERSION}
                       SOVERSION ${PROJECT_VERSION_MAJOR}
                       EXPORT_NAME dramatiq)
