@@ -49,7 +49,7 @@ namespace {
                               option + "=OFF)");
 }
 
-std::shared_ptr<Broker> broker_for(const std::string& scheme, std::string_view url) {
+std::shared_ptr<Broker> broker_for(const std::string& scheme, [[maybe_unused]] std::string_view url) {
   if (scheme == "stub") return std::make_shared<StubBroker>();
   if (scheme == "sqlite") {
 #if DRAMATIQ_WITH_SQLITE
