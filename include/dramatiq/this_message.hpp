@@ -27,4 +27,17 @@ class Scope {
 // current message without a scope.
 void set(MessageProxy* message);
 
+// Cooperative interruption for C++ actors. A C++ actor cannot be stopped
+// from outside the way a Python one is (an exception raised into its
+// thread), so when TimeLimit or ShutdownNotifications interrupt it, the
+// interrupt waits here until the actor looks: call interrupted() (or
+// check_interrupted()) in long loops and between steps.
+//
+// Whether this thread's current message was interrupted (time limit
+// exceeded, or shutdown with notify_shutdown).
+bool interrupted();
+// Throws dramatiq::TimeLimitExceeded or dramatiq::Shutdown (interrupt.hpp)
+// when the current message was interrupted; otherwise returns.
+void check_interrupted();
+
 }  // namespace dramatiq::this_message

@@ -1,11 +1,27 @@
 #include "dramatiq/failure.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
 #include <typeinfo>
 
 #include "dramatiq/errors.hpp"
 #include "dramatiq/rate_limits.hpp"
 
 namespace dramatiq {
+
+std::string demangled_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> readable(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && readable ? std::string(readable.get()) : std::string(type.name());
+}
+
+bool CaughtException::is_instance_of(const ForeignObject& classes) const {
+  auto* cpp_classes = dynamic_cast<const ExceptionClasses*>(&classes);
+  return cpp_classes && error_ && cpp_classes->matches(error_);
+}
 
 bool Failure::matches(const Value& classes) const {
   switch (classes.kind()) {
@@ -39,7 +55,9 @@ Failure Failure::from_exception(const std::exception_ptr& error) {
     // A C++ actor whose limiter is full: logged quietly, as for Python actors.
     return Failure{"RateLimitExceeded", e.what(), {}, nullptr, false, std::nullopt, true};
   } catch (const std::exception& e) {
-    return Failure{typeid(e).name(), e.what(), {}, nullptr, false, std::nullopt, false};
+    std::string type_name = demangled_name(typeid(e));
+    auto caught = std::make_shared<CaughtException>(error, type_name, e.what());
+    return Failure{std::move(type_name), e.what(), {}, std::move(caught), false, std::nullopt, false};
   } catch (...) {
     return Failure{"UnknownException", "unknown exception", {}, nullptr, false, std::nullopt, false};
   }

@@ -1,5 +1,7 @@
 #include "dramatiq/this_message.hpp"
 
+#include "dramatiq/interrupt.hpp"
+
 namespace dramatiq::this_message {
 
 namespace {
@@ -8,6 +10,15 @@ thread_local MessageProxy* current = nullptr;
 
 MessageProxy* get() { return current; }
 void set(MessageProxy* message) { current = message; }
+
+bool interrupted() { return pending_interrupt().has_value(); }
+
+void check_interrupted() {
+  auto kind = pending_interrupt();
+  if (!kind) return;
+  if (*kind == InterruptKind::TimeLimitExceeded) throw TimeLimitExceeded("time limit exceeded");
+  throw Shutdown("worker is shutting down");
+}
 
 Scope::Scope(MessageProxy* message) : previous_(current) { current = message; }
 Scope::~Scope() { current = previous_; }

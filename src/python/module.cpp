@@ -10,6 +10,8 @@
 #include <nanobind/stl/vector.h>
 
 #include "dramatiq/builtin_middleware.hpp"
+#include "dramatiq/connect.hpp"
+#include "dramatiq/default_middleware.hpp"
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/json.hpp"
@@ -236,6 +238,20 @@ NB_MODULE(_engine, m) {
     }
     m.attr("MIDDLEWARE_HOOKS") = nb::tuple(hooks);
   }
+  // The class names of dramatiq.middleware.default_middleware, in order.
+  {
+    nb::list names;
+    for (const std::string& name : default_middleware_names()) names.append(nb::str(name.c_str()));
+    m.attr("DEFAULT_MIDDLEWARE") = nb::tuple(names);
+  }
+  // Broker URLs: the schemes dramatiq.brokers.from_url dispatches on, and
+  // their check (ValueError naming the URL).
+  {
+    nb::list schemes;
+    for (const std::string& scheme : broker_url_schemes()) schemes.append(nb::str(scheme.c_str()));
+    m.attr("BROKER_URL_SCHEMES") = nb::tuple(schemes);
+  }
+  m.def("broker_url_scheme", [](const std::string& url) { return broker_url_scheme(url); }, "url"_a);
   nb::class_<PyMiddleware, Middleware>(m, "PythonMiddleware")
       .def(nb::init<nb::object, const std::vector<std::string>&, nb::object>(), "middleware"_a,
            "hooks"_a, "broker"_a);

@@ -1,6 +1,7 @@
 #include "worker/message_runner.hpp"
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/interrupt.hpp"
 #include "dramatiq/log.hpp"
 #include "dramatiq/this_message.hpp"
 
@@ -11,6 +12,7 @@ constexpr const char* kWorkerThreadLogger = "dramatiq.worker.WorkerThread";
 }
 
 void run_message(Broker& broker, MessageProxy& message) {
+  clear_pending_interrupt();
   this_message::Scope current(&message);
   std::shared_ptr<Actor> actor;
   try {

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .. import _engine
+
 #: The environment variable ``dramatiq.get_broker()`` reads when no broker
 #: was set (and the ``dramatiq`` command's ``--broker-url`` sets).
 BROKER_URL_VARIABLE = "DRAMATIQ_BROKER_URL"
 
-_SCHEMES = ("sqlite", "redis", "rediss", "unix", "amqp", "amqps", "stub")
+#: The URL schemes ``from_url`` knows: the engine's list (one place for the
+#: C++ API's ``dramatiq::connect`` and for Python).
+_SCHEMES = tuple(_engine.BROKER_URL_SCHEMES)
 
 
 def check_url(url: str) -> str:
@@ -19,16 +23,7 @@ def check_url(url: str) -> str:
       url: a broker URL (see ``from_url``).
 
     Raises ``ValueError`` for a URL of no known scheme."""
-    scheme, sep, _ = url.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _SCHEMES:
-        from .. import _engine
-
-        raise ValueError(
-            "Unsupported broker URL %r: expected one of %s"
-            % (_engine.redacted_url(url), ", ".join(s + "://" for s in _SCHEMES))
-        )
-    return scheme
+    return _engine.broker_url_scheme(url)
 
 
 def from_url(url: str, *, middleware: Optional[list] = None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _engine
 from .age_limit import AgeLimit
 from .asyncio import AsyncIO
 from .callbacks import Callbacks
@@ -34,5 +35,7 @@ __all__ = [
     "get_current_message",
 ]
 
-#: The middleware every broker gets unless told otherwise.
-default_middleware = [AgeLimit, TimeLimit, ShutdownNotifications, Callbacks, Pipelines, Retries]
+#: The middleware every broker gets unless told otherwise: the engine's list
+#: (include/dramatiq/default_middleware.hpp), by class name, so that C++ and
+#: Python brokers get the same middleware in the same order.
+default_middleware = [globals()[name] for name in _engine.DEFAULT_MIDDLEWARE]

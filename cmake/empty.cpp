@@ -1,0 +1,1 @@
+// libdramatiq is the engine archive linked whole; CMake needs one source of its own.
