@@ -165,7 +165,11 @@ class Broker:
         # A built-in middleware does its work in the engine (its Python
         # hooks do nothing): hooks emitted from Python reach it there.
         native = middleware._native
-        if native is not None and not middleware._overridden_hooks():
+        # A built-in that sets `_native_hook_methods` forwards the hooks its
+        # class defines to the engine itself (ShutdownNotifications interrupts
+        # through a patched raise_thread_exception that way).
+        forwards_itself = any(hook in vars(c) for c in type(middleware).__mro__ if "_native_hook_methods" in vars(c))
+        if native is not None and not forwards_itself and not middleware._overridden_hooks():
             _engine.run_hook(self._native, native, hook, args, kwargs)
         else:
             getattr(middleware, hook)(self, *args, **kwargs)
