@@ -33,13 +33,27 @@ class Actor(Generic[P, R]):
         if actor_name in broker.actors:
             raise ValueError(f"An actor named {actor_name!r} is already registered.")
         self.logger = get_logger(fn.__module__ or "_", actor_name)
-        self.fn = async_to_sync(fn) if iscoroutinefunction(fn) else fn
+        self._fn = async_to_sync(fn) if iscoroutinefunction(fn) else fn
         self.broker = broker
         self.actor_name = actor_name
         self.queue_name = queue_name
         self.priority = priority
         self.options = options
         self.broker.declare_actor(self)
+
+    @property
+    def fn(self) -> Callable:
+        """The function this actor runs. Assigning another one (plugins wrap
+        it, as dramatiq-crontab does for Sentry cron monitors) makes workers
+        run that one from the next message on."""
+        return self._fn
+
+    @fn.setter
+    def fn(self, fn: Callable) -> None:
+        self._fn = async_to_sync(fn) if iscoroutinefunction(fn) else fn
+        native = getattr(self.broker, "_native", None)
+        if native is not None and self.broker.actors.get(self.actor_name) is self:
+            native.set_actor_function(self.actor_name, self._fn)
 
     def message(self, *args, **kwargs) -> Message:
         """Build a message for this actor without sending it."""

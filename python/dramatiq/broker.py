@@ -49,13 +49,27 @@ class Broker:
     def __init__(self, middleware: Optional[list] = None) -> None:
         self.logger = get_logger(__name__, type(self))
         self.actors: dict = {}
-        self.middleware: list = []
+        self._middleware: list = []
         if middleware is None:
             middleware = [m() for m in default_middleware]
         for m in middleware:
             self.add_middleware(m)
 
     # ---- middleware
+
+    @property
+    def middleware(self) -> list:
+        """This broker's middleware, in order. Assigning a new list makes
+        the engine run that list's hooks from then on (plugins replace it)."""
+        return self._middleware
+
+    @middleware.setter
+    def middleware(self, middleware: list) -> None:
+        self._middleware = middleware
+        native = getattr(self, "_native", None)
+        if native is not None:
+            ref = weakref.ref(self)
+            native.set_middleware([m._engine_middleware(ref) for m in middleware])
 
     @property
     def actor_options(self) -> set:

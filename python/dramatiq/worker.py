@@ -38,7 +38,8 @@ class Worker:
         self.logger = get_logger(__name__, type(self))
         self.broker = broker
         self.consumer_whitelist = set(queues) if queues else None
-        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self)
+        self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self,
+                                      _patched_process_message_dispatch())
         self._running = False
 
     @property
@@ -118,10 +119,49 @@ class ConsumerThread:
 
 
 class WorkerThread:
-    """Describes an engine worker thread to thread hooks."""
+    """Describes an engine worker thread to thread hooks, and processes
+    its messages when ``process_message`` is patched."""
 
     def __init__(self) -> None:
         self.ident = threading.get_ident()
+
+    def process_message(self, message) -> None:
+        """Process one message on this worker thread: the hooks, the actor,
+        its result, as the engine always does. Replace this method (as
+        upstream's, ``_WorkerThread.process_message = wrapper``; the
+        OpenTelemetry instrumentor does) to wrap every message: Workers
+        built after the patch hand each message to it on the thread that
+        runs the actor, and the original method, called by the wrapper,
+        processes it. Unpatched, the engine never calls Python for it.
+
+        Parameters:
+          message(MessageProxy): the message, as middleware hooks see it.
+        """
+        _engine.process_current_message(message._native)
+
+
+_original_process_message = WorkerThread.process_message
+_thread_objects = threading.local()
+
+
+def _dispatch_to_patched_process_message(message) -> None:
+    thread = getattr(_thread_objects, "worker_thread", None)
+    if thread is None:
+        thread = _thread_objects.worker_thread = WorkerThread()
+    thread.process_message(message)
+
+
+def _patched_process_message_dispatch():
+    """What a new Worker's threads hand messages to: None (the engine's
+    fast path) unless ``WorkerThread.process_message`` was replaced."""
+    if WorkerThread.process_message is _original_process_message:
+        return None
+    return _dispatch_to_patched_process_message
+
+
+#: Upstream's private names for the thread classes, which plugins patch.
+_WorkerThread = WorkerThread
+_ConsumerThread = ConsumerThread
 
 
 @atexit.register
