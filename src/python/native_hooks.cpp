@@ -24,6 +24,7 @@ struct HookMessage {
   std::shared_ptr<MessageProxy> proxy;
   nb::object python_message;  // whose options dict receives the hook's changes
   bool is_delivery = false;
+  nb::object python_proxy;  // a Python MessageProxy without a delivery, or None
 };
 
 HookMessage hook_message(nb::handle message) {
@@ -32,11 +33,28 @@ HookMessage hook_message(nb::handle message) {
     return {nb::cast<std::shared_ptr<MessageProxy>>(native), nb::borrow(message), true};
   }
   nb::object plain = nb::getattr(message, "_message", nb::borrow(message));
-  return {std::make_shared<MessageProxy>(message_from_python(plain)), plain, false};
+  nb::object python_proxy = plain.is(message) ? nb::none() : nb::borrow(message);
+  return {std::make_shared<MessageProxy>(message_from_python(plain)), plain, false, python_proxy};
+}
+
+// A Failure for an exception object (as failure_from_python builds one for
+// the exception being raised).
+Failure failure_of(nb::handle exception) {
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+  nb::python_error error;
+  return failure_from_python(error);
 }
 
 void before_call(HookMessage& m) {
-  if (m.is_delivery) sync_options_to_view(*m.proxy);
+  if (m.is_delivery) {
+    sync_options_to_view(*m.proxy);
+    return;
+  }
+  if (m.python_proxy.is_none()) return;
+  // What the Python proxy knows: marked failed, an exception stuffed in.
+  if (nb::cast<bool>(nb::getattr(m.python_proxy, "failed", nb::bool_(false)))) m.proxy->fail();
+  nb::object exception = nb::getattr(m.python_proxy, "_exception", nb::none());
+  if (!exception.is_none()) m.proxy->failure = failure_of(exception);
 }
 
 void after_call(HookMessage& m) {
@@ -48,14 +66,7 @@ void after_call(HookMessage& m) {
   nb::object options = nb::getattr(m.python_message, "options");
   options.attr("clear")();
   options.attr("update")(from_value(m.proxy->message.options));
-}
-
-// A Failure for an exception object (as failure_from_python builds one for
-// the exception being raised).
-Failure failure_of(nb::handle exception) {
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
-  nb::python_error error;
-  return failure_from_python(error);
+  if (m.proxy->failed && !m.python_proxy.is_none()) m.python_proxy.attr("fail")();
 }
 
 nb::handle argument(const nb::tuple& args, const nb::dict& kwargs, std::size_t index, const char* name) {
@@ -96,12 +107,13 @@ void call_native_hook(Middleware& middleware, const std::string& hook_name, Brok
       nb::object exception = kwargs.contains("exception") ? nb::borrow(kwargs["exception"]) : nb::none();
       std::optional<Failure> failure;
       Value value;
+      before_call(m);
       if (!exception.is_none()) {
         failure = failure_of(exception);
+        m.proxy->failure = failure;  // stuffed into the message, as upstream's worker does
       } else {
         value = to_value(result);
       }
-      before_call(m);
       {
         nb::gil_scoped_release release;
         middleware.after_process_message(broker, *m.proxy, failure ? nullptr : &value,

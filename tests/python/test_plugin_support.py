@@ -57,7 +57,7 @@ def test_after_process_message_sees_the_exception_in_sys_exc_info(stub_broker, s
         raise ValueError("boom")
 
     explode.send()
-    stub_broker.join(explode.queue_name)
+    stub_broker.join(explode.queue_name, fail_fast=False)
     stub_worker.join()
     assert len(seen) == 1
     exc_type, same, formatted = seen[0]
@@ -84,7 +84,7 @@ def test_sys_exc_info_is_restored_after_the_hook(stub_broker, stub_worker):
         raise ValueError("boom")
 
     explode.send()
-    stub_broker.join(explode.queue_name)
+    stub_broker.join(explode.queue_name, fail_fast=False)
     stub_worker.join()
     assert after == [(None, None, None)]
 
@@ -165,10 +165,17 @@ def test_emit_after_process_message_with_an_exception_stores_the_failure(stub_br
         raise ValueError("nope")
 
     message = fail.message()
+    proxy = dramatiq.MessageProxy(message)
     try:
         fail.fn()
     except ValueError as e:
-        stub_broker.emit_after("process_message", dramatiq.MessageProxy(message), exception=e)
+        proxy.stuff_exception(e)
+        stub_broker.emit_after("process_message", proxy, exception=e)
+    # Retries (built in) gave up on it: it is failed, and its nack stores
+    # the failure (Results, built in), as upstream's do.
+    assert proxy.failed
+    stub_broker.emit_before("nack", proxy)
+    stub_broker.emit_after("nack", proxy)
     with pytest.raises(dramatiq.results.ResultFailure) as info:
         message.get_result(backend=backend)
     assert info.value.orig_exc_type == "ValueError"
@@ -194,7 +201,7 @@ def test_python_subclass_of_a_builtin_keeps_its_behaviour_through_super(stub_bro
         raise ValueError("again")
 
     flaky.send()
-    stub_broker.join(flaky.queue_name)
+    stub_broker.join(flaky.queue_name, fail_fast=False)
     stub_worker.join()
     assert len(attempts) == 3
     assert seen == [0, 1, 2]
