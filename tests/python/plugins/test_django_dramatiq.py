@@ -42,8 +42,11 @@ FILES = {
                 "django.contrib.messages.context_processors.messages",
             ]},
         }]
+        # The worker process and the scenario write the same file: IMMEDIATE
+        # transactions wait for the lock (timeout) instead of failing at once
+        # when a read transaction cannot upgrade to a write.
         DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3",
-                                 "OPTIONS": {"timeout": 30}}}
+                                 "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"}}}
         DRAMATIQ_BROKER = {
             "BROKER": "dramatiq.brokers.redis.RedisBroker",
             "OPTIONS": {"url": os.environ["REDIS_URL"]},
