@@ -47,7 +47,8 @@ Failure failure_of(nb::handle exception) {
 
 void before_call(HookMessage& m) {
   if (m.is_delivery) {
-    sync_options_to_view(*m.proxy);
+    // Python code may have changed the view's options before this call.
+    sync_options_from_view(*m.proxy);
     return;
   }
   if (m.python_proxy.is_none()) return;
@@ -59,7 +60,6 @@ void before_call(HookMessage& m) {
 
 void after_call(HookMessage& m) {
   if (m.is_delivery) {
-    sync_options_from_view(*m.proxy);
     sync_options_to_view(*m.proxy);
     return;
   }

@@ -184,12 +184,16 @@ def test_emit_after_process_message_with_an_exception_stores_the_failure(stub_br
 def test_python_subclass_of_a_builtin_keeps_its_behaviour_through_super(stub_broker, stub_worker):
     # A subclass that overrides one hook and calls super() still gets the
     # built-in's work done (here Retries retrying a failed message).
-    seen = []
+    seen, after_super = [], []
 
     class CountingRetries(dramatiq.middleware.Retries):
         def after_process_message(self, broker, message, *, result=None, exception=None):
             seen.append(message.options.get("retries", 0))
+            message.options["seen_by_subclass"] = True
             super().after_process_message(broker, message, result=result, exception=exception)
+            # What the built-in did to the message is visible here, and
+            # what this hook set before super() was not lost.
+            after_super.append((message.options.get("retries"), message.options.get("seen_by_subclass")))
 
     stub_broker.middleware = [m for m in stub_broker.middleware if not isinstance(m, dramatiq.middleware.Retries)]
     stub_broker.add_middleware(CountingRetries(max_retries=2, min_backoff=1, max_backoff=1))
@@ -205,6 +209,7 @@ def test_python_subclass_of_a_builtin_keeps_its_behaviour_through_super(stub_bro
     stub_worker.join()
     assert len(attempts) == 3
     assert seen == [0, 1, 2]
+    assert after_super == [(1, True), (2, True), (3, True)]
 
 
 @pytest.fixture
