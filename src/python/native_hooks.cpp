@@ -8,6 +8,7 @@
 
 #include "dramatiq/broker.hpp"
 #include "dramatiq/middleware.hpp"
+#include "dramatiq/worker.hpp"
 #include "py_common.hpp"
 #include "py_middleware.hpp"
 
@@ -173,10 +174,36 @@ void call_native_hook(Middleware& middleware, const std::string& hook_name, Brok
       if (hook == Hook::after_process_stop) middleware.after_process_stop(broker);
       return;
     }
-    default:
-      // Worker and thread hooks belong to the engine's own worker and
-      // threads: called from Python they have nothing to act on.
+    case Hook::before_worker_boot:
+    case Hook::after_worker_boot:
+    case Hook::before_worker_shutdown:
+    case Hook::after_worker_shutdown: {
+      nb::object native = nb::getattr(argument(args, kwargs, 0, "worker"), "_native", nb::none());
+      if (!nb::isinstance<Worker>(native)) return;  // not an engine worker: nothing to act on
+      Worker& worker = nb::cast<Worker&>(native);
+      nb::gil_scoped_release release;
+      if (hook == Hook::before_worker_boot) middleware.before_worker_boot(broker, worker);
+      if (hook == Hook::after_worker_boot) middleware.after_worker_boot(broker, worker);
+      if (hook == Hook::before_worker_shutdown) middleware.before_worker_shutdown(broker, worker);
+      if (hook == Hook::after_worker_shutdown) middleware.after_worker_shutdown(broker, worker);
       return;
+    }
+    case Hook::after_consumer_thread_boot:
+    case Hook::before_consumer_thread_shutdown:
+    case Hook::after_worker_thread_boot:
+    case Hook::before_worker_thread_shutdown: {
+      nb::object queue = nb::getattr(argument(args, kwargs, 0, "thread"), "queue_name", nb::none());
+      ThreadInfo info{queue.is_none() ? ThreadInfo::Kind::Worker : ThreadInfo::Kind::Consumer,
+                      queue.is_none() ? std::string() : nb::cast<std::string>(queue)};
+      nb::gil_scoped_release release;
+      if (hook == Hook::after_consumer_thread_boot) middleware.after_consumer_thread_boot(broker, info);
+      if (hook == Hook::before_consumer_thread_shutdown) middleware.before_consumer_thread_shutdown(broker, info);
+      if (hook == Hook::after_worker_thread_boot) middleware.after_worker_thread_boot(broker, info);
+      if (hook == Hook::before_worker_thread_shutdown) middleware.before_worker_thread_shutdown(broker, info);
+      return;
+    }
+    case Hook::count:
+      throw nb::value_error(("unknown middleware hook: " + hook_name).c_str());
   }
 }
 
