@@ -77,3 +77,17 @@ python3 -c "import dramatiq, dramatiq._engine; print('dramatiq-cpp installed:', 
 # their `dramatiq` requirement is ours.
 python3 -m pip install -q --disable-pip-version-check dramatiq-eager-broker dramatiq-postgres "psycopg[pool]"
 python3 -c "import dramatiq._engine, dramatiq_eager_broker, dramatiq_postgres"
+
+# Third-party plugins for the scenarios in tests/python/plugins/
+# (docs/compatibility.md, "Third-party plugins"), pinned. Installed after
+# our package, so that their Requires-Dist: dramatiq is met by ours and pip
+# must keep it. dramatiq-dashboard pins dramatiq<2, which upstream 2.2.1
+# does not meet either: it goes in without its dependencies (jinja2 and
+# redis come with the others). About 60 s on a clean machine, ~3 s after.
+plugins=(sentry-sdk==2.75.0 django-dramatiq==0.15.0 Django==5.2.19 dramatiq-abort==1.2.1 periodiq==0.14.0
+  opentelemetry-instrumentor-dramatiq==0.1.4 opentelemetry-sdk==1.45.2 dramatiq-crontab==1.2.1
+  dramatiq-workflow==0.3.0 flask-dramatiq==0.8.0 Flask==3.1.3)
+python3 -m pip install -q --disable-pip-version-check "${plugins[@]}"
+python3 -m pip install -q --disable-pip-version-check --no-deps dramatiq-dashboard==0.4.0
+# Still our engine after the plugins went in.
+python3 -c "import dramatiq._engine"

@@ -71,6 +71,9 @@ class Broker {
   // actors and queues to it, as upstream does.
   void add_middleware(std::shared_ptr<Middleware> middleware,
                       std::optional<std::size_t> index = std::nullopt);
+  // Replaces the whole list (a host language reassigning it); nothing is
+  // replayed, as upstream's plain list assignment replays nothing.
+  void set_middleware(MiddlewareList middleware);
   std::set<std::string> actor_options() const;
 
   // ---- actors and queues

@@ -69,6 +69,13 @@ struct ThreadHooks {
   // lock across consecutive messages (Python: the GIL, which is costly to
   // hand between threads per message); this is where it is given back.
   std::function<void()> on_yield;
+  // When set, a worker thread hands each message to it instead of
+  // processing it directly; it must call `process` (once) to have the
+  // message processed (hooks, actor, results), and may do its own work
+  // around that call. How a host language honours a wrapper its users
+  // installed around message processing (Python: a patched
+  // dramatiq.worker._WorkerThread.process_message). Settling follows.
+  std::function<void(MessageProxy& message, const std::function<void()>& process)> around_message;
 };
 
 inline constexpr auto kYieldInterval = std::chrono::milliseconds(5);

@@ -44,13 +44,28 @@ class Actor(Generic[P, R]):
         if actor_name in broker.actors:
             raise ValueError(f"An actor named {actor_name!r} is already registered.")
         self.logger = get_logger(fn.__module__ or "_", actor_name)
-        self.fn = async_to_sync(fn) if iscoroutinefunction(fn) else fn
+        self.fn = fn
         self.broker = broker
         self.actor_name = actor_name
         self.queue_name = queue_name
         self.priority = priority
         self.options = options
         self.broker.declare_actor(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``fn`` stays a plain attribute (upstream's tests read vars(actor)),
+        # but assigning another function (plugins wrap it, as dramatiq-crontab
+        # does for Sentry cron monitors) makes workers run that one from the
+        # next message on.
+        if name == "fn":
+            value = async_to_sync(value) if iscoroutinefunction(value) else value
+            object.__setattr__(self, name, value)
+            broker = self.__dict__.get("broker")
+            native = getattr(broker, "_native", None)
+            if native is not None and broker.actors.get(self.actor_name) is self:
+                native.set_actor_function(self.actor_name, value)
+            return
+        object.__setattr__(self, name, value)
 
     def message(self, *args: P.args, **kwargs: P.kwargs) -> Message[R]:
         """Build a message for this actor without sending it.

@@ -75,7 +75,7 @@ class Broker:
             #: The declared delay queues.
             self.delay_queues: set = set()
         self.actors: dict[str, Actor[Any, Any]] = {}
-        self.middleware: list[Middleware] = []
+        self._middleware: list[Middleware] = []
         if middleware is None:
             middleware = [m() for m in default_middleware]
         for m in middleware:
@@ -86,6 +86,20 @@ class Broker:
             _engine.set_host_enqueue(self._native, self)
 
     # ---- middleware
+
+    @property
+    def middleware(self) -> list[Middleware]:
+        """This broker's middleware, in order. Assigning a new list makes
+        the engine run that list's hooks from then on (plugins replace it)."""
+        return self._middleware
+
+    @middleware.setter
+    def middleware(self, middleware: list[Middleware]) -> None:
+        self._middleware = middleware
+        native = getattr(self, "_native", None)
+        if native is not None:
+            ref = weakref.ref(self)
+            native.set_middleware([m._engine_middleware(ref) for m in middleware])
 
     @property
     def actor_options(self) -> set[str]:

@@ -38,6 +38,22 @@ RET_PIDFILE = 4
 
 CPUS = multiprocessing.cpu_count()
 
+#: The log level for each count of ``--verbose`` (more: DEBUG), as
+#: upstream's; plugins that start workers themselves (periodiq) read it.
+VERBOSITY = {
+    0: logging.INFO,
+    1: logging.DEBUG,
+}
+
+try:
+    import watchdog.observers  # noqa: F401
+
+    #: Whether ``--watch`` can work here (the watchdog package is
+    #: installed); plugins that wrap the command (flask-dramatiq) read it.
+    HAS_WATCHDOG = True
+except ImportError:
+    HAS_WATCHDOG = False
+
 #: Every log line names its process (PID, and the logger name carries
 #: "WorkerProcess(N)") and its thread.  Same layout as upstream's, so
 #: tools that parse Dramatiq logs keep working.
@@ -152,17 +168,26 @@ def import_object(value: str):
     return module, obj
 
 
-def import_broker(value: str) -> Broker:
-    """The broker named by ``module[:broker_or_factory]``: the module's
-    global broker, a Broker attribute, or what a factory function set up."""
-    _, obj = import_object(value)
+def import_broker(value: str):
+    """Import the broker named by ``module[:broker_or_factory]``.
+
+    Parameters:
+      value(str): ``module`` (the module's global broker), ``module:name``
+        (a Broker attribute) or ``module:factory`` (a function that sets up
+        the broker; it may return it, otherwise the global broker is used).
+
+    Returns:
+      (module, Broker): the imported module and the broker, as upstream's
+      (plugins such as periodiq unpack both).
+    """
+    module, obj = import_object(value)
     if obj is None:
-        return get_broker()
+        return module, get_broker()
     if isinstance(obj, Broker):
-        return obj
+        return module, obj
     if callable(obj):
         result = obj()
-        return result if isinstance(result, Broker) else get_broker()
+        return module, result if isinstance(result, Broker) else get_broker()
     raise ImportError("%r is not a Broker." % value)
 
 
@@ -204,7 +229,7 @@ class LogSink:
 
 def setup_logging(args, stream, logger_name: str) -> logging.Logger:
     if not args.skip_logging:
-        level = logging.INFO if args.verbose == 0 else logging.DEBUG
+        level = VERBOSITY.get(args.verbose, logging.DEBUG)
         # force: a forked child inherits the supervisor's handlers.
         logging.basicConfig(level=level, format=LOGFORMAT, stream=stream, force=True)
     return get_logger("dramatiq", logger_name)
@@ -391,7 +416,7 @@ def import_application(args, logger):
     current = args.broker
     try:
         logger.debug("Loading broker from %r...", current)
-        broker = import_broker(current)
+        _, broker = import_broker(current)
         broker.emit_after("process_boot")
         for current in args.modules:
             logger.debug("Loading module %r...", current)
@@ -524,9 +549,7 @@ def check_watch_support(args) -> Optional[str]:
     """Why --watch cannot work here, or None."""
     if args.watch is None:
         return None
-    try:
-        import watchdog.observers  # noqa: F401
-    except ImportError:
+    if not HAS_WATCHDOG:
         return "--watch needs the watchdog package: pip install watchdog"
     return None
 

@@ -54,7 +54,7 @@ class Worker:
         self.broker = broker
         self.consumer_whitelist = set(queues) if queues else None
         self._native = _engine.Worker(broker._native, self.consumer_whitelist, worker_timeout, worker_threads, self,
-                                      round(CONSUMER_RESTART_DELAY_SECS * 1000))
+                                      round(CONSUMER_RESTART_DELAY_SECS * 1000), _patched_process_message_dispatch())
         # Read when the Worker is built, as upstream's: setting (or patching)
         # these module constants changes the prefetch of Workers built after.
         if QUEUE_PREFETCH:
@@ -163,7 +163,8 @@ class ConsumerThread:
 
 class WorkerThread:
     """Describes an engine worker thread (to thread hooks, and in
-    ``Worker.workers``).
+    ``Worker.workers``), and processes its messages when
+    ``process_message`` is patched.
 
     Parameters:
       ident: the thread's ident (default: the calling thread's).
@@ -171,6 +172,44 @@ class WorkerThread:
 
     def __init__(self, ident=_CURRENT) -> None:
         self.ident = threading.get_ident() if ident is _CURRENT else ident
+
+    def process_message(self, message) -> None:
+        """Process one message on this worker thread: the hooks, the actor,
+        its result, as the engine always does. Replace this method (as
+        upstream's, ``_WorkerThread.process_message = wrapper``; the
+        OpenTelemetry instrumentor does) to wrap every message: Workers
+        built after the patch hand each message to it on the thread that
+        runs the actor, and the original method, called by the wrapper,
+        processes it. Unpatched, the engine never calls Python for it.
+
+        Parameters:
+          message(MessageProxy): the message, as middleware hooks see it.
+        """
+        _engine.process_current_message(message._native)
+
+
+_original_process_message = WorkerThread.process_message
+_thread_objects = threading.local()
+
+
+def _dispatch_to_patched_process_message(message) -> None:
+    thread = getattr(_thread_objects, "worker_thread", None)
+    if thread is None:
+        thread = _thread_objects.worker_thread = WorkerThread()
+    thread.process_message(message)
+
+
+def _patched_process_message_dispatch():
+    """What a new Worker's threads hand messages to: None (the engine's
+    fast path) unless ``WorkerThread.process_message`` was replaced."""
+    if WorkerThread.process_message is _original_process_message:
+        return None
+    return _dispatch_to_patched_process_message
+
+
+#: Upstream's private names for the thread classes, which plugins patch.
+_WorkerThread = WorkerThread
+_ConsumerThread = ConsumerThread
 
 
 @atexit.register

@@ -37,6 +37,13 @@ void Broker::add_middleware(std::shared_ptr<Middleware> middleware,
   for (auto& q : delay_queues) middleware->after_declare_delay_queue(*this, q);
 }
 
+void Broker::set_middleware(MiddlewareList middleware) {
+  std::unique_lock lock(mutex_);
+  keeps_results_ = std::any_of(middleware.begin(), middleware.end(),
+                               [](const auto& m) { return m->keeps_results(); });
+  middleware_.store(std::make_shared<const MiddlewareList>(std::move(middleware)));
+}
+
 std::set<std::string> Broker::actor_options() const {
   std::set<std::string> options;
   for (auto& m : *middleware()) {

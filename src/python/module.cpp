@@ -326,6 +326,10 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.add_middleware(std::move(mw), index);
            }, "middleware"_a, "index"_a.none())
+      .def("set_middleware", [](Broker& b, std::vector<std::shared_ptr<Middleware>> middleware) {
+             nb::gil_scoped_release release;
+             b.set_middleware(std::move(middleware));
+           }, "middleware"_a)
       .def("actor_options", [](Broker& b) {
              nb::gil_scoped_release release;
              return b.actor_options();
@@ -342,6 +346,16 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.declare_actor(std::move(actor));
            }, "actor_name"_a, "queue_name"_a, "priority"_a, "options"_a, "function"_a, "host_actor"_a)
+      .def("set_actor_function", [](Broker& b, const std::string& name, nb::object function) {
+             std::shared_ptr<Actor> actor;
+             {
+               nb::gil_scoped_release release;
+               actor = b.find_actor(name);
+             }
+             auto* body = actor ? dynamic_cast<PyActorBody*>(actor->body.get()) : nullptr;
+             if (!body) throw nb::key_error(name.c_str());
+             body->set_function(std::move(function));
+           }, "actor_name"_a, "function"_a)
       .def("declare_queue", [](Broker& b, const std::string& q) {
              nb::gil_scoped_release release;
              b.declare_queue(q);
@@ -466,6 +480,8 @@ NB_MODULE(_engine, m) {
   bind_results(m);
   bind_prometheus(m);
   bind_rate_limits(m);
+  bind_native_hooks(m);
+  bind_process_message(m);
 
   // ---- worker
   // Unset (None) settings are resolved by the engine: environment, then defaults.
@@ -485,16 +501,20 @@ NB_MODULE(_engine, m) {
   nb::class_<Worker>(m, "Worker")
       .def("__init__", [](Worker* self, std::shared_ptr<Broker> broker, std::optional<std::set<std::string>> queues,
                           std::optional<int> worker_timeout, std::optional<int> worker_threads,
-                          nb::handle host_worker, std::optional<int> consumer_restart_delay) {
+                          nb::handle host_worker, std::optional<int> consumer_restart_delay,
+                          nb::object process_message) {
              WorkerOptions options;
              options.queues = std::move(queues);
              options.worker_timeout_ms = worker_timeout;
              if (worker_threads) options.worker_threads = *worker_threads;
              if (consumer_restart_delay) options.consumer_restart_delay_ms = *consumer_restart_delay;
-             new (self) Worker(std::move(broker), std::move(options), python_thread_hooks());
+             ThreadHooks hooks = python_thread_hooks();
+             // Only when _WorkerThread.process_message is patched: the slow path.
+             if (!process_message.is_none()) hooks.around_message = around_message_in_python(process_message);
+             new (self) Worker(std::move(broker), std::move(options), std::move(hooks));
              self->host_worker = wrap(host_worker);
            }, "broker"_a, "queues"_a.none(), "worker_timeout"_a.none(), "worker_threads"_a.none(),
-           "host_worker"_a, "consumer_restart_delay"_a.none() = nb::none())
+           "host_worker"_a, "consumer_restart_delay"_a.none() = nb::none(), "process_message"_a.none() = nb::none())
       .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())

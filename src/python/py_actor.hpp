@@ -11,6 +11,9 @@ class PyActorBody : public ActorBody {
   explicit PyActorBody(nb::object function) : function_(std::move(function)) {}
   ~PyActorBody() override;
   Value run(MessageProxy& message) override;
+  // Replaces the function (call with the GIL held: run() reads it under
+  // the GIL). Plugins wrap an actor's fn after it is declared.
+  void set_function(nb::object function) { function_ = std::move(function); }
 
  private:
   nb::object function_;

@@ -178,6 +178,14 @@ void bind_rabbitmq_broker(nanobind::module_& m);
 void bind_python_brokers(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
+// The ThreadHooks::around_message that hands each message to `dispatch`
+// (Python, with the message's view), and process_current_message, which
+// the original _WorkerThread.process_message calls (process_message_patch.cpp).
+std::function<void(MessageProxy&, const std::function<void()>&)> around_message_in_python(nb::object dispatch);
+void bind_process_message(nanobind::module_& m);
+// Adds call_native_hook: a built-in middleware's hook called from Python
+// (native_hooks.cpp).
+void bind_native_hooks(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks
 // (rate_limits_binding.cpp).
 void bind_rate_limits(nanobind::module_& m);

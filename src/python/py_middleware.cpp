@@ -1,5 +1,7 @@
 #include "py_middleware.hpp"
 
+#include <optional>
+
 #include "dramatiq/worker.hpp"
 
 namespace dramatiq::python {
@@ -23,6 +25,29 @@ const PythonParameters kPythonParameters_processed{{"broker", "message"}, {"resu
 const PythonParameters kPythonParameters_process{{"broker"}, {}};
 const PythonParameters kPythonParameters_worker{{"broker", "worker"}, {}};
 const PythonParameters kPythonParameters_thread{{"broker", "thread"}, {}};
+
+// Makes `exception` the exception being handled (what sys.exc_info()
+// returns) while it lives: upstream calls after_process_message from inside
+// its except block, and middleware read the traceback from there
+// (django-dramatiq stores it with the task).
+class HandledException {
+ public:
+  explicit HandledException(nb::handle exception) {
+    PyErr_GetExcInfo(&saved_type_, &saved_value_, &saved_traceback_);
+    PyObject* traceback = PyException_GetTraceback(exception.ptr());  // new reference or null
+    PyErr_SetExcInfo(nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr()))).inc_ref().ptr(),
+                     exception.inc_ref().ptr(), traceback);
+  }
+  ~HandledException() { PyErr_SetExcInfo(saved_type_, saved_value_, saved_traceback_); }
+  HandledException(const HandledException&) = delete;
+  HandledException& operator=(const HandledException&) = delete;
+
+ private:
+  PyObject* saved_type_ = nullptr;
+  PyObject* saved_value_ = nullptr;
+  PyObject* saved_traceback_ = nullptr;
+};
+
 }  // namespace
 
 const char* hook_name(Hook hook) { return kHookNames[static_cast<std::size_t>(hook)]; }
@@ -103,6 +128,8 @@ void PyMiddleware::call(Hook hook, Broker&, MessageProxy& message, const Value* 
                                                     (failure->type_name + ": " + failure->message).c_str()));
       }
     }
+    std::optional<HandledException> handled;
+    if (failure) handled.emplace(exception);
     method(hook)(broker(), view, nb::arg("result") = py_result,
                                         nb::arg("exception") = exception);
     sync_options_from_view(message);

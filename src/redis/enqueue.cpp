@@ -5,9 +5,10 @@
 
 namespace dramatiq::redis {
 
-void enqueue(Connection& connection, const std::string& key_namespace,
-             std::vector<QueueBatch> batches) {
+void enqueue(Connection& connection, const std::string& key_namespace, const std::string& broker_id,
+             std::int64_t now_ms, std::vector<QueueBatch> batches) {
   std::vector<Command> commands{{"MULTI"}};
+  commands.push_back({"ZADD", key_namespace + ":__heartbeats__", std::to_string(now_ms), broker_id});
   for (auto& batch : batches) {
     std::string queue_key = key_namespace + ":" + batch.queue;
     Command store{"HSET", queue_key + ".msgs"};

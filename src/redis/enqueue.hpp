@@ -4,10 +4,14 @@
 //
 // Plain commands in one MULTI/EXEC transaction rather than a Lua script:
 // redis-server spends about 4 us on a send this way, 16 us running a
-// script (INFO commandstats). Producers therefore neither heartbeat nor run
-// maintenance; they hold no messages, and consumers' fetches do both.
+// script (INFO commandstats). Producers therefore run no maintenance (they
+// hold no messages; consumers' fetches do it), but they do heartbeat, as
+// upstream's enqueue script does: tools that read ns:__heartbeats__
+// (dramatiq-dashboard's worker list) count every broker that talks to
+// the server.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,9 +25,10 @@ struct QueueBatch {
   std::vector<std::string> id_data_pairs;
 };
 
-// Enqueues every batch in one transaction and one round trip; throws
-// ConnectionClosed/ConnectionFailed on connection trouble (see check()).
-void enqueue(Connection& connection, const std::string& key_namespace,
-             std::vector<QueueBatch> batches);
+// Enqueues every batch in one transaction and one round trip, with the
+// heartbeat of `broker_id` at `now_ms`; throws ConnectionClosed/
+// ConnectionFailed on connection trouble (see check()).
+void enqueue(Connection& connection, const std::string& key_namespace, const std::string& broker_id,
+             std::int64_t now_ms, std::vector<QueueBatch> batches);
 
 }  // namespace dramatiq::redis

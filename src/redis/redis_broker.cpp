@@ -65,7 +65,8 @@ void RedisBroker::do_enqueue(const std::string& queue_name, const Message& messa
   redis::QueueBatch batch{queue_name, {}};
   add_enqueue_arguments(message, batch.id_data_pairs);
   auto connection = impl_->context.pool().acquire();
-  redis::enqueue(*connection, impl_->context.key_namespace(), {std::move(batch)});
+  redis::enqueue(*connection, impl_->context.key_namespace(), impl_->context.broker_id(), current_millis(),
+                 {std::move(batch)});
 }
 
 void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
@@ -78,7 +79,8 @@ void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
     add_enqueue_arguments(message, batches[it->second].id_data_pairs);
   }
   auto connection = impl_->context.pool().acquire();
-  redis::enqueue(*connection, impl_->context.key_namespace(), std::move(batches));
+  redis::enqueue(*connection, impl_->context.key_namespace(), impl_->context.broker_id(), current_millis(),
+                 std::move(batches));
 }
 
 void RedisBroker::flush(const std::string& queue_name) {

@@ -195,7 +195,11 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       continue;
     }
     MessageProxy& message = *item->message;
-    run_message(broker_, message);
+    if (hooks_.around_message) {
+      hooks_.around_message(message, [&] { run_message(broker_, message); });
+    } else {
+      run_message(broker_, message);
+    }
     item->source->settle(broker_, message);
     // Let go of what this delivery kept alive (exceptions hold tracebacks).
     message.failure.reset();

@@ -50,10 +50,14 @@ class Middleware:
         return [name for name in _HOOK_NAMES if getattr(cls, name) is not getattr(base, name)]
 
     def _engine_middleware(self, broker_ref: Callable):
-        # Built-ins run natively unless a Python subclass overrides hooks.
+        # Built-ins run natively unless a Python subclass overrides hooks;
+        # then every hook goes through Python, and the ones it does not
+        # override (or calls with super()) reach the built-in's from there.
         hooks = self._overridden_hooks()
         if self._native is not None and not hooks:
             return self._native
+        if self._native is not None:
+            hooks = list(_HOOK_NAMES)
         return _engine.PythonMiddleware(self, hooks, broker_ref)
 
     def __repr__(self) -> str:
@@ -105,6 +109,13 @@ def _hook_method(name: str, positional: tuple, keyword: tuple, doc: str) -> Call
     def hook(*args, **kwargs):
         # Calls with the wrong arguments fail as they would on a written-out method.
         signature.bind(*args, **kwargs)
+        # A built-in's hook called from Python (broker.emit_after(...) from
+        # a plugin, super() in a subclass) runs the engine's.
+        self, broker = args[0], args[1] if len(args) > 1 else kwargs.get("broker")
+        native_broker = getattr(broker, "_native", None)
+        if self._native is not None and native_broker is not None:
+            _engine.call_native_hook(self._native, name, native_broker, tuple(args[2:]),
+                                     {k: v for k, v in kwargs.items() if k != "broker"})
 
     hook.__name__ = name
     hook.__qualname__ = "Middleware." + name
