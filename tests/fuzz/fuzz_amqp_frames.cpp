@@ -297,7 +297,7 @@ void consume(RabbitmqBroker& broker) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  log::set_sink([](log::Level, std::string_view, std::string_view, const Failure*) {});
+  log::set_sink([](const log::Record&) {});
   return 0;
 }
 

@@ -123,7 +123,7 @@ void exec(sqlite3* db, const char* sql) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  log::set_sink([](log::Level, std::string_view, std::string_view, const Failure*) {});
+  log::set_sink([](const log::Record&) {});
   return 0;
 }
 
