@@ -368,12 +368,15 @@ bool Worker::Impl::release_lingering_threads() {
   for (auto& slot : lingering_threads_) {
     if (slot->exited) {
       slot->thread.join();
+      slot.reset();
     } else {
       slot->thread.detach();
       all_joined = false;
     }
   }
-  lingering_threads_.clear();
+  // A detached thread still writes its slot when its actor ends: its slot
+  // stays, with the rest of this state the caller then keeps alive.
+  std::erase(lingering_threads_, nullptr);
   return all_joined;
 }
 
@@ -390,7 +393,13 @@ Worker::~Worker() {
     // worker's state when it finishes: leave that state (and the broker)
     // alive until the process ends rather than free it under the thread.
     impl_->keep_broker_alive(broker_);
-    static_cast<void>(impl_.release());
+    // Held from a static that is never destroyed: alive (and reachable, so
+    // no leak report) for the rest of the process, never freed under the
+    // thread, not even by exit-time destructors.
+    static auto* outliving = new std::vector<std::unique_ptr<Impl>>();
+    static std::mutex outliving_mutex;
+    std::lock_guard lock(outliving_mutex);
+    outliving->push_back(std::move(impl_));
   }
 }
 
