@@ -276,6 +276,10 @@ void RabbitmqConsumer::fail(const std::string& reason) {
     outbox_.clear();
     processed_ = submitted_;
   }
+  // Broken (or fed frames it could not make sense of): no polite close, whose
+  // RPC would run librabbitmq on a connection state it may not survive (the
+  // AMQP frame fuzzer crashed inside amqp_connection_close here).
+  if (connection_) connection_->abandon();
   connection_.reset();
   if (dropped_deliveries > 0) context_.held_changed(queue_, -static_cast<std::int64_t>(dropped_deliveries));
   if (!stopping) {
