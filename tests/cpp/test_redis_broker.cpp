@@ -13,6 +13,7 @@
 #include "dramatiq/redis_broker.hpp"
 #include "dramatiq/worker.hpp"
 #include "redis_server.hpp"
+#include "interrupt_wait_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
 #include "test_support.hpp"
@@ -414,21 +415,7 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
   auto broker = make_broker(server);
   broker->declare_queue("default");
   auto consumer = broker->consume("default", 1);
-  Latch waiting;
-  std::atomic<bool> returned{false};
-  std::thread waiter([&] {
-    waiting.open();
-    EXPECT_EQ(consumer->next(kLongWait * 2), nullptr);
-    returned = true;
-  });
-  ASSERT_TRUE(waiting.wait());
-  // Repeated until it lands while next() waits, for at most kLongWait: the
-  // wait itself lasts twice that.
-  EXPECT_TRUE(eventually([&] {
-    consumer->interrupt_wait();
-    return returned.load();
-  }));
-  waiter.join();
+  expect_interrupt_wait_ends_an_idle_wait(*consumer);
   // The interruption is spent: a message sent now is still delivered.
   broker->declare_actor(make_actor("add", [](const Array&, const Object&) { return Value(); }));
   broker->enqueue(make_message("add", {}));

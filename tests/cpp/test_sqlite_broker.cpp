@@ -21,6 +21,7 @@
 #include "dramatiq/errors.hpp"
 #include "dramatiq/sqlite_broker.hpp"
 #include "dramatiq/worker.hpp"
+#include "interrupt_wait_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
 #include "sqlite/store.hpp"
@@ -476,21 +477,7 @@ TEST(SQLiteBroker, InterruptWaitEndsAnIdleConsumersWait) {
   auto broker = make_broker(dir.file("q.db"));
   broker->declare_queue("default");
   auto consumer = broker->consume("default", 1);
-  Latch waiting;
-  std::atomic<bool> returned{false};
-  std::thread waiter([&] {
-    waiting.open();
-    EXPECT_EQ(consumer->next(kLongWait * 2), nullptr);
-    returned = true;
-  });
-  ASSERT_TRUE(waiting.wait());
-  // Repeated until it lands while next() waits (a flag set before the wait
-  // is seen too), for at most kLongWait: the wait itself lasts twice that.
-  EXPECT_TRUE(eventually([&] {
-    consumer->interrupt_wait();
-    return returned.load();
-  }));
-  waiter.join();
+  expect_interrupt_wait_ends_an_idle_wait(*consumer);
   consumer->close();
 }
 
