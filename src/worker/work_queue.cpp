@@ -60,7 +60,6 @@ std::optional<WorkItem> WorkQueue::take(const std::function<void()>& before_slee
   WorkItem item = std::move(const_cast<Entry&>(items_.top()).item);
   items_.pop();
   queued_ = items_.size();
-  takes_ += 1;
   if (items_.empty()) wake_grants_ = 0;  // nothing left for sleepers already woken
   // Work is left and nobody watches it: have a sleeper do so, in case this
   // item keeps the caller busy for long.
@@ -81,12 +80,19 @@ void WorkQueue::done() {
   if (drained) drained_or_parked_.notify_all();
 }
 
+int WorkQueue::Items::count_older_than(std::uint64_t sequence) const {
+  int count = 0;
+  for (const Entry& entry : c) count += entry.sequence < sequence ? 1 : 0;
+  return count;
+}
+
 bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock) {
   if (!items_.empty()) return true;
   sleeping_ += 1;
   bool watching = false;
   bool take = false;
-  std::uint64_t takes_seen = takes_;
+  // Items with a lower sequence were queued at the watcher's previous look.
+  std::uint64_t queued_before = sequence_;
   auto deadline = std::chrono::steady_clock::now() + idle_timeout_;
   while (!closed_ && !paused_) {
     if (!items_.empty() && wake_grants_ > 0) {
@@ -96,7 +102,7 @@ bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock) {
     }
     if (!watching && !watcher_armed_ && sleeping_ < threads_) {
       watching = watcher_armed_ = true;
-      takes_seen = takes_;
+      queued_before = sequence_;
     }
     auto wake_at = deadline;
     if (watching) {
@@ -104,18 +110,22 @@ bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock) {
     }
     if (work_ready_.wait_until(lock, wake_at) == std::cv_status::no_timeout) continue;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    if (watching && !items_.empty() && takes_ == takes_seen) {
-      // Nobody took anything for a whole period: the awake threads are
-      // stuck in long actors. This one and the other sleepers help out.
-      wake_grants_ = std::min<int>(static_cast<int>(items_.size()) - 1, sleeping_ - 1);
-      for (int i = 0; i < wake_grants_; ++i) work_ready_.notify_one();
-      take = true;
-      break;
+    if (watching) {
+      // Items that waited a whole period: the awake threads are busy (long
+      // actors, or actors waiting on I/O). A thread churning through quick
+      // actors takes everything within a period, and nobody is woken.
+      int stale = items_.count_older_than(queued_before);
+      if (stale > 0) {
+        wake_grants_ = std::min(stale, sleeping_) - 1;
+        for (int i = 0; i < wake_grants_; ++i) work_ready_.notify_one();
+        take = true;
+        break;
+      }
+      if (items_.empty() && sequence_ == queued_before) {
+        watching = watcher_armed_ = false;  // all quiet: sleep until the next push
+      }
     }
-    if (watching && items_.empty() && takes_ == takes_seen) {
-      watching = watcher_armed_ = false;  // all quiet: sleep until the next push
-    }
-    takes_seen = takes_;
+    queued_before = sequence_;
   }
   if (watching) watcher_armed_ = false;
   sleeping_ -= 1;

@@ -6,8 +6,9 @@
 // queued work for free. So a push wakes a sleeper only when every thread
 // sleeps. Parallelism for actors that run long (or wait on I/O) comes from
 // a watcher: one sleeper wakes every stale_work_check while others are busy,
-// and when queued work went untouched for a whole period it takes some and
-// wakes one sleeper per remaining item. With `spin`, one thread that runs
+// and when items queued at its previous look are still queued (they waited a
+// whole period while the awake threads were busy, whether or not those took
+// other items meanwhile) it takes one and wakes a sleeper per other such item. With `spin`, one thread that runs
 // out of work busy-waits a little for the next item instead of sleeping
 // (worth it when messages are handed over in process, one at a time), and
 // meanwhile takes the next message off the broker itself through
@@ -84,6 +85,11 @@ class WorkQueue {
   // Removes and returns every queued item (taken ones are not affected).
   std::vector<WorkItem> take_all();
   std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  // Threads waiting in take() for work (for tests' rendezvous).
+  int sleepers() const {
+    std::lock_guard lock(mutex_);
+    return sleeping_;
+  }
 
  private:
   struct Entry {
@@ -109,7 +115,11 @@ class WorkQueue {
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable drained_or_parked_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> items_;
+  // A heap whose entries can be counted by age (the watcher's staleness test).
+  struct Items : std::priority_queue<Entry, std::vector<Entry>, std::greater<>> {
+    int count_older_than(std::uint64_t sequence) const;
+  };
+  Items items_;
   std::uint64_t sequence_ = 0;
   std::size_t unfinished_ = 0;  // queued plus being processed
   bool paused_ = false;
@@ -123,7 +133,6 @@ class WorkQueue {
   int sleeping_ = 0;            // threads in wait_for_work
   int wake_grants_ = 0;         // sleepers allowed to take work right away
   bool watcher_armed_ = false;  // a sleeper checks for stale work every stale_work_check
-  std::uint64_t takes_ = 0;     // items taken so far
 };
 
 }  // namespace dramatiq

@@ -94,6 +94,37 @@ TEST(WorkQueue, QueuedWorkDoesNotWaitForABusyThread) {
   EXPECT_EQ(ids, (std::set<std::string>{"a", "b"}));
 }
 
+// An awake thread keeps taking (quick actors, pushed and taken one by one)
+// while two items of lower priority wait: the sleepers must still be woken
+// for them. Work that waited a whole watcher period is stale even though
+// takes happened meanwhile (actors waiting on I/O release the GIL and leave
+// threads idle that should run queued messages).
+TEST(WorkQueue, WorkWaitingBehindABusyTakerWakesSleepers) {
+  // A long watcher period, so that the churning thread surely takes
+  // something in every period (its takes must not hide the waiting work).
+  WorkQueue queue(3, false, 60000ms, WorkQueueTuning{.stale_work_check = 200ms});
+  auto first = take_async(queue);
+  auto second = take_async(queue);
+  auto deadline = std::chrono::steady_clock::now() + kLongWait;
+  while (queue.sleepers() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(queue.sleepers(), 2);
+  queue.push(item(10, "waiting-1"));
+  queue.push(item(10, "waiting-2"));
+  auto ready = [](auto& taken) { return taken.wait_for(0ms) == std::future_status::ready; };
+  std::multiset<std::string> taken;
+  while (!(ready(first) && ready(second)) && std::chrono::steady_clock::now() < deadline) {
+    queue.push(item(0, "quick"));
+    taken.insert(id_of(queue.take()));
+    queue.done();
+  }
+  ASSERT_TRUE(ready(first) && ready(second)) << "after " << taken.size() << " items taken meanwhile";
+  taken.insert(id_of(first.get()));
+  taken.insert(id_of(second.get()));
+  for (auto& left : queue.take_all()) taken.insert(left.message->message.message_id);
+  EXPECT_EQ(taken.count("waiting-1"), 1u);
+  EXPECT_EQ(taken.count("waiting-2"), 1u);
+}
+
 TEST(WorkQueue, PausedTakersParkUntilResumed) {
   WorkQueue queue(1, false, 60000ms);
   queue.push(item(0, "held"));
