@@ -7,7 +7,9 @@ to use.  It prints exactly one JSON object on stdout.  Adapters of systems
 on an embedded SQLite file (``USES_REDIS = False``: dramatiq-cpp's
 SQLiteBroker, SqliteHuey, taskito) use $PEER_BENCH_SQLITE_PATH, a new file
 in this run's temp dir; --url and --redis-pid are then optional and no
-redis-server CPU is reported.
+server CPU is reported.  Adapters on RabbitMQ (tasks_*_rabbitmq.py) get
+their rabbitmq-server's Erlang VM as --server-pid: its CPU is reported
+as the server's.
 
 Workers are started with each system's own command (adapter.worker_argvs),
 each in its own session, with output to a log file; they are SIGKILLed
@@ -183,7 +185,8 @@ def drain(adapter, producer, args, workdir, errors):
         # connecting) is not part of the drain on any system.
         t_start, c_start = perf(), count(counter)
         cpu_start = cpu_by_pid(workers.pgids)
-        redis_start = proc_cpu(args.redis_pid) if args.redis_pid else None
+        server_pid = args.server_pid or args.redis_pid
+        server_start = proc_cpu(server_pid) if server_pid else None
         poll = args.poll_ms / 1000.0
         timed_out = False
         while True:
@@ -198,7 +201,7 @@ def drain(adapter, producer, args, workdir, errors):
                 break
             time.sleep(poll)
         t_end, c_end = perf(), count(counter)
-        redis_end = proc_cpu(args.redis_pid) if args.redis_pid else None
+        server_end = proc_cpu(server_pid) if server_pid else None
         pids = group_pids(workers.pgids)
         cpu_end = cpu_by_pid(workers.pgids)
         rss = peak_rss_mb(pids)
@@ -207,7 +210,7 @@ def drain(adapter, producer, args, workdir, errors):
     done = c_end - c_start
     wall = t_end - t_start
     worker_cpu = sum(v - cpu_start.get(pid, 0.0) for pid, v in cpu_end.items())
-    redis_cpu = redis_end - redis_start if redis_start is not None else None
+    server_cpu = server_end - server_start if server_start is not None else None
     if done <= 0:
         errors.append("nothing completed in the measured window")
         return {}
@@ -217,9 +220,9 @@ def drain(adapter, producer, args, workdir, errors):
         "queued": queued, "prefill_seconds": prefill_seconds, "prefill_rate": queued / prefill_seconds,
         "completed": c_end, "measured_messages": done, "drain_seconds": wall, "timed_out": timed_out,
         "throughput": done / wall,
-        "worker_cpu_seconds": worker_cpu, "redis_cpu_seconds": redis_cpu,
+        "worker_cpu_seconds": worker_cpu, "server_cpu_seconds": server_cpu,
         "worker_cpu_per_10k": worker_cpu / done * 10000,
-        "redis_cpu_per_10k": redis_cpu / done * 10000 if redis_cpu is not None else None,
+        "server_cpu_per_10k": server_cpu / done * 10000 if server_cpu is not None else None,
         "worker_processes": len(pids), "peak_rss_mb": rss,
     }
 
@@ -322,6 +325,8 @@ def main(argv=None):
     p.add_argument("--mode", required=True, choices=("noop", "fib", "io", "send", "batch", "latency"))
     p.add_argument("--url", help="the redis-server (required unless the adapter has USES_REDIS = False)")
     p.add_argument("--redis-pid", type=int)
+    p.add_argument("--server-pid", type=int,
+                   help="the broker server whose CPU to report, when it is not the redis-server")
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--messages", type=int, default=100000)

@@ -6,6 +6,13 @@ matplotlib venv)."""
 import statistics
 
 UPSTREAM = "dramatiq"
+UPSTREAM_RABBITMQ = "dramatiq-rabbitmq"
+
+
+def reference_for(system):
+    """The upstream system a system's ratios are to: upstream on the same
+    broker (RabbitMQ systems' keys end in -rabbitmq), else on Redis."""
+    return UPSTREAM_RABBITMQ if system.endswith("-rabbitmq") else UPSTREAM
 
 # workload, result key, label, which way is better, unit for formatting.
 METRICS = [
@@ -17,7 +24,7 @@ METRICS = [
     ("latency", "p50_ms", "idle latency send -> start p50 (ms)", "lower", "ms"),
     ("latency", "p99_ms", "idle latency send -> start p99 (ms)", "lower", "ms"),
     ("noop", "worker_cpu_per_10k", "worker CPU s per 10k msgs (no-op)", "lower", "s"),
-    ("noop", "redis_cpu_per_10k", "redis-server CPU s per 10k msgs (no-op)", "lower", "s"),
+    ("noop", "server_cpu_per_10k", "broker server CPU s per 10k msgs (no-op)", "lower", "s"),
     ("noop", "peak_rss_mb", "worker peak RSS, MiB (no-op, all processes)", "lower", "mb"),
 ]
 
@@ -46,7 +53,7 @@ def fmt_ratio(r):
 
 def one_line(workload, r):
     if workload in ("noop", "fib", "io"):
-        redis = "" if r.get("redis_cpu_seconds") is None else ", redis CPU %.2f s" % r["redis_cpu_seconds"]
+        redis = "" if r.get("server_cpu_seconds") is None else ", server CPU %.2f s" % r["server_cpu_seconds"]
         return "%s msg/s over %d msgs (%d queued), worker CPU %.2f s%s, peak RSS %.0f MiB" % (
             fmt(r["throughput"], "rate"), r["measured_messages"], r["queued"], r["worker_cpu_seconds"],
             redis, r["peak_rss_mb"])
@@ -84,15 +91,15 @@ def summarize(meta, results):
                 if workload in ("noop", "fib", "io"):
                     cell["timed_out"] = sum(1 for r in ok if r.get("timed_out"))
             elif ok and all(key in r and r[key] is None for r in ok):
-                cell["note"] = "n/a"  # e.g. redis-server CPU of a system with no server
+                cell["note"] = "n/a"  # e.g. server CPU of a system with no server
             elif workload not in meta["workloads"]:
                 cell["note"] = "not run"
             else:
                 cell["note"] = "failed"
             cells[(i, system)] = cell
-        base = cells.get((i, UPSTREAM), {}).get("median")
         for system, _ in systems:
             c = cells[(i, system)]
+            base = cells.get((i, reference_for(system)), {}).get("median")
             if base and c.get("median") is not None:
                 c["ratio"] = c["median"] / base
     return {"meta": meta, "systems": systems, "cells": cells, "concurrency": concurrency}
@@ -194,7 +201,8 @@ def markdown(s, png_relpath):
         "",
         "## Headline",
         "",
-        "Median of %d round(s); in brackets the ratio to upstream Dramatiq 2.2.1 measured in the same run "
+        "Median of %d round(s); in brackets the ratio to upstream Dramatiq 2.2.1 measured in the same run, on "
+        "the same broker (Redis, or RabbitMQ for the RabbitMQ systems) "
         "(for rates above 1× is better, for latency, CPU and memory below 1× is better)." % p["rounds"],
         "",
         headline_table(s),
@@ -204,7 +212,9 @@ def markdown(s, png_relpath):
         "Every system runs the same actor bodies (bench/peers/work.py) through its own decorator and its own "
         "worker command, with its defaults except the concurrency below and per-task INFO logging switched "
         "off (Celery's default). dramatiq-cpp (embedded) is the same package on its embedded broker "
-        "(`SQLiteBroker` on a new file per run, default durability): no server, so no redis-server CPU.",
+        "(`SQLiteBroker` on a new file per run, default durability): no server, so no server CPU. The broker "
+        "server CPU is redis-server's, or for the RabbitMQ systems rabbitmq-server's Erlang VM (beam.smp); "
+        "the RabbitMQ systems' ratios are to upstream Dramatiq 2.2.1 on RabbitMQ.",
         "",
         config_table(s),
         "",

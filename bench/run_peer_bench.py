@@ -63,9 +63,11 @@ PARAMS = {
 }
 
 
-def harness_argv(python, adapter, workload, system, server, p):
+def harness_argv(python, adapter, workload, system, server, p, amqp=None):
     argv = [python, str(HARNESS), "--adapter", adapter, "--mode", workload, "--url", server.url,
             "--redis-pid", str(server.pid)]
+    if amqp is not None and ps.uses_rabbitmq(system):
+        argv += ["--server-pid", str(amqp.beam_pid())]
     if workload in ps.SIZING:
         procs, threads = ps.sizing(system, workload)
         argv += ["--processes", str(procs), "--threads", str(threads)]
@@ -226,7 +228,7 @@ def main(argv=None):
                 for key, label, reqs, adapter in order:
                     python, env = interps[key]
                     ps.log("[round %d/%d] %-8s %-13s ..." % (rnd + 1, p["rounds"], workload, key))
-                    hv = harness_argv(python, adapter, workload, key, server, p)
+                    hv = harness_argv(python, adapter, workload, key, server, p, amqp)
                     result, err = run_once(hv, env, server, args.timeout)
                     if err is not None and key in ps.OURS_SYSTEMS and "_engine" in err:
                         # build-dev/ or python/ of the checkout we import from

@@ -56,12 +56,6 @@ WORKLOADS = [
 ]
 
 
-def beam_pid(server):
-    """The OS pid of the server's Erlang VM (its pid file, written at boot)."""
-    with open(os.path.join(server.dir, "rabbitmq.pid")) as f:
-        return int(f.read().strip())
-
-
 def delete_queue(server, name):
     import pika
 
@@ -77,7 +71,7 @@ def delete_queue(server, name):
 def run_once(python, kind, server, mode, extra, args):
     delete_queue(server, "bench")
     messages = {"throughput": args.messages, "send": args.sends, "group": 0, "latency": args.latency_messages}[mode]
-    argv = [str(python), str(SCRIPT), "--mode", mode, "--url", server.url, "--server-pid", str(beam_pid(server)),
+    argv = [str(python), str(SCRIPT), "--mode", mode, "--url", server.url, "--server-pid", str(server.beam_pid()),
             "--messages", str(messages)] + extra
     env = stub.child_env(kind, args.ours_pythonpath if kind == OURS else None)
     proc = subprocess.run(argv, cwd=str(BENCH_DIR), env=env, capture_output=True, text=True, timeout=1800)

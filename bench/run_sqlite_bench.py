@@ -255,7 +255,7 @@ class Runner:
         if bench in ("throughput", "send", "group"):
             result, err = rrb.run_once(self.pythons[system], stub.UPSTREAM, bench, self.redis_args(), self.redis, n)
             if result is not None:
-                result["server_cpu_per_10k"] = result.get("redis_cpu_per_10k")
+                result["server_cpu_per_10k"] = result.get("server_cpu_per_10k")
             return result, err
         if bench == "recovery" and not a.redis_recovery:
             return None, None

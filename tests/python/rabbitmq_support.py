@@ -95,6 +95,12 @@ class RabbitmqServer(ServerProcess):
     def url(self) -> str:
         return "amqp://guest:guest@127.0.0.1:%d/" % self.port
 
+    def beam_pid(self) -> int:
+        """The OS pid of the server's Erlang VM (beam.smp, from the pid file
+        it writes at boot): the process whose CPU is the server's."""
+        with open(os.path.join(self.dir, "rabbitmq.pid")) as f:
+            return int(f.read().strip())
+
     @property
     def node_name(self) -> str:
         return "dramatiq-test-%d@localhost" % self.port
