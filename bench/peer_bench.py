@@ -151,6 +151,22 @@ def count(path):
     return os.stat(path).st_size
 
 
+def wait_for_idle_server(pid, budget=30.0, window=0.25, idle_cores=0.05):
+    """Waits until the broker server is idle: rabbitmq-server writes a fast
+    producer's persistent messages to disk for seconds after the publishes
+    returned, and a drain started meanwhile would time that instead of the
+    worker. Returns the seconds waited (0 without a server pid)."""
+    if not pid:
+        return 0.0
+    t0 = perf()
+    while perf() - t0 < budget:
+        before = proc_cpu(pid)
+        time.sleep(window)
+        if (proc_cpu(pid) - before) / window < idle_cores:
+            break
+    return perf() - t0
+
+
 def drain(adapter, producer, args, workdir, errors):
     rng = random.Random(args.seed)
     n = args.messages
@@ -170,6 +186,7 @@ def drain(adapter, producer, args, workdir, errors):
             producer.send_each(args.mode, chunk)
         queued += len(chunk)
     prefill_seconds = perf() - t0
+    settle_seconds = wait_for_idle_server(args.server_pid)
     counter = os.environ["PEER_BENCH_COUNT"]
     gc.collect()
     workers = Workers(adapter.worker_argvs(args.processes, args.threads), workdir / "worker.log")
@@ -218,6 +235,7 @@ def drain(adapter, producer, args, workdir, errors):
         errors.append("%d completions for %d messages" % (c_end, queued))
     return {
         "queued": queued, "prefill_seconds": prefill_seconds, "prefill_rate": queued / prefill_seconds,
+        "server_settle_seconds": settle_seconds,
         "completed": c_end, "measured_messages": done, "drain_seconds": wall, "timed_out": timed_out,
         "throughput": done / wall,
         "worker_cpu_seconds": worker_cpu, "server_cpu_seconds": server_cpu,

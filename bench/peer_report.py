@@ -225,7 +225,8 @@ def markdown(s, png_relpath):
         "## Workloads",
         "",
         "- **no-op, fib, I/O-like**: up to %s messages are enqueued before the worker starts (pre-enqueueing "
-        "stops after %.0f s for systems that enqueue slower than that); the worker command is started and the "
+        "stops after %.0f s for systems that enqueue slower than that; on RabbitMQ the worker starts once "
+        "rabbitmq-server is idle again, having written the persistent messages to disk, up to 30 s); the worker command is started and the "
         "clock runs from the first completion to the last, or for at most %.0f s. Completions are counted by "
         "the actors themselves (one byte appended to a shared file per message). fib is an iterative "
         "Fibonacci of a random n in 1..200 (fixed seed); I/O-like sleeps a random 1-10 ms "
@@ -233,7 +234,7 @@ def markdown(s, png_relpath):
         "16 / 5.5 ms = 2,900 msg/s." % (
             "{:,}".format(p["messages"]), p["prefill_budget"], p["max_drain"]),
         "- **cost** (from the no-op run): CPU seconds (utime+stime from /proc) of every process of the "
-        "worker command, and of redis-server, over the timed window, per 10k messages; peak RSS is the sum "
+        "worker command, and of the broker server (redis-server, or rabbitmq-server's beam.smp), over the timed window, per 10k messages; peak RSS is the sum "
         "of VmHWM over the worker command's processes (supervisor included).",
         "- **send**: the system's single-message enqueue in a loop in one thread, up to %s sends or %.0f s. "
         "**batch**: build and enqueue 1,000 messages, up to %d times (median)." % (
