@@ -50,6 +50,14 @@ void Store::run_checkpoints() {
       // so producers and consumers go on committing meanwhile. A log that
       // readers keep from resetting is truncated by checkpoint_if_larger_than.
       sqlite3_wal_checkpoint_v2(connection->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (between_copies_) between_copies_();
+      // Commits made meanwhile are only in the log, and SQLite starts the
+      // log over only once all of it was copied: under a steady producer it
+      // would grow without end (hundreds of MB). Copy the rest with this
+      // process's writers held back: a few pages, not the bulk (and nothing,
+      // no sync either, when nothing was committed meanwhile).
+      std::lock_guard hold_writers(connection_mutex_);
+      sqlite3_wal_checkpoint_v2(connection->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } catch (...) {
       // The file could not be opened now; the next commit past the
       // threshold asks again.

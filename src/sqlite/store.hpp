@@ -43,6 +43,11 @@ class Store {
   // since this store opened; false if fewer ran.
   bool wait_for_checkpoints(std::uint64_t count, std::chrono::milliseconds timeout);
 
+  // Called on the checkpointer's thread after its first copy of a round,
+  // before it copies what was committed meanwhile: lets a test commit
+  // while a round runs. Set before the first checkpoint.
+  void set_between_copies(std::function<void()> probe) { between_copies_ = std::move(probe); }
+
   Doorbell& doorbell() { return doorbell_; }
   const std::string& path() const { return path_; }
 
@@ -79,6 +84,7 @@ class Store {
   bool checkpoint_pending_ = false;
   bool stopping_ = false;
   std::thread checkpointer_;  // started at the first checkpoint wanted
+  std::function<void()> between_copies_;
 };
 
 }  // namespace dramatiq::sqlite
