@@ -75,6 +75,10 @@ class Database {
 
   const std::string& path() const { return path_; }
   std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
+  // How long one attempt waits for another connection's lock: `wait`
+  // until restore_busy_wait() (a checkpoint that must not stall writers).
+  void limit_busy_wait(std::chrono::milliseconds wait) { busy_wait_ = wait; }
+  void restore_busy_wait() { busy_wait_ = busy_timeout_; }
   sqlite3* handle() { return db_; }
 
   // A cached prepared statement for `sql` (a string literal: cached by address).
@@ -107,11 +111,16 @@ class Database {
   void commit();
   void rollback() noexcept;
   void configure(const DatabaseOptions& options);
+  // SQLite's busy handler: waits for another connection's lock in steps
+  // that start at a yield and grow to 1 ms, until busy_wait_ has passed.
+  static int on_busy(void* database, int attempts);
   void ensure_schema();
 
   std::string path_;
   sqlite3* db_ = nullptr;
   std::chrono::milliseconds busy_timeout_;
+  std::chrono::milliseconds busy_wait_;
+  std::chrono::steady_clock::time_point busy_since_;
   std::map<const char*, std::unique_ptr<Statement>> statements_;
 };
 

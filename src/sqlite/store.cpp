@@ -142,9 +142,9 @@ void Store::checkpoint_if_larger_than(std::int64_t limit_bytes) {
   // past it and resets it to zero bytes. It holds the write lock while it
   // waits: wait briefly (readers are short), and try again at the next
   // heartbeat rather than stall every producer for a full busy timeout.
-  sqlite3_busy_timeout(database_.handle(), 100);
+  database_.limit_busy_wait(std::chrono::milliseconds(100));
   sqlite3_wal_checkpoint_v2(database_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-  sqlite3_busy_timeout(database_.handle(), static_cast<int>(database_.busy_timeout().count()));
+  database_.restore_busy_wait();
 }
 
 }  // namespace dramatiq::sqlite

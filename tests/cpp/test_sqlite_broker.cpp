@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "dramatiq/builtin_middleware.hpp"
@@ -153,6 +154,38 @@ TEST(SQLiteBroker, FileWithTheOldLeaseIndexIsOpenedWithoutIt) {
   auto message = consumer->next(kLongWait);
   ASSERT_TRUE(message);
   EXPECT_EQ(message->message.actor_name, "add");
+}
+
+// Another process holds the write lock: a send waits for it (SQLite's busy
+// handler, ours), and once the lock is released the send commits; held
+// past the busy timeout's attempts, the send raises naming the lock.
+TEST(SQLiteBroker, SendWaitsForAnotherWritersLockWithinTheBusyTimeout) {
+  TempDir dir;
+  auto options = options_for(dir.file("q.db"));
+  options.busy_timeout_ms = 50;
+  auto broker = std::make_shared<SQLiteBroker>(options);
+  broker->declare_queue("default");
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("q.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  try {
+    broker->enqueue(make_message("add", {Value(1), Value(2)}));
+    ADD_FAILURE() << "the send committed while another connection held the write lock";
+  } catch (const ConnectionClosed& e) {
+    EXPECT_NE(std::string(e.what()).find("stayed locked"), std::string::npos) << e.what();
+  }
+  // Released by another thread, as the send starts or while it waits: the
+  // send goes through.
+  std::promise<void> sending;
+  std::thread releaser([&] {
+    sending.get_future().wait();
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  sending.set_value();
+  EXPECT_NO_THROW(broker->enqueue(make_message("add", {Value(3), Value(4)})));
+  releaser.join();
+  sqlite3_close(other);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1);
 }
 
 TEST(SQLiteBroker, DelaysAreDueTimesNotDelayQueues) {
