@@ -4,9 +4,9 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "core/url.hpp"
 #include "dramatiq/config.hpp"
 #include "dramatiq/default_middleware.hpp"
-#include "dramatiq/redacted_url.hpp"
 #include "dramatiq/stub_broker.hpp"
 #include "dramatiq/stub_result_backend.hpp"
 #if DRAMATIQ_WITH_REDIS
@@ -30,12 +30,11 @@ const std::vector<std::string>& broker_url_schemes() {
 }
 
 std::string broker_url_scheme(std::string_view url) {
-  auto separator = url.find("://");
-  std::string scheme(url.substr(0, separator == std::string_view::npos ? 0 : separator));
+  std::string scheme(url_scheme(url));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   const auto& known = broker_url_schemes();
-  if (separator == std::string_view::npos || std::find(known.begin(), known.end(), scheme) == known.end()) {
+  if (std::find(known.begin(), known.end(), scheme) == known.end()) {
     std::string expected;
     for (const auto& s : known) expected += (expected.empty() ? "" : ", ") + s + "://";
     throw std::invalid_argument("Unsupported broker URL '" + redacted_url(url) + "': expected one of " +

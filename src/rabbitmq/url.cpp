@@ -4,36 +4,12 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "core/url.hpp"
 #include "dramatiq/rabbitmq_options.hpp"
-#include "dramatiq/redacted_url.hpp"
 
 namespace dramatiq {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text, bool plus_is_space = false) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
-      i += 2;
-    } else if (plus_is_space && text[i] == '+') {
-      out.push_back(' ');  // query values are form-encoded
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
 
 [[noreturn]] void bad_value(std::string_view name, std::string_view value) {
   throw std::invalid_argument("Invalid value for RabbitMQ connection parameter '" + std::string(name) +
@@ -124,8 +100,7 @@ void RabbitmqConnectionOptions::set_option(std::string_view name, std::string_vi
 
 RabbitmqConnectionOptions RabbitmqConnectionOptions::from_url(std::string_view url) {
   RabbitmqConnectionOptions options;
-  auto scheme_end = url.find("://");
-  std::string_view scheme = scheme_end == std::string_view::npos ? "" : url.substr(0, scheme_end);
+  std::string_view scheme = url_scheme(url);
   if (scheme != "amqp" && scheme != "amqps") {
     throw std::invalid_argument("RabbitMQ URL must start with amqp:// or amqps://: '" + redacted_url(url) + "'");
   }
@@ -133,50 +108,26 @@ RabbitmqConnectionOptions RabbitmqConnectionOptions::from_url(std::string_view u
     options.tls = true;
     options.port = 5671;
   }
-  std::string_view rest = url.substr(scheme_end + 3);
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
+  // pika reads URLs with urllib.parse: the user information ends in the
+  // authority, and query values are form-encoded.
+  ParsedUrl parsed = parse_url(url, {.user_info = UrlSyntax::UserInfo::kInAuthority, .form_encoded_query = true});
+  if (parsed.username) {
+    options.username = *parsed.username;
+    options.password = parsed.password.value_or("");
   }
-  if (auto f = rest.find('#'); f != std::string_view::npos) rest = rest.substr(0, f);
+  UrlEndpoint endpoint;
+  try {
+    endpoint = parsed.endpoint();
+  } catch (const InvalidUrl& e) {
+    throw std::invalid_argument(std::string(e.what()) + " in RabbitMQ URL");
+  }
+  if (endpoint.port && !endpoint.port->empty()) options.port = parse_int("port", *endpoint.port, 1, 65535);
+  if (!endpoint.host.empty()) options.host = endpoint.host;
+  if (endpoint.path.size() > 1) options.virtual_host = percent_decode(std::string_view(endpoint.path).substr(1));
 
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view credentials = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = credentials.find(':');
-    options.username = percent_decode(credentials.substr(0, colon));
-    options.password = colon == std::string_view::npos ? "" : percent_decode(credentials.substr(colon + 1));
-  }
-  std::string_view host = rest;
-  if (!rest.empty() && rest.front() == '[') {  // [ipv6]:port
-    auto close = rest.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("Invalid IPv6 host in RabbitMQ URL");
-    host = rest.substr(1, close - 1);
-    std::string_view after = rest.substr(close + 1);
-    if (!after.empty() && after.front() == ':') options.port = parse_int("port", after.substr(1), 1, 65535);
-  } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(0, colon);
-    if (colon + 1 < rest.size()) options.port = parse_int("port", rest.substr(colon + 1), 1, 65535);
-  }
-  if (!host.empty()) options.host = percent_decode(host);
-  if (!path.empty()) options.virtual_host = percent_decode(path);
-
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    auto eq = pair.find('=');
-    std::string name = percent_decode(pair.substr(0, eq), true);
-    std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
+  for (const UrlParameter& parameter : parsed.query) {
     try {
-      options.set_option(name, value);
+      options.set_option(parameter.name, parameter.value);
     } catch (const UnknownOption&) {
       // pika warns about and ignores query options it does not know.
     }

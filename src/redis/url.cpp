@@ -2,33 +2,12 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "core/url.hpp"
 #include "dramatiq/redis_broker.hpp"
 
 namespace dramatiq {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
 
 int parse_int(std::string_view text, const char* what) {
   int value = 0;
@@ -60,67 +39,33 @@ bool parse_bool(std::string_view text) {
 
 RedisConnectionOptions RedisConnectionOptions::from_url(std::string_view url) {
   RedisConnectionOptions options;
-  auto scheme_end = url.find("://");
-  std::string_view scheme = scheme_end == std::string_view::npos ? "" : url.substr(0, scheme_end);
+  std::string_view scheme = url_scheme(url);
   if (scheme != "redis" && scheme != "rediss" && scheme != "unix") {
     throw std::invalid_argument(
         "Redis URL must specify one of the following schemes (redis://, rediss://, unix://)");
   }
   options.tls = scheme == "rediss";
-  std::string_view rest = url.substr(scheme_end + 3);
-
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  if (auto f = rest.find('#'); f != std::string_view::npos) rest = rest.substr(0, f);
-
-  // [user[:password]@]location
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view credentials = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = credentials.find(':');
-    std::string_view user = credentials.substr(0, colon);
-    if (!user.empty()) options.username = percent_decode(user);
-    if (colon != std::string_view::npos) options.password = percent_decode(credentials.substr(colon + 1));
-  }
+  // [user[:password]@]location, the password possibly holding a '/'.
+  ParsedUrl parsed = parse_url(url, {.user_info = UrlSyntax::UserInfo::kToLastAt});
+  if (parsed.username && !parsed.username->empty()) options.username = *parsed.username;
+  if (parsed.password) options.password = *parsed.password;
 
   if (scheme == "unix") {
-    options.unix_socket_path = percent_decode(rest);
+    options.unix_socket_path = percent_decode(parsed.location);
     if (options.unix_socket_path.empty()) throw std::invalid_argument("Redis URL has no socket path");
   } else {
-    std::string_view location = rest;
-    std::string_view path;
-    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-      location = rest.substr(0, slash);
-      path = rest.substr(slash + 1);
+    UrlEndpoint endpoint;
+    try {
+      endpoint = parsed.endpoint();
+    } catch (const InvalidUrl& e) {
+      throw std::invalid_argument(std::string(e.what()) + " in Redis URL");
     }
-    std::string_view host = location;
-    if (!location.empty() && location.front() == '[') {  // [ipv6]:port
-      auto close = location.find(']');
-      if (close == std::string_view::npos) throw std::invalid_argument("Invalid IPv6 host in Redis URL");
-      host = location.substr(1, close - 1);
-      std::string_view after = location.substr(close + 1);
-      if (!after.empty() && after.front() == ':') options.port = parse_int(after.substr(1), "port");
-    } else if (auto colon = location.rfind(':'); colon != std::string_view::npos) {
-      host = location.substr(0, colon);
-      options.port = parse_int(location.substr(colon + 1), "port");
-    }
-    if (!host.empty()) options.host = percent_decode(host);
-    if (!path.empty()) options.db = parse_int(path, "db");
+    if (endpoint.port) options.port = parse_int(*endpoint.port, "port");
+    if (!endpoint.host.empty()) options.host = endpoint.host;
+    if (endpoint.path.size() > 1) options.db = parse_int(std::string_view(endpoint.path).substr(1), "db");
   }
 
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    auto eq = pair.find('=');
-    std::string name = percent_decode(pair.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
-    options.set_option(name, value);
-  }
+  for (const UrlParameter& parameter : parsed.query) options.set_option(parameter.name, parameter.value);
   return options;
 }
 

@@ -1,7 +1,6 @@
 #include "dramatiq/sqlite_broker.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <set>
 #include <filesystem>
@@ -9,9 +8,9 @@
 #include <stdexcept>
 
 #include "core/saturating.hpp"
+#include "core/url.hpp"
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
-#include "dramatiq/redacted_url.hpp"
 #include "sqlite/broker_context.hpp"
 #include "sqlite/consumer.hpp"
 
@@ -36,21 +35,6 @@ std::int64_t integer_option(const std::string& value, const std::string& name) {
   } catch (const std::exception&) {
   }
   throw std::invalid_argument("sqlite URL option '" + name + "' must be a positive integer, not '" + value + "'");
-}
-
-std::string percent_decode(const std::string& text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
 }
 
 // The broker_priority option: higher runs first, as on RabbitMQ.
@@ -86,30 +70,18 @@ void insert_message(Database& db, const std::string& queue, const Message& messa
 }  // namespace
 
 SQLiteBrokerOptions SQLiteBrokerOptions::from_url(const std::string& url) {
-  const std::string scheme = "sqlite://";
-  if (url.rfind(scheme, 0) != 0) {
+  if (url_scheme(url) != "sqlite") {
     throw std::invalid_argument("not an sqlite:// URL: '" + redacted_url(url) + "'");
   }
-  std::string rest = url.substr(scheme.size());
-  std::string query;
-  if (auto mark = rest.find('?'); mark != std::string::npos) {
-    query = rest.substr(mark + 1);
-    rest = rest.substr(0, mark);
-  }
+  // sqlite:///abs/path (empty host) or sqlite://relative/path, as SQLAlchemy
+  // writes them: all of it is the file's path, '@' and '#' included.
+  ParsedUrl parsed = parse_url(url, {.user_info = UrlSyntax::UserInfo::kNone});
   SQLiteBrokerOptions options;
-  // sqlite:///abs/path (empty host) or sqlite://relative/path, as SQLAlchemy writes them.
-  options.path = percent_decode(rest);
+  options.path = percent_decode(parsed.fragment ? parsed.location + "#" + *parsed.fragment : parsed.location);
   if (options.path.empty()) options.path = default_path();
-  std::size_t start = 0;
-  while (start < query.size()) {
-    std::size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    std::string pair = query.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    auto equals = pair.find('=');
-    std::string name = pair.substr(0, equals);
-    std::string value = equals == std::string::npos ? "1" : percent_decode(pair.substr(equals + 1));
+  for (const UrlParameter& parameter : parsed.query) {
+    const std::string& name = parameter.name;
+    std::string value = parameter.has_value ? parameter.value : "1";
     if (name == "durable") {
       options.durable = truthy(value, name);
     } else if (name == "heartbeat_timeout") {

@@ -51,6 +51,37 @@ TEST(RabbitmqUrl, RefusesOtherSchemesAndBadValues) {
   EXPECT_THROW(options.set_option("no_such_thing", "1"), RabbitmqConnectionOptions::UnknownOption);
 }
 
+TEST(RabbitmqUrl, UserInformationEndsInTheAuthority) {
+  // As pika (urllib.parse) reads it: a '@' after the first '/' is the vhost's.
+  auto options = RabbitmqConnectionOptions::from_url("amqp://u:p%2Fw@h/v@h?heartbeat=7");
+  EXPECT_EQ(options.username, "u");
+  EXPECT_EQ(options.password, "p/w");
+  EXPECT_EQ(options.host, "h");
+  EXPECT_EQ(options.virtual_host, "v@h");
+  auto user_only = RabbitmqConnectionOptions::from_url("amqp://bob@h");
+  EXPECT_EQ(user_only.username, "bob");
+  EXPECT_EQ(user_only.password, "");
+}
+
+TEST(RabbitmqUrl, HostsAndPorts) {
+  auto ipv6 = RabbitmqConnectionOptions::from_url("amqps://[::1]:5999/");
+  EXPECT_EQ(ipv6.host, "::1");
+  EXPECT_EQ(ipv6.port, 5999);
+  EXPECT_EQ(ipv6.virtual_host, "/");
+  EXPECT_EQ(RabbitmqConnectionOptions::from_url("amqp://h:/vh").port, 5672);  // an empty port is the default
+  try {
+    RabbitmqConnectionOptions::from_url("amqp://[::1/vh");
+    FAIL() << "accepted an unclosed IPv6 host";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "Invalid IPv6 host in RabbitMQ URL");
+  }
+}
+
+TEST(RabbitmqUrl, QueryValuesAreFormEncoded) {
+  auto options = RabbitmqConnectionOptions::from_url("amqp://h?ssl_ca_certs=/etc/my+ca%2B.pem");
+  EXPECT_EQ(options.tls_ca_file, "/etc/my ca+.pem");
+}
+
 TEST(RabbitmqBrokerOptions, MaxPriorityMustBeWithinAmqpsRange) {
   RabbitmqBrokerOptions options;
   options.max_priority = 0;

@@ -69,6 +69,36 @@ TEST(RedisUrl, Ipv6Host) {
   EXPECT_EQ(o.db, 1);
 }
 
+TEST(RedisUrl, PasswordMayHoldAnUnescapedSlash) {
+  auto o = RedisConnectionOptions::from_url("redis://default:pa/ss@w:rd@host:6390/1");
+  EXPECT_EQ(o.username.value(), "default");
+  EXPECT_EQ(o.password.value(), "pa/ss@w:rd");
+  EXPECT_EQ(o.host, "host");
+  EXPECT_EQ(o.port, 6390);
+  EXPECT_EQ(o.db, 1);
+}
+
+TEST(RedisUrl, UnixSocketPathIsEverythingAfterTheUserInformation) {
+  auto o = RedisConnectionOptions::from_url("unix://:pw@run/redis%20x:1.sock");
+  EXPECT_EQ(o.password.value(), "pw");
+  EXPECT_EQ(o.unix_socket_path, "run/redis x:1.sock");
+}
+
+TEST(RedisUrl, ErrorsSayWhatIsWrong) {
+  auto message_of = [](const char* url) {
+    try {
+      RedisConnectionOptions::from_url(url);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(message_of("redis://[::1:6379"), "Invalid IPv6 host in Redis URL");
+  EXPECT_EQ(message_of("redis://h:"), "Invalid port for Redis: ''");
+  EXPECT_EQ(message_of("redis://h/x"), "Invalid db for Redis: 'x'");
+  EXPECT_EQ(message_of("redis://h?colour=red"), "Unsupported Redis connection parameter 'colour'");
+}
+
 TEST(RedisUrl, RejectsBadInput) {
   EXPECT_THROW(RedisConnectionOptions::from_url("http://host"), std::invalid_argument);
   EXPECT_THROW(RedisConnectionOptions::from_url("host:6379"), std::invalid_argument);

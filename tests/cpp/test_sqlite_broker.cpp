@@ -602,6 +602,15 @@ TEST(SQLiteBroker, UrlsNameThePathAndOptions) {
   EXPECT_THROW(SQLiteBrokerOptions::from_url("redis://localhost"), std::invalid_argument);
 }
 
+TEST(SQLiteBroker, UrlPathsKeepTheirAtSignsHashesAndEscapes) {
+  auto options = SQLiteBrokerOptions::from_url("sqlite:///home/me@work/[q:1]#2%20.db?durable&busy_timeout=50");
+  EXPECT_EQ(options.path, "/home/me@work/[q:1]#2 .db");
+  EXPECT_TRUE(options.durable);  // a name without a value is true
+  EXPECT_EQ(options.busy_timeout_ms, 50);
+  EXPECT_EQ(SQLiteBrokerOptions::from_url("sqlite://me@host:1/q.db").path, "me@host:1/q.db");
+  EXPECT_FALSE(SQLiteBrokerOptions::from_url("sqlite://").path.empty());  // the default path
+}
+
 TEST(SQLiteBroker, PauseResumeSettlesEachMessageThroughItsConsumer) {
   TempDir dir;
   auto broker = std::make_shared<TrackingBroker<SQLiteBroker>>(options_for(dir.file("q.db")));
