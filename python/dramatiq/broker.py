@@ -150,8 +150,9 @@ class Broker:
         """
         if self._emit_natively("before_" + signal, args, kwargs):
             return
+        # A built-in's hook methods run its engine hook (_engine.call_native_hook).
         for m in self.middleware:
-            self._run_hook(m, "before_" + signal, args, kwargs)
+            getattr(m, "before_" + signal)(self, *args, **kwargs)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
         """Call ``after_<signal>`` on every middleware, in reverse order; a
@@ -166,7 +167,7 @@ class Broker:
             return
         for m in reversed(self.middleware):
             try:
-                self._run_hook(m, "after_" + signal, args, kwargs)
+                getattr(m, "after_" + signal)(self, *args, **kwargs)
             except Exception:
                 self.logger.critical("Unexpected failure in after_%s of %r.", signal, m, exc_info=True)
         if signal in ("declare_queue", "declare_delay_queue") and self._written_in_python and args:
@@ -174,19 +175,6 @@ class Broker:
             # learns of new queues through this hook too).
             if signal == "declare_queue":
                 self._native.announce_queue(args[0])
-
-    def _run_hook(self, middleware: Middleware, hook: str, args, kwargs) -> None:
-        # A built-in middleware does its work in the engine (its Python
-        # hooks do nothing): hooks emitted from Python reach it there.
-        native = middleware._native
-        # A built-in that sets `_native_hook_methods` forwards the hooks its
-        # class defines to the engine itself (ShutdownNotifications interrupts
-        # through a patched raise_thread_exception that way).
-        forwards_itself = any(hook in vars(c) for c in type(middleware).__mro__ if "_native_hook_methods" in vars(c))
-        if native is not None and not forwards_itself and not middleware._overridden_hooks():
-            _engine.run_hook(self._native, native, hook, args, kwargs)
-        else:
-            getattr(middleware, hook)(self, *args, **kwargs)
 
     def _emit_natively(self, hook: str, args, kwargs) -> bool:
         # Process lifecycle signals run through the engine so native and

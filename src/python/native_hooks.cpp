@@ -9,6 +9,7 @@
 #include "dramatiq/broker.hpp"
 #include "dramatiq/middleware.hpp"
 #include "dramatiq/worker.hpp"
+#include "py_broker.hpp"
 #include "py_common.hpp"
 #include "py_middleware.hpp"
 
@@ -18,32 +19,45 @@ using namespace nb::literals;
 
 namespace {
 
-// The engine delivery behind a Python message: the worker's own (a
-// MessageProxy view of a delivery) or one built from a plain Message or an
-// upstream-style MessageProxy(message).
-struct HookMessage {
-  std::shared_ptr<MessageProxy> proxy;
-  nb::object python_message;  // whose options dict receives the hook's changes
-  bool is_delivery = false;
-  nb::object python_proxy;  // a Python MessageProxy without a delivery, or None
-};
-
-HookMessage hook_message(nb::handle message) {
-  nb::object native = nb::getattr(message, "_native", nb::none());
-  if (nb::isinstance<MessageProxy>(native)) {
-    return {nb::cast<std::shared_ptr<MessageProxy>>(native), nb::borrow(message), true};
-  }
-  nb::object plain = nb::getattr(message, "_message", nb::borrow(message));
-  nb::object python_proxy = plain.is(message) ? nb::none() : nb::borrow(message);
-  return {std::make_shared<MessageProxy>(message_from_python(plain)), plain, false, python_proxy};
-}
-
 // A Failure for an exception object (as failure_from_python builds one for
 // the exception being raised).
 Failure failure_of(nb::handle exception) {
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
   nb::python_error error;
   return failure_from_python(error);
+}
+
+bool has_delivery(nb::handle message) {
+  return nb::isinstance<MessageProxy>(nb::getattr(message, "_native", nb::none()));
+}
+
+// The engine delivery behind a Python message: the worker's own (a
+// MessageProxy view of a delivery), one given now to a dramatiq.MessageProxy
+// built by hand (an eager broker's) and kept as its `_native`, since what a
+// hook leaves on it must outlive the call (CurrentMessage points at it until
+// after_process_message; a nack hook reads the failure the
+// process_message hook stored), or one for this call only, for a plain
+// Message (or another object with a `_message`).
+struct HookMessage {
+  std::shared_ptr<MessageProxy> proxy;
+  nb::object python_message;  // whose options dict receives the hook's changes
+  bool is_delivery = false;
+  nb::object python_proxy;  // a Python proxy without a delivery, or None
+};
+
+HookMessage hook_message(nb::handle message) {
+  bool had_delivery = has_delivery(message);
+  std::shared_ptr<MessageProxy> delivery = delivery_of(message);
+  if (had_delivery) return {delivery, nb::borrow(message), true};
+  if (has_delivery(message)) {
+    // Given one just now: what the Python proxy knew carries over.
+    nb::object exception = nb::getattr(message, "_exception", nb::none());
+    if (!exception.is_none()) delivery->failure = failure_of(exception);
+    return {delivery, nb::borrow(message), true};
+  }
+  nb::object plain = nb::getattr(message, "_message", nb::borrow(message));
+  nb::object python_proxy = plain.is(message) ? nb::none() : nb::borrow(message);
+  return {delivery, plain, false, python_proxy};
 }
 
 void before_call(HookMessage& m) {

@@ -172,9 +172,8 @@ void bind_redis_broker(nanobind::module_& m);
 void bind_sqlite_broker(nanobind::module_& m);
 // Adds dramatiq._engine.RabbitmqBroker (rabbitmq_binding.cpp).
 void bind_rabbitmq_broker(nanobind::module_& m);
-// Adds PythonBroker (brokers written in Python), run_hook (hooks emitted
-// from Python reaching engine middleware) and NativeConsumer (an engine
-// consumer driven from Python) (python_brokers_binding.cpp).
+// Adds PythonBroker (brokers written in Python) and NativeConsumer (an
+// engine consumer driven from Python) (python_brokers_binding.cpp).
 void bind_python_brokers(nanobind::module_& m);
 // Adds dramatiq._engine.Prometheus and render_prometheus_metrics (prometheus_binding.cpp).
 void bind_prometheus(nanobind::module_& m);
