@@ -436,10 +436,12 @@ NB_MODULE(_engine, m) {
              }
              if (dead) {
                nb::object exception = host_exception(*dead);
-               if (!exception.is_none()) {
-                 PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
-                 throw nb::python_error();
+               // A dead letter that kept no exception still failed (upstream's words).
+               if (exception.is_none()) {
+                 exception = nb::borrow(PyExc_Exception)(nb::str("Message failed with unknown error"));
                }
+               PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+               throw nb::python_error();
              }
            }, "queue_name"_a, "timeout"_a.none(), "fail_fast"_a = false, "interval"_a = 100)
       .def("close", &Broker::close);
@@ -465,6 +467,20 @@ NB_MODULE(_engine, m) {
              for (auto& item : b.queue_contents(queue)) items.append(nb::bytes(item.data(), item.size()));
              return items;
            })
+      .def("set_dead_letters_keep_exceptions", [](StubBroker& b, nb::object keeps) {
+             ForeignPtr held = wrap(keeps);  // dropped with the GIL, whichever thread lets go last
+             b.set_dead_letters_keep_exceptions([held] {
+               std::optional<nb::gil_scoped_acquire> gil;
+               if (!hold_gil()) gil.emplace();
+               try {
+                 return nb::cast<bool>(static_cast<const PyObjectRef&>(*held).object()());
+               } catch (nb::python_error& error) {
+                 error.discard_as_unraisable("dramatiq: deciding whether a dead letter keeps its exception");
+                 return true;
+               }
+             });
+           }, "keeps"_a,
+           "Sets the callable (no arguments) that says whether a message dead-lettered now keeps its exception.")
       .def("dead_letters", [](StubBroker& b) {
              nb::list letters;
              for (auto& letter : b.dead_letters()) {
