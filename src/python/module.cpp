@@ -565,5 +565,31 @@ NB_MODULE(_engine, m) {
       .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
       .def_prop_ro("worker_threads", &Worker::worker_threads)
       .def("consumed_queues", &Worker::consumed_queues)
-      .def("worker_thread_ids", &Worker::worker_thread_ids);
+      .def("worker_thread_ids", &Worker::worker_thread_ids)
+      .def("pause_thread", &Worker::pause_thread, "ident"_a)
+      .def("resume_thread", &Worker::resume_thread, "ident"_a)
+      .def("wait_thread_paused", [](Worker& w, ThreadId ident, std::optional<double> timeout) {
+             // In slices without the GIL (the thread may need it to park),
+             // running Python's signal handlers between them.
+             using Clock = std::chrono::steady_clock;
+             auto deadline = timeout ? std::optional(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                                        std::chrono::duration<double>(*timeout)))
+                                     : std::nullopt;
+             while (true) {
+               auto slice = kSignalCheckInterval;
+               if (deadline) {
+                 slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                                    std::chrono::milliseconds(0), kSignalCheckInterval);
+               }
+               bool parked;
+               {
+                 nb::gil_scoped_release release;
+                 parked = w.wait_thread_paused(ident, slice);
+               }
+               if (parked) return true;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+               if (deadline && Clock::now() >= *deadline) return false;
+             }
+           }, "ident"_a, "timeout"_a.none())
+      .def_prop_ro("queued_messages", &Worker::queued_messages);
 }
