@@ -470,8 +470,9 @@ NB_MODULE(_engine, m) {
       .def("set_dead_letters_keep_exceptions", [](StubBroker& b, nb::object keeps) {
              ForeignPtr held = wrap(keeps);  // dropped with the GIL, whichever thread lets go last
              b.set_dead_letters_keep_exceptions([held] {
-               std::optional<nb::gil_scoped_acquire> gil;
-               if (!hold_gil()) gil.emplace();
+               // Taken for this call only, not kept as hold_gil() keeps it:
+               // a consumer thread dead-letters too, and never yields.
+               nb::gil_scoped_acquire gil;
                try {
                  return nb::cast<bool>(static_cast<const PyObjectRef&>(*held).object()());
                } catch (nb::python_error& error) {

@@ -355,6 +355,24 @@ def tracked_exceptions():
     gc.enable()
 
 
+def test_work_goes_on_after_a_consumer_thread_dead_letters_a_message(stub_broker, stub_worker):
+    # The consumer thread itself dead-letters a message for an unknown actor
+    # (asking Python whether the dead letter keeps an exception).
+    stub_broker.declare_queue("default")
+    stub_broker.enqueue(dramatiq.Message(queue_name="default", actor_name="nobody", args=(), kwargs={}, options={}))
+    with pytest.raises(ActorNotFound):
+        stub_broker.join("default", fail_fast=True)
+    ran = []
+
+    @dramatiq.actor
+    def after():
+        ran.append(True)
+
+    after.send()
+    stub_broker.join("default", timeout=30000, fail_fast=False)
+    assert ran == [True]
+
+
 def test_dead_letters_keep_the_exception_by_default(stub_broker, make_worker, tracked_exceptions, caplog):
     caplog.set_level(logging.CRITICAL, logger="dramatiq")  # no log record holds it
 
