@@ -104,11 +104,20 @@ class Broker {
   virtual Message enqueue(Message message, Delay delay = std::nullopt);
   // This broker's own enqueue, whatever host enqueue is set.
   Message enqueue_here(Message message, Delay delay = std::nullopt);
+  // The storage step of an enqueue when something other than do_enqueue
+  // writes the message (a consumer that stores a due delayed message and
+  // acks its delay-queue copy in one write: Consumer::enqueue_and_ack).
+  using StoreStep = std::function<void(const Message&)>;
+  // enqueue_here() with `store` in place of do_enqueue: the same
+  // preparation and hooks. Not for a broker with a host enqueue (every
+  // enqueue has to go through that one): see has_host_enqueue().
+  Message enqueue_stored_by(Message message, const StoreStep& store);
   // A host-language subclass's own enqueue (Python code that overrides
   // Broker.enqueue on a built-in broker, as dramatiq-eager-broker does),
   // which enqueue() then calls; empty: none.
   using HostEnqueue = std::function<Message(Message, Delay)>;
   void set_host_enqueue(HostEnqueue host_enqueue);
+  bool has_host_enqueue() const { return host_enqueue_.load() != nullptr; }
   // Enqueues several messages as one batch (one round trip on network
   // brokers), each through the same hooks as enqueue(). Returns what was
   // stored, in order. If a before_enqueue hook raises, the messages before

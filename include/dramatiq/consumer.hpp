@@ -32,6 +32,14 @@ class Consumer {
   virtual void nack(MessageProxy& message) = 0;
   // Puts delivered-but-unprocessed messages back on their queue.
   virtual void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) = 0;
+  // Whether enqueue_and_ack() works on this consumer (a delay queue's).
+  virtual bool enqueues_and_acks() const { return false; }
+  // Stores `message` on its queue and acks `delivered`, the delay-queue
+  // delivery it was made from, in one atomic write: a due delayed message
+  // then never sits on both queues (counted twice by join, run twice after
+  // a crash between two writes) nor on neither. Called only when
+  // enqueues_and_acks(); throws what an enqueue throws (nothing written).
+  virtual void enqueue_and_ack(const Message& message, MessageProxy& delivered);
   // Called once no message it delivered is left unsettled, and nothing more
   // is fetched from it: releases connections or channels, and gives back
   // what was fetched but never delivered.

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -37,6 +38,15 @@ class StubBroker : public Broker {
   std::vector<std::string> queue_contents(const std::string& queue_name) const;
   std::vector<DeadLetter> dead_letters() const;
 
+  // Whether a message dead-lettered now keeps the exception it failed with
+  // (its failure), asked at each dead-lettering, outside the broker's lock.
+  // Kept by default: join(fail_fast) re-raises it and dead_letters() shows
+  // it. A dead letter that keeps none lets the exception, and the frames
+  // its traceback holds, go once the worker is done with the message. A
+  // host language answers from its own state (Python: whether
+  // dramatiq.brokers.stub._StubMessageProxy.clear_exception still keeps it).
+  void set_dead_letters_keep_exceptions(std::function<bool()> keeps);
+
  protected:
   const char* logger_name() const override { return "dramatiq.broker.StubBroker"; }
   std::size_t count_unfinished(const std::string& queue_name) override;
@@ -64,6 +74,7 @@ class StubBroker : public Broker {
     bool drained_after_backlog();
   };
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
+  bool dead_letters_keep_exceptions() const;
   std::size_t count_unfinished_locked(const std::string& queue_name) const;  // mutex_ held
 
   mutable std::mutex mutex_;
@@ -71,6 +82,7 @@ class StubBroker : public Broker {
   std::condition_variable settled_;      // join() waits for queues to finish
   std::map<std::string, Queue> queues_;
   std::vector<DeadLetter> dead_letters_;
+  std::function<bool()> dead_letters_keep_exceptions_;  // mutex_; empty: they do
 };
 
 }  // namespace dramatiq

@@ -95,6 +95,7 @@ class Worker {
   // waits for what pause() waits for.
   void request_pause();
   void wait_paused();
+  // Resumes consuming and every worker thread (those paused one by one too).
   void resume();
   // Waits until the work queue and delay queues are drained.
   void join();
@@ -118,11 +119,24 @@ class Worker {
   int worker_timeout_ms() const;
   int queue_prefetch() const;
   int delay_prefetch() const;
-  // Change a setting before start() (upstream lets a Worker's attributes be
-  // set until then). Throws std::logic_error once started; a prefetch < 1
-  // is std::invalid_argument.
+  // Change a prefetch, as upstream's Worker attributes: consumers opened
+  // after the change (at start(), or for a queue declared later) hold up to
+  // the new number; those already open keep theirs. A prefetch < 1 is
+  // std::invalid_argument.
   void set_queue_prefetch(int prefetch);
   void set_delay_prefetch(int prefetch);
+  // Pauses one worker thread of a running Worker (by its id, from
+  // worker_thread_ids()): it finishes the message it runs and then takes
+  // no more until resume_thread() or resume(); the others go on.
+  // wait_thread_paused() waits until it has stopped taking work, up to
+  // `timeout` (false if it has not by then). Throws std::invalid_argument
+  // for an id that is not one of its running threads, std::logic_error when
+  // the Worker is not running.
+  void pause_thread(ThreadId id);
+  void resume_thread(ThreadId id);
+  bool wait_thread_paused(ThreadId id, std::chrono::milliseconds timeout);
+  // Messages fetched and waiting for a worker thread.
+  std::size_t queued_messages() const;
   // The queues (and delay queues) this worker runs a consumer thread for.
   std::vector<std::string> consumed_queues() const;
   // Its running worker threads (pthread ids, which are Python's idents).

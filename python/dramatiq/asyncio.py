@@ -98,6 +98,11 @@ class EventLoopThread(threading.Thread):
             while not future.done():
                 concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
             raise
+        finally:
+            # An exception the coroutine raised leaves with a traceback that
+            # holds this frame, whose future holds the exception: a cycle
+            # only the garbage collector would break. Let go of the future.
+            del future
 
 
 def async_to_sync(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:

@@ -75,8 +75,9 @@ class Worker:
 
     @property
     def queue_prefetch(self) -> int:
-        """Messages each queue's consumer may hold fetched and unsettled
-        (settable until ``start``)."""
+        """Messages each queue's consumer may hold fetched and unsettled.
+        Setting it changes the consumers opened after: at ``start``, or for
+        a queue declared later."""
         return self._native.queue_prefetch
 
     @queue_prefetch.setter
@@ -86,7 +87,7 @@ class Worker:
     @property
     def delay_prefetch(self) -> int:
         """Messages each delay queue's consumer may hold fetched and
-        unsettled (settable until ``start``)."""
+        unsettled (set as ``queue_prefetch``)."""
         return self._native.delay_prefetch
 
     @delay_prefetch.setter
@@ -102,8 +103,13 @@ class Worker:
     @property
     def workers(self) -> list:
         """The running worker threads, as ``WorkerThread`` objects (empty
-        until ``start`` and after ``stop``)."""
-        return [WorkerThread(ident=ident) for ident in self._native.worker_thread_ids()]
+        until ``start`` and after ``stop``); each can be paused alone."""
+        return [WorkerThread(ident=ident, worker=self) for ident in self._native.worker_thread_ids()]
+
+    @property
+    def work_queue(self) -> "_WorkQueueView":
+        """The messages fetched and waiting for a worker thread (``qsize()``)."""
+        return _WorkQueueView(self._native)
 
     def start(self) -> None:
         """Start the consumer and worker threads."""
@@ -116,7 +122,7 @@ class Worker:
         self._native.pause()
 
     def resume(self) -> None:
-        """Resume after ``pause``."""
+        """Resume after ``pause``; worker threads paused one by one resume too."""
         self._native.resume()
 
     def join(self) -> None:
@@ -161,17 +167,68 @@ class ConsumerThread:
         self.ident = threading.get_ident() if ident is _CURRENT else ident
 
 
+class _WorkQueueView:
+    """A Worker's queue of fetched messages waiting for a worker thread."""
+
+    def __init__(self, native) -> None:
+        self._native = native
+
+    def qsize(self) -> int:
+        return self._native.queued_messages
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
+
+
+class _ThreadPausedEvent:
+    """Whether a paused worker thread has stopped taking work, with the
+    waiting side of ``threading.Event``."""
+
+    def __init__(self, native, ident) -> None:
+        self._native = native
+        self._ident = ident
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the thread is parked; False if ``timeout`` (seconds) passed first."""
+        return self._native.wait_thread_paused(self._ident, timeout)
+
+    def is_set(self) -> bool:
+        return self.wait(0)
+
+
 class WorkerThread:
     """Describes an engine worker thread (to thread hooks, and in
     ``Worker.workers``), and processes its messages when
-    ``process_message`` is patched.
+    ``process_message`` is patched. Those of ``Worker.workers`` can be
+    paused one by one.
 
     Parameters:
       ident: the thread's ident (default: the calling thread's).
+      worker: the Worker it belongs to (``Worker.workers`` gives it).
     """
 
-    def __init__(self, ident=_CURRENT) -> None:
+    def __init__(self, ident=_CURRENT, worker: Optional["Worker"] = None) -> None:
         self.ident = threading.get_ident() if ident is _CURRENT else ident
+        self._worker = worker
+
+    def _native_worker(self):
+        if self._worker is None:
+            raise RuntimeError("this WorkerThread was not taken from Worker.workers")
+        return self._worker._native
+
+    def pause(self) -> None:
+        """Stop this thread taking messages once it finishes the one it
+        runs; the Worker's other threads go on (see ``paused_event``)."""
+        self._native_worker().pause_thread(self.ident)
+
+    def resume(self) -> None:
+        """Let this thread take messages again."""
+        self._native_worker().resume_thread(self.ident)
+
+    @property
+    def paused_event(self) -> _ThreadPausedEvent:
+        """Set once the paused thread has stopped taking work: ``wait(timeout=None)``."""
+        return _ThreadPausedEvent(self._native_worker(), self.ident)
 
     def process_message(self, message) -> None:
         """Process one message on this worker thread: the hooks, the actor,

@@ -170,6 +170,14 @@ Message Broker::enqueue_here(Message message, Delay delay) {
   return message;
 }
 
+Message Broker::enqueue_stored_by(Message message, const StoreStep& store) {
+  Delay delay = prepare_for_enqueue(message, std::nullopt);
+  emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
+  store(message);
+  emit_after("after_enqueue", [&](Middleware& m) { m.after_enqueue(*this, message, delay); });
+  return message;
+}
+
 std::vector<Message> Broker::enqueue_all(std::vector<Message> messages, Delay delay) {
   std::vector<Delay> delays;
   std::exception_ptr rejected;

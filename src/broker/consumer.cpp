@@ -1,5 +1,7 @@
 #include "dramatiq/consumer.hpp"
 
+#include <stdexcept>
+
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 
@@ -21,6 +23,10 @@ std::shared_ptr<MessageProxy> Consumer::decode_delivery(const std::string& queue
   }
   proxy->receipt = std::move(receipt);
   return proxy;
+}
+
+void Consumer::enqueue_and_ack(const Message& /*message*/, MessageProxy& /*delivered*/) {
+  throw std::logic_error("this consumer cannot enqueue and ack in one write (see enqueues_and_acks)");
 }
 
 }  // namespace dramatiq

@@ -98,7 +98,9 @@ class StubConsumer : public Consumer {
 
   void nack(MessageProxy& message) override {
     // The proxy is copied: the worker clears its own after processing.
-    broker_.dead_letter(queue_name_, std::make_shared<MessageProxy>(message));
+    auto letter = std::make_shared<MessageProxy>(message);
+    if (!broker_.dead_letters_keep_exceptions()) letter->failure.reset();
+    broker_.dead_letter(queue_name_, std::move(letter));
     broker_.task_done(queue_name_);
   }
 
@@ -177,6 +179,21 @@ void StubBroker::task_done(const std::string& queue_name) {
 void StubBroker::dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message) {
   std::lock_guard lock(mutex_);
   dead_letters_.push_back(DeadLetter{canonical_queue_name(queue_name), std::move(message)});
+}
+
+void StubBroker::set_dead_letters_keep_exceptions(std::function<bool()> keeps) {
+  std::lock_guard lock(mutex_);
+  dead_letters_keep_exceptions_ = std::move(keeps);
+}
+
+bool StubBroker::dead_letters_keep_exceptions() const {
+  std::function<bool()> keeps;
+  {
+    std::lock_guard lock(mutex_);
+    keeps = dead_letters_keep_exceptions_;
+  }
+  // Called without the lock: a host's answer may take its interpreter's lock.
+  return !keeps || keeps();
 }
 
 void StubBroker::flush(const std::string& queue_name) {

@@ -436,10 +436,12 @@ NB_MODULE(_engine, m) {
              }
              if (dead) {
                nb::object exception = host_exception(*dead);
-               if (!exception.is_none()) {
-                 PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
-                 throw nb::python_error();
+               // A dead letter that kept no exception still failed (upstream's words).
+               if (exception.is_none()) {
+                 exception = nb::borrow(PyExc_Exception)(nb::str("Message failed with unknown error"));
                }
+               PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+               throw nb::python_error();
              }
            }, "queue_name"_a, "timeout"_a.none(), "fail_fast"_a = false, "interval"_a = 100)
       .def("close", &Broker::close);
@@ -465,6 +467,21 @@ NB_MODULE(_engine, m) {
              for (auto& item : b.queue_contents(queue)) items.append(nb::bytes(item.data(), item.size()));
              return items;
            })
+      .def("set_dead_letters_keep_exceptions", [](StubBroker& b, nb::object keeps) {
+             ForeignPtr held = wrap(keeps);  // dropped with the GIL, whichever thread lets go last
+             b.set_dead_letters_keep_exceptions([held] {
+               // Taken for this call only, not kept as hold_gil() keeps it:
+               // a consumer thread dead-letters too, and never yields.
+               nb::gil_scoped_acquire gil;
+               try {
+                 return nb::cast<bool>(static_cast<const PyObjectRef&>(*held).object()());
+               } catch (nb::python_error& error) {
+                 error.discard_as_unraisable("dramatiq: deciding whether a dead letter keeps its exception");
+                 return true;
+               }
+             });
+           }, "keeps"_a,
+           "Sets the callable (no arguments) that says whether a message dead-lettered now keeps its exception.")
       .def("dead_letters", [](StubBroker& b) {
              nb::list letters;
              for (auto& letter : b.dead_letters()) {
@@ -549,5 +566,31 @@ NB_MODULE(_engine, m) {
       .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
       .def_prop_ro("worker_threads", &Worker::worker_threads)
       .def("consumed_queues", &Worker::consumed_queues)
-      .def("worker_thread_ids", &Worker::worker_thread_ids);
+      .def("worker_thread_ids", &Worker::worker_thread_ids)
+      .def("pause_thread", &Worker::pause_thread, "ident"_a)
+      .def("resume_thread", &Worker::resume_thread, "ident"_a)
+      .def("wait_thread_paused", [](Worker& w, ThreadId ident, std::optional<double> timeout) {
+             // In slices without the GIL (the thread may need it to park),
+             // running Python's signal handlers between them.
+             using Clock = std::chrono::steady_clock;
+             auto deadline = timeout ? std::optional(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                                        std::chrono::duration<double>(*timeout)))
+                                     : std::nullopt;
+             while (true) {
+               auto slice = kSignalCheckInterval;
+               if (deadline) {
+                 slice = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()),
+                                    std::chrono::milliseconds(0), kSignalCheckInterval);
+               }
+               bool parked;
+               {
+                 nb::gil_scoped_release release;
+                 parked = w.wait_thread_paused(ident, slice);
+               }
+               if (parked) return true;
+               if (PyErr_CheckSignals() != 0) throw nb::python_error();
+               if (deadline && Clock::now() >= *deadline) return false;
+             }
+           }, "ident"_a, "timeout"_a.none())
+      .def_prop_ro("queued_messages", &Worker::queued_messages);
 }

@@ -9,6 +9,7 @@
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
+#include "redis/enqueue.hpp"
 
 namespace dramatiq::redis {
 
@@ -196,6 +197,21 @@ void RedisConsumer::ack(MessageProxy& message) {
 
 void RedisConsumer::nack(MessageProxy& message) {
   settler_.nack(queue_, message.receipt);
+  unsettled_ -= 1;
+}
+
+void RedisConsumer::enqueue_and_ack(const Message& message, MessageProxy& delivered) {
+  std::vector<std::string> arguments{delivered.receipt, message.queue_name};
+  add_enqueue_arguments(message, arguments);
+  // A pooled connection: the consumer's own may be waiting for a wake-up.
+  auto lease = context_.pool().acquire();
+  Reply moved = context_.run(*lease, Operation::MoveDue, queue_, std::move(arguments));
+  if (moved.integer == 0) {
+    log::write(log::Level::Warning, logger_,
+               "Delayed message " + message.describe() +
+                   " was handed to another worker (this one missed its heartbeat); that worker moves it.");
+  }
+  context_.held().remove(queue_, {delivered.receipt});
   unsettled_ -= 1;
 }
 

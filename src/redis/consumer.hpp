@@ -27,6 +27,8 @@ class RedisConsumer : public Consumer {
   void ack(MessageProxy& message) override;
   void nack(MessageProxy& message) override;
   void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) override;
+  bool enqueues_and_acks() const override { return true; }
+  void enqueue_and_ack(const Message& message, MessageProxy& delivered) override;
   void close() override;
   void interrupt_wait() override;
 

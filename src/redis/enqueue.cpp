@@ -1,9 +1,17 @@
 #include "redis/enqueue.hpp"
 
+#include "dramatiq/encoder.hpp"
+
 #include "redis/context.hpp"
 #include "redis/scripts.hpp"
 
 namespace dramatiq::redis {
+
+void add_enqueue_arguments(const Message& message, std::vector<std::string>& arguments) {
+  const Value* id = message.options.find("redis_message_id");
+  arguments.push_back(id && id->is_string() ? id->as_string() : generate_message_id());
+  arguments.push_back(encode_for_broker(message));
+}
 
 void enqueue(Connection& connection, const std::string& key_namespace, const std::string& broker_id,
              std::int64_t now_ms, std::vector<QueueBatch> batches) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dramatiq/message.hpp"
 #include "redis/connection.hpp"
 
 namespace dramatiq::redis {
@@ -24,6 +25,10 @@ struct QueueBatch {
   std::string queue;
   std::vector<std::string> id_data_pairs;
 };
+
+// Appends the message's Redis id (its redis_message_id option) and its
+// encoded bytes to `arguments`.
+void add_enqueue_arguments(const Message& message, std::vector<std::string>& arguments);
 
 // Enqueues every batch in one transaction and one round trip, with the
 // heartbeat of `broker_id` at `now_ms`; throws ConnectionClosed/

@@ -12,6 +12,7 @@
 
 namespace dramatiq {
 
+using redis::add_enqueue_arguments;
 using redis::Operation;
 
 class RedisBroker::Impl {
@@ -52,14 +53,6 @@ void RedisBroker::stamp_message(Message& message) {
 void RedisBroker::do_declare_queue(const std::string& /*queue_name*/) {
   // Redis creates keys on first use.
 }
-
-namespace {
-void add_enqueue_arguments(const Message& message, std::vector<std::string>& arguments) {
-  const Value* id = message.options.find("redis_message_id");
-  arguments.push_back(id && id->is_string() ? id->as_string() : generate_message_id());
-  arguments.push_back(encode_for_broker(message));
-}
-}  // namespace
 
 void RedisBroker::do_enqueue(const std::string& queue_name, const Message& message) {
   redis::QueueBatch batch{queue_name, {}};

@@ -23,6 +23,7 @@ const LuaScript& script(Operation operation) {
   static const LuaScript pending_count = with_prelude(lua::pending_count);
   static const LuaScript heartbeat = with_prelude(lua::heartbeat);
   static const LuaScript queue_size = with_prelude(lua::queue_size);
+  static const LuaScript move_due = with_prelude(lua::move_due);
   switch (operation) {
     case Operation::Fetch: return fetch;
     case Operation::Requeue: return requeue;
@@ -30,6 +31,7 @@ const LuaScript& script(Operation operation) {
     case Operation::PendingCount: return pending_count;
     case Operation::Heartbeat: return heartbeat;
     case Operation::QueueSize: return queue_size;
+    case Operation::MoveDue: return move_due;
   }
   return heartbeat;
 }
@@ -37,7 +39,8 @@ const LuaScript& script(Operation operation) {
 const ScriptRunner& broker_scripts() {
   static const ScriptRunner runner({&script(Operation::Fetch), &script(Operation::Requeue),
                                     &script(Operation::Purge), &script(Operation::PendingCount),
-                                    &script(Operation::Heartbeat), &script(Operation::QueueSize)});
+                                    &script(Operation::Heartbeat), &script(Operation::QueueSize),
+                                    &script(Operation::MoveDue)});
   return runner;
 }
 

@@ -20,6 +20,7 @@ enum class Operation {
   PendingCount,  // (none) -> messages not yet fully processed on q and q.DQ
   QueueSize,     // (none) -> upstream's do_qsize count (see queue_size.lua)
   Heartbeat,  // (none)
+  MoveDue,    // delayed id, target queue, id, data -> 1 moved, 0 not this worker's
 };
 
 const LuaScript& script(Operation operation);

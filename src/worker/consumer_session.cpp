@@ -91,6 +91,22 @@ void ConsumerSession::settle(Broker& broker, MessageProxy& message) {
   released(1);
 }
 
+void ConsumerSession::move_due(Broker& broker, MessageProxy& delayed, Message ready) {
+  // A host enqueue (Python code overriding enqueue) must store every
+  // enqueue itself: then the ack follows the enqueue.
+  if (!consumer_->enqueues_and_acks() || delayed.failed || broker.has_host_enqueue()) {
+    broker.enqueue(std::move(ready));
+    settle(broker, delayed);
+    return;
+  }
+  broker.enqueue_stored_by(std::move(ready), [&](const Message& message) {
+    broker.emit_before("before_ack", [&](Middleware& m) { m.before_ack(broker, delayed); });
+    consumer_->enqueue_and_ack(message, delayed);
+  });
+  broker.emit_after("after_ack", [&](Middleware& m) { m.after_ack(broker, delayed); });
+  released(1);
+}
+
 void ConsumerSession::requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) {
   if (messages.empty()) return;
   try {

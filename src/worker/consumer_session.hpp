@@ -61,6 +61,11 @@ class ConsumerSession {
   // Acks the message (nacks it when it failed) with the ack/nack hooks
   // around it; a connection error is retried until it goes through.
   void settle(Broker& broker, MessageProxy& message);
+  // Moves a due delayed message it delivered onto its queue: enqueues
+  // `ready` and acks `delayed` in one write where the consumer can
+  // (Consumer::enqueue_and_ack), else enqueues, then settles. Throws what
+  // the enqueue throws; `delayed` is then still unsettled.
+  void move_due(Broker& broker, MessageProxy& delayed, Message ready);
   // Puts delivered-but-unprocessed messages back on the broker.
   void requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages);
   // Fetches no more; closes the consumer once nothing it delivered is

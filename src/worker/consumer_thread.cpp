@@ -248,7 +248,7 @@ void ConsumerThread::handle_delayed_messages() {
     ready.queue_name = canonical_queue_name(ready.queue_name);
     ready.options.erase("eta");
     try {
-      context_.broker.enqueue(std::move(ready));
+      due.source->move_due(context_.broker, *due.message, std::move(ready));
     } catch (const std::exception& e) {
       // Keep it and try again shortly rather than losing it.
       log::write(log::Level::Error, logger_,
@@ -260,7 +260,6 @@ void ConsumerThread::handle_delayed_messages() {
       moving_delayed_ -= 1;
       return;
     }
-    due.source->settle(context_.broker, *due.message);
     due.message->host_view.reset();
     // Worker::join() waits for this: the message is not done before its ack
     // (and the ack's hooks) are.

@@ -8,7 +8,7 @@ WorkQueue::WorkQueue(int threads, bool spin, std::chrono::milliseconds idle_time
                      WorkQueueTuning tuning, std::function<bool()> spin_fetch)
     : threads_(std::max(1, threads)), spin_(spin),
       idle_timeout_(std::max(idle_timeout, std::chrono::milliseconds(1))), tuning_(tuning),
-      spin_fetch_(std::move(spin_fetch)) {}
+      spin_fetch_(std::move(spin_fetch)), slot_paused_(threads_, 0), slot_parked_(threads_, 0) {}
 
 void WorkQueue::push(WorkItem item) {
   std::lock_guard lock(mutex_);
@@ -23,7 +23,7 @@ void WorkQueue::wake_for_work() {
   {
     std::lock_guard lock(mutex_);
     if (items_.empty() || sleeping_ == 0) return;
-    if (sleeping_ == threads_) {
+    if (sleeping_ >= takers()) {
       wake = true;
       wake_grants_ = std::max(wake_grants_, 1);
     } else {
@@ -33,29 +33,31 @@ void WorkQueue::wake_for_work() {
   if (wake) work_ready_.notify_one();
 }
 
-std::optional<WorkItem> WorkQueue::take(const std::function<void()>& before_sleep) {
+std::optional<WorkItem> WorkQueue::take(const std::function<void()>& before_sleep, int slot) {
   std::unique_lock lock(mutex_);
-  if (items_.empty() && !paused_ && !closed_ && spin_) {
+  if (items_.empty() && !paused_ && !closed_ && !slot_paused(slot) && spin_) {
     // The caller's host lock (the GIL) stays held while spinning: handing
     // it over here would cost the switch the spin is there to avoid.
     lock.unlock();
     spin_for_work();
     lock.lock();
   }
-  if ((items_.empty() || paused_ || closed_) && before_sleep) {
+  if ((items_.empty() || paused_ || closed_ || slot_paused(slot)) && before_sleep) {
     lock.unlock();
     before_sleep();
     lock.lock();
   }
   if (closed_) return std::nullopt;
-  if (paused_) {
+  if (paused_ || slot_paused(slot)) {
     parked_ += 1;
+    if (slot >= 0 && slot < threads_) slot_parked_[slot] = 1;
     drained_or_parked_.notify_all();
-    work_ready_.wait(lock, [&] { return !paused_ || closed_; });
+    resumed_.wait(lock, [&] { return (!paused_ && !slot_paused(slot)) || closed_; });
+    if (slot >= 0 && slot < threads_) slot_parked_[slot] = 0;
     parked_ -= 1;
     return std::nullopt;
   }
-  if (!wait_for_work(lock)) return std::nullopt;
+  if (!wait_for_work(lock, slot)) return std::nullopt;
   // priority_queue only hands out a const top; the entry is popped at once.
   WorkItem item = std::move(const_cast<Entry&>(items_.top()).item);
   items_.pop();
@@ -86,7 +88,7 @@ int WorkQueue::Items::count_older_than(std::uint64_t sequence) const {
   return count;
 }
 
-bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock) {
+bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock, int slot) {
   if (!items_.empty()) return true;
   sleeping_ += 1;
   bool watching = false;
@@ -94,13 +96,13 @@ bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock) {
   // Items with a lower sequence were queued at the watcher's previous look.
   std::uint64_t queued_before = sequence_;
   auto deadline = std::chrono::steady_clock::now() + idle_timeout_;
-  while (!closed_ && !paused_) {
+  while (!closed_ && !paused_ && !slot_paused(slot)) {
     if (!items_.empty() && wake_grants_ > 0) {
       wake_grants_ -= 1;
       take = true;
       break;
     }
-    if (!watching && !watcher_armed_ && sleeping_ < threads_) {
+    if (!watching && !watcher_armed_ && sleeping_ < takers()) {
       watching = watcher_armed_ = true;
       queued_before = sequence_;
     }
@@ -155,6 +157,43 @@ void WorkQueue::set_paused(bool paused) {
     interrupted_ = paused_ || closed_;
   }
   work_ready_.notify_all();
+  resumed_.notify_all();
+}
+
+void WorkQueue::pause_slot(int slot) {
+  {
+    std::lock_guard lock(mutex_);
+    if (slot < 0 || slot >= threads_ || slot_paused_[slot]) return;
+    slot_paused_[slot] = 1;
+    paused_slots_ += 1;
+  }
+  work_ready_.notify_all();  // a sleeping one parks now
+}
+
+void WorkQueue::resume_slot(int slot) {
+  {
+    std::lock_guard lock(mutex_);
+    if (slot < 0 || slot >= threads_ || !slot_paused_[slot]) return;
+    slot_paused_[slot] = 0;
+    paused_slots_ -= 1;
+  }
+  resumed_.notify_all();
+}
+
+void WorkQueue::resume_slots() {
+  {
+    std::lock_guard lock(mutex_);
+    std::fill(slot_paused_.begin(), slot_paused_.end(), 0);
+    paused_slots_ = 0;
+  }
+  resumed_.notify_all();
+}
+
+bool WorkQueue::wait_slot_parked(int slot, std::chrono::milliseconds timeout) {
+  if (slot < 0 || slot >= threads_) return false;
+  std::unique_lock lock(mutex_);
+  drained_or_parked_.wait_for(lock, timeout, [&] { return slot_parked_[slot] || closed_; });
+  return slot_parked_[slot] && !closed_;
 }
 
 bool WorkQueue::wait_until_parked(int count) {
@@ -170,6 +209,7 @@ void WorkQueue::close() {
     interrupted_ = true;
   }
   work_ready_.notify_all();
+  resumed_.notify_all();
   drained_or_parked_.notify_all();
 }
 

@@ -66,7 +66,8 @@ class WorkQueue {
   // timeout, while paused, or once closed. Runs `before_sleep` (outside the
   // lock) when it is about to sleep. While paused the thread parks here
   // until resumed or closed.
-  std::optional<WorkItem> take(const std::function<void()>& before_sleep = {});
+  // `slot` (0..threads-1, or -1) names the calling thread for pause_slot().
+  std::optional<WorkItem> take(const std::function<void()>& before_sleep = {}, int slot = -1);
   // The item taken is finished (processed, or given up).
   void done();
 
@@ -74,6 +75,15 @@ class WorkQueue {
   // threads are parked (true) or the queue is closed (false).
   void set_paused(bool paused);
   bool wait_until_parked(int count);
+
+  // Pausing one thread, named by the slot it passes take(): it parks in
+  // take() as all do while the queue is paused, until resume_slot() or
+  // resume_slots(); the others go on. wait_slot_parked waits until it is
+  // parked (true), up to `timeout`, or until the queue is closed (false).
+  void pause_slot(int slot);
+  void resume_slot(int slot);
+  void resume_slots();
+  bool wait_slot_parked(int slot, std::chrono::milliseconds timeout);
 
   // Closing wakes every caller of take(), which then returns nullopt.
   void close();
@@ -104,7 +114,11 @@ class WorkQueue {
   bool spin_for_work();
   // Sleeps until this thread should take queued work (true), or until the
   // idle timeout, a pause or the close (false). mutex_ held.
-  bool wait_for_work(std::unique_lock<std::mutex>& lock);
+  bool wait_for_work(std::unique_lock<std::mutex>& lock, int slot);
+  // mutex_ held.
+  bool slot_paused(int slot) const { return slot >= 0 && slot < threads_ && slot_paused_[slot]; }
+  // The threads that may take work: those not paused one by one. mutex_ held.
+  int takers() const { return threads_ - paused_slots_; }
 
   const int threads_;
   const bool spin_;
@@ -115,6 +129,8 @@ class WorkQueue {
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable drained_or_parked_;
+  // Parked threads wait on their own: a push's notify_one must reach a sleeper.
+  std::condition_variable resumed_;
   // A heap whose entries can be counted by age (the watcher's staleness test).
   struct Items : std::priority_queue<Entry, std::vector<Entry>, std::greater<>> {
     int count_older_than(std::uint64_t sequence) const;
@@ -125,6 +141,9 @@ class WorkQueue {
   bool paused_ = false;
   bool closed_ = false;
   int parked_ = 0;
+  std::vector<char> slot_paused_;  // per slot: pause_slot() asked it to park
+  std::vector<char> slot_parked_;  // per slot: parked in take()
+  int paused_slots_ = 0;           // slots with slot_paused_ set
   // Readable without the lock, for the spinning thread.
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> interrupted_{false};  // paused or closed

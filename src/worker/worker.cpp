@@ -53,13 +53,20 @@ class Worker::Impl {
     }
     return ids;
   }
-  // Before start() only (see Worker::set_queue_prefetch).
+  // Consumers opened after the change use it (see Worker::set_queue_prefetch).
   void set_prefetch(int prefetch, bool delay) {
-    if (running_ || work_) throw std::logic_error("a Worker's prefetch can only change before it starts");
     if (prefetch < 1) throw std::invalid_argument("prefetch must be at least 1");
-    (delay ? options_.delay_prefetch : options_.queue_prefetch) = prefetch;
     (delay ? delay_prefetch_ : queue_prefetch_) = prefetch;
   }
+  int prefetch(bool delay) const { return delay ? delay_prefetch_ : queue_prefetch_; }
+
+  // One worker thread, by its id (see Worker::pause_thread).
+  void pause_thread(ThreadId id) { running_work().pause_slot(slot_of(id)); }
+  void resume_thread(ThreadId id) { running_work().resume_slot(slot_of(id)); }
+  bool wait_thread_paused(ThreadId id, std::chrono::milliseconds timeout) {
+    return running_work().wait_slot_parked(slot_of(id), timeout);
+  }
+  std::size_t queued_messages() const { return work_ ? work_->queued() : 0; }
 
   // Joins worker threads left running by a stop() that timed out; if some
   // are still busy, detaches them and returns false (the caller must then
@@ -70,8 +77,20 @@ class Worker::Impl {
  private:
   struct WorkerThreadSlot {
     std::thread thread;
+    int index = -1;       // its place among the threads of one start(): the work queue's slot
     bool exited = false;  // exit_mutex_
   };
+  int slot_of(ThreadId id) const {
+    std::lock_guard lock(exit_mutex_);
+    for (const auto& slot : worker_threads_) {
+      if (slot && !slot->exited && static_cast<ThreadId>(slot->thread.native_handle()) == id) return slot->index;
+    }
+    throw std::invalid_argument("no running worker thread of this Worker has id " + std::to_string(id));
+  }
+  WorkQueue& running_work() const {
+    if (!running_ || !work_) throw std::logic_error("the Worker is not running");
+    return *work_;
+  }
   void add_consumer(const std::string& queue_name, bool delay);
   // For a worker thread out of work: one message off any queue's consumer.
   bool fetch_for_worker();
@@ -93,8 +112,8 @@ class Worker::Impl {
   Broker& broker_;
   WorkerOptions options_;
   ThreadHooks hooks_;
-  int queue_prefetch_;
-  int delay_prefetch_;
+  std::atomic<int> queue_prefetch_;  // read when a consumer is added, on any thread
+  std::atomic<int> delay_prefetch_;
 
   std::atomic<bool> running_{false};
   std::atomic<bool> paused_{false};
@@ -129,6 +148,7 @@ void Worker::Impl::start() {
   running_ = true;
   for (int i = 0; i < worker_threads(); ++i) {
     auto slot = std::make_unique<WorkerThreadSlot>();
+    slot->index = i;
     slot->thread = std::thread([this, s = slot.get(), work = work_] { worker_loop(*s, *work); });
     std::lock_guard lock(exit_mutex_);  // worker_thread_ids() reads the list
     worker_threads_.push_back(std::move(slot));
@@ -189,7 +209,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
     last_yield = std::chrono::steady_clock::now();
   };
   while (true) {
-    std::optional<WorkItem> item = work.take(yield);
+    std::optional<WorkItem> item = work.take(yield, slot.index);
     if (!item) {
       if (work.closed()) break;
       continue;
@@ -250,7 +270,10 @@ void Worker::Impl::resume() {
     std::lock_guard lock(consumers_mutex_);
     for (auto& [name, consumer] : consumers_) consumer->set_paused(false);
   }
-  if (work_) work_->set_paused(false);
+  if (work_) {
+    work_->resume_slots();
+    work_->set_paused(false);
+  }
 }
 
 bool Worker::Impl::join(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -422,8 +445,14 @@ void Worker::stop(std::chrono::milliseconds timeout, const std::function<bool()>
 }
 int Worker::worker_threads() const { return impl_->worker_threads(); }
 int Worker::worker_timeout_ms() const { return *impl_->options().worker_timeout_ms; }
-int Worker::queue_prefetch() const { return impl_->options().queue_prefetch; }
-int Worker::delay_prefetch() const { return impl_->options().delay_prefetch; }
+int Worker::queue_prefetch() const { return impl_->prefetch(false); }
+int Worker::delay_prefetch() const { return impl_->prefetch(true); }
+void Worker::pause_thread(ThreadId id) { impl_->pause_thread(id); }
+void Worker::resume_thread(ThreadId id) { impl_->resume_thread(id); }
+bool Worker::wait_thread_paused(ThreadId id, std::chrono::milliseconds timeout) {
+  return impl_->wait_thread_paused(id, timeout);
+}
+std::size_t Worker::queued_messages() const { return impl_->queued_messages(); }
 void Worker::set_queue_prefetch(int prefetch) { impl_->set_prefetch(prefetch, false); }
 void Worker::set_delay_prefetch(int prefetch) { impl_->set_prefetch(prefetch, true); }
 std::vector<std::string> Worker::consumed_queues() const { return impl_->consumed_queues(); }

@@ -100,6 +100,74 @@ TEST(RedisBroker, DelayedMessageGoesToDelayQueueWithEta) {
   EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 0);
 }
 
+// A due message leaves the delay queue in the same write that puts it on
+// its queue: while it runs, no copy is left on the delay queue (nor in this
+// worker's delay-queue ack set) for join or a crash to see twice.
+TEST(RedisBroker, DueDelayedMessageRunsWithNoCopyLeftOnTheDelayQueue) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  std::atomic<long long> delay_copies{-1};
+  std::string delay_acks = "dramatiq:__acks__." + broker->broker_id() + ".default.DQ";
+  broker->declare_actor(make_actor("probe", [&](const Array&, const Object&) {
+    delay_copies = server.call({"HLEN", "dramatiq:default.DQ.msgs"}).integer +
+                   server.call({"SCARD", delay_acks}).integer;
+    return Value();
+  }));
+  broker->enqueue(make_message("probe", {}), 50);
+  Worker worker(broker, worker_options(1));
+  worker.start();
+  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
+  worker.stop(kLongWait);
+  EXPECT_EQ(delay_copies.load(), 0);
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 0);
+}
+
+TEST(RedisBroker, DelayQueueConsumerMovesAMessageAndAcksItsCopyInOneStep) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  broker->enqueue(make_message("anything", {}), 1);
+  auto consumer = broker->consume("default.DQ", 1);
+  ASSERT_TRUE(consumer->enqueues_and_acks());
+  auto delayed = consumer->next(kLongWait);
+  ASSERT_NE(delayed, nullptr);
+  Message ready = delayed->message;
+  ready.queue_name = "default";
+  ready.options.erase("eta");
+  ready.options.set("redis_message_id", "moved-id");
+  consumer->enqueue_and_ack(ready, *delayed);
+
+  EXPECT_EQ(server.call({"LRANGE", "dramatiq:default", "0", "-1"}).elements.at(0).str, "moved-id");
+  Message stored = get_encoder()->decode(server.call({"HGET", "dramatiq:default.msgs", "moved-id"}).str);
+  EXPECT_EQ(stored.message_id, delayed->message.message_id);
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.DQ.msgs"}).integer, 0);
+  EXPECT_EQ(server.call({"EXISTS", ack_set_of(broker) + ".DQ"}).integer, 0);
+  consumer->close();
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default.DQ"}).integer, 0);
+}
+
+TEST(RedisBroker, DelayedMessageHandedToAnotherWorkerIsNotMovedByTheFirst) {
+  RedisServer server;
+  auto broker = make_broker(server);
+  broker->declare_queue("default");
+  broker->enqueue(make_message("anything", {}), 1);
+  auto consumer = broker->consume("default.DQ", 1);
+  auto delayed = consumer->next(kLongWait);
+  ASSERT_NE(delayed, nullptr);
+  std::string other_acks = "dramatiq:__acks__.other-worker.default.DQ";
+  server.call({"SMOVE", ack_set_of(broker) + ".DQ", other_acks, delayed->receipt});
+  Message ready = delayed->message;
+  ready.queue_name = "default";
+  ready.options.erase("eta");
+  consumer->enqueue_and_ack(ready, *delayed);
+
+  EXPECT_EQ(server.call({"LLEN", "dramatiq:default"}).integer, 0);
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:default.msgs"}).integer, 0);
+  EXPECT_EQ(server.call({"HEXISTS", "dramatiq:default.DQ.msgs", delayed->receipt}).integer, 1);
+  EXPECT_EQ(server.call({"SISMEMBER", other_acks, delayed->receipt}).integer, 1);
+  consumer->close();
+}
+
 TEST(RedisBroker, WorkerProcessesAndAcksEveryMessage) {
   RedisServer server;
   auto broker = make_broker(server);

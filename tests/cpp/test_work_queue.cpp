@@ -138,6 +138,29 @@ TEST(WorkQueue, PausedTakersParkUntilResumed) {
   EXPECT_EQ(id_of(queue.take()), "held");
 }
 
+// One thread paused alone parks; a push then wakes the other (the paused
+// one does not swallow the wake-up), and the paused one takes work again
+// once resumed.
+TEST(WorkQueue, AThreadPausedAloneParksWhileTheOtherTakesWork) {
+  WorkQueue queue(2, false, 60000ms);
+  queue.pause_slot(0);
+  auto parked = std::async(std::launch::async, [&] { return queue.take({}, 0); });
+  ASSERT_TRUE(queue.wait_slot_parked(0, kLongWait));
+  auto working = std::async(std::launch::async, [&] { return queue.take({}, 1); });
+  queue.push(item(0, "for the other"));
+  queue.wake_for_work();
+  ASSERT_EQ(working.wait_for(kLongWait), std::future_status::ready);
+  EXPECT_EQ(id_of(working.get()), "for the other");
+  EXPECT_EQ(parked.wait_for(0ms), std::future_status::timeout);
+  EXPECT_FALSE(queue.wait_slot_parked(1, 0ms));
+
+  queue.resume_slot(0);
+  ASSERT_EQ(parked.wait_for(kLongWait), std::future_status::ready);
+  EXPECT_FALSE(parked.get().has_value());  // a resumed taker comes back for work
+  queue.push(item(0, "for the resumed"));
+  EXPECT_EQ(id_of(queue.take({}, 0)), "for the resumed");
+}
+
 TEST(WorkQueue, ClosingEndsAWaitForParkedThreads) {
   WorkQueue queue(2, false, 60000ms);
   queue.set_paused(true);

@@ -1,7 +1,10 @@
 """Declaring actors and sending them messages."""
 
+import gc
+import logging
 import threading
 import time
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -494,6 +497,36 @@ def test_async_to_sync_makes_the_coroutine_in_the_calling_thread():
         set_event_loop_thread(None)
         loop_thread.stop()
     assert callers == [threading.get_ident()]
+
+
+def test_an_async_actors_exception_is_not_kept_alive_in_a_reference_cycle(stub_broker, make_worker, caplog):
+    stub_broker.add_middleware(AsyncIO())
+    caplog.set_level(logging.CRITICAL, logger="dramatiq")  # no log record holds one
+    raised = []
+
+    class Failed(Exception):
+        def __init__(self):
+            super().__init__()
+            raised.append(weakref.ref(self))
+
+    @dramatiq.actor(max_retries=1, min_backoff=1, max_backoff=1)
+    async def fail():
+        raise Failed()
+
+    gc.collect()
+    gc.disable()  # what is still alive below is held, not waiting for a sweep
+    try:
+        worker = make_worker(worker_threads=1)
+        fail.send()
+        stub_broker.join(fail.queue_name, fail_fast=False)
+        make_worker.stop(worker)
+        alive = [ref for ref in raised if ref() is not None]
+    finally:
+        gc.enable()
+    assert len(raised) == 2  # the first run and its retry
+    # The retried run's exception is gone; the stub's dead letter keeps the
+    # last one (join(fail_fast=True) re-raises it).
+    assert len(alive) == 1
 
 
 def test_async_actor_sees_its_current_message(stub_broker, make_worker):

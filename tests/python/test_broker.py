@@ -1,7 +1,9 @@
 """Brokers: middleware management, declarations, and the StubBroker's
 testing helpers (join, flush, dead letters)."""
 
+import gc
 import logging
+import weakref
 
 import pytest
 
@@ -326,6 +328,93 @@ def test_join_fail_fast_false_does_not_raise(stub_broker, stub_worker):
     message = explode.send()
     stub_broker.join("default", fail_fast=False)
     assert [m.message_id for m in stub_broker.dead_letters] == [message.message_id]
+
+
+class _Tracked(Exception):
+    """An exception whose instances the test can watch die."""
+
+    alive = []
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        _Tracked.alive.append(weakref.ref(self))
+
+
+def _tracked_still_alive():
+    return [ref for ref in _Tracked.alive if ref() is not None]
+
+
+@pytest.fixture
+def tracked_exceptions():
+    _Tracked.alive = []
+    gc.collect()
+    # Without the cycle collector, an exception still alive after its
+    # message is done is held by something, not merely waiting for a sweep.
+    gc.disable()
+    yield
+    gc.enable()
+
+
+def test_work_goes_on_after_a_consumer_thread_dead_letters_a_message(stub_broker, stub_worker):
+    # The consumer thread itself dead-letters a message for an unknown actor
+    # (asking Python whether the dead letter keeps an exception).
+    stub_broker.declare_queue("default")
+    stub_broker.enqueue(dramatiq.Message(queue_name="default", actor_name="nobody", args=(), kwargs={}, options={}))
+    with pytest.raises(ActorNotFound):
+        stub_broker.join("default", fail_fast=True)
+    ran = []
+
+    @dramatiq.actor
+    def after():
+        ran.append(True)
+
+    after.send()
+    stub_broker.join("default", timeout=30000, fail_fast=False)
+    assert ran == [True]
+
+
+def test_dead_letters_keep_the_exception_by_default(stub_broker, make_worker, tracked_exceptions, caplog):
+    caplog.set_level(logging.CRITICAL, logger="dramatiq")  # no log record holds it
+
+    @dramatiq.actor(max_retries=0)
+    def explode():
+        raise _Tracked("kept")
+
+    worker = make_worker(worker_threads=1)
+    explode.send()
+    stub_broker.join(explode.queue_name, fail_fast=False)
+    make_worker.stop(worker)
+
+    (kept,) = _tracked_still_alive()
+    with pytest.raises(_Tracked) as raised:
+        stub_broker.join(explode.queue_name, fail_fast=True)
+    assert raised.value is kept()
+
+
+def test_stub_proxies_that_clear_exceptions_let_dead_letters_go_of_them(
+    stub_broker, make_worker, tracked_exceptions, monkeypatch, caplog
+):
+    # The stub's proxy class keeps exceptions; giving it the regular
+    # clear_exception makes dead letters keep none.
+    from dramatiq.brokers.stub import _StubMessageProxy
+
+    monkeypatch.setattr(_StubMessageProxy, "clear_exception", dramatiq.MessageProxy.clear_exception)
+    caplog.set_level(logging.CRITICAL, logger="dramatiq")  # no log record holds one either
+
+    @dramatiq.actor(max_retries=1, min_backoff=1, max_backoff=1)
+    def explode():
+        raise _Tracked("let go")
+
+    worker = make_worker(worker_threads=1)
+    message = explode.send()
+    stub_broker.join(explode.queue_name, fail_fast=False)
+    make_worker.stop(worker)
+
+    assert len(_Tracked.alive) == 2  # the first run and its retry
+    assert _tracked_still_alive() == []
+    assert [m.message_id for m in stub_broker.dead_letters] == [message.message_id]
+    with pytest.raises(Exception, match="Message failed with unknown error"):
+        stub_broker.join(explode.queue_name, fail_fast=True)
 
 
 def test_fail_fast_default_false():

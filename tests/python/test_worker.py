@@ -602,7 +602,6 @@ def test_stop_requeues_prefetched_messages(stub_broker, make_worker, peek_queue)
 
 
 def test_prefetch_set_before_start_limits_what_a_consumer_holds(stub_broker):
-    # As upstream: a Worker's queue_prefetch may be set until it starts.
     release = threading.Event()
 
     @dramatiq.actor
@@ -622,9 +621,68 @@ def test_prefetch_set_before_start_limits_what_a_consumer_holds(stub_broker):
         while queue.qsize() > 5 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert queue.qsize() == 5
-        with pytest.raises(RuntimeError):
-            worker.queue_prefetch = 3  # too late once started
     finally:
         release.set()
         stub_broker.join(blocked.queue_name, timeout=30000)
+        worker.stop()
+
+
+def _wait_until(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_prefetch_set_after_start_holds_for_queues_declared_later(stub_broker):
+    worker = dramatiq.Worker(stub_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        worker.queue_prefetch = 3
+        (thread,) = worker.workers
+        thread.pause()  # what the consumer fetches stays in the work queue
+        assert thread.paused_event.wait(30)
+
+        @dramatiq.actor(queue_name="declared_later")
+        def later():
+            pass
+
+        for _ in range(8):
+            later.send()
+        assert _wait_until(lambda: worker.work_queue.qsize() == 3)
+        assert stub_broker.queues["declared_later"].qsize() == 5
+    finally:
+        worker.resume()
+        stub_broker.join("declared_later", timeout=30000)
+        worker.stop()
+
+
+def test_a_paused_worker_thread_takes_no_messages_while_the_others_do(stub_broker):
+    ran_on = []
+
+    @dramatiq.actor
+    def where():
+        ran_on.append(threading.get_ident())
+
+    worker = dramatiq.Worker(stub_broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        paused, working = worker.workers
+        paused.pause()
+        assert paused.paused_event.wait(30)
+        for _ in range(20):
+            where.send()
+        stub_broker.join(where.queue_name, timeout=30000)
+        assert set(ran_on) == {working.ident}
+
+        paused.resume()
+        working.pause()
+        assert working.paused_event.wait(30)
+        ran_on.clear()
+        for _ in range(5):
+            where.send()
+        stub_broker.join(where.queue_name, timeout=30000)
+        assert set(ran_on) == {paused.ident}
+    finally:
+        worker.resume()
         worker.stop()

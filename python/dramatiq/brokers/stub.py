@@ -58,6 +58,23 @@ class _StubMessageProxy(MessageProxy):
     """A message of the stub broker, as upstream names it (plugins such as
     dramatiq-eager-broker build them to run messages themselves)."""
 
+    def clear_exception(self) -> None:
+        """Keep the exception: the stub's dead letters keep the exception
+        their message failed with, so that ``join(fail_fast=True)`` can
+        re-raise it and ``dead_letters`` show it. Replace this method with
+        ``MessageProxy.clear_exception`` (upstream's tests do) and the
+        messages dead-lettered meanwhile keep none: their exceptions, and
+        the frames their tracebacks hold, go as soon as the worker is done
+        with them."""
+
+
+_keeps_exception = _StubMessageProxy.clear_exception
+
+
+def _dead_letters_keep_exceptions() -> bool:
+    # The engine asks at each dead-lettering.
+    return _StubMessageProxy.clear_exception is _keeps_exception
+
 
 class StubBroker(Broker):
     """A broker that keeps messages in memory, for tests.
@@ -69,6 +86,7 @@ class StubBroker(Broker):
 
     def __init__(self, middleware: Optional[list[Middleware]] = None, *, fail_fast_default: bool = True) -> None:
         self._native = _engine.StubBroker()
+        self._native.set_dead_letters_keep_exceptions(_dead_letters_keep_exceptions)
         self.fail_fast_default = fail_fast_default
         super().__init__(middleware=middleware)
 
