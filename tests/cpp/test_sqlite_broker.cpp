@@ -623,6 +623,16 @@ TEST(SQLiteBroker, ConsumerRestartSettlesEachMessageThroughItsConsumer) {
   expect_settled_through_delivering_consumer(broker, Interruption::ConsumerRestart);
 }
 
+// Rows of about one page each, straight into the messages table.
+static void insert_page_rows(sqlite::Database& db, int count) {
+  static const std::string body(3000, 'x');
+  for (int i = 0; i < count; ++i) {
+    db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES ('q', 0, 0, 'm', ?)")
+        .bind_blob(1, body)
+        .run();
+  }
+}
+
 // A commit that grows the log past SQLite's checkpoint threshold leaves the
 // checkpoint to the store's own thread, which copies the log into the file.
 TEST(SQLiteStore, CheckpointsRunOnTheirOwnThread) {
@@ -630,15 +640,8 @@ TEST(SQLiteStore, CheckpointsRunOnTheirOwnThread) {
   sqlite::DatabaseOptions options;
   options.path = dir.file("q.db");
   sqlite::Store store(options);
-  std::string body(3000, 'x');  // about one page per row
   for (int batch = 0; batch < 12; ++batch) {
-    store.write([&](sqlite::Database& db) {
-      for (int i = 0; i < 100; ++i) {
-        db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES ('q', 0, 0, 'm', ?)")
-            .bind_blob(1, body)
-            .run();
-      }
-    });
+    store.write([&](sqlite::Database& db) { insert_page_rows(db, 100); });
   }
   ASSERT_TRUE(store.wait_for_checkpoints(1, kLongWait));
   EXPECT_GT(file_size(options.path), 1000 * 3000) << "the rows were not copied into the database file";
@@ -654,14 +657,7 @@ TEST(SQLiteStore, TheLogStartsOverAfterARoundThatCouldNotCopyEverythingAtFirst) 
   sqlite::DatabaseOptions options;
   options.path = dir.file("q.db");
   sqlite::Store store(options);
-  std::string body(3000, 'x');  // about one page per row
-  auto insert = [&] {
-    store.write([&](sqlite::Database& db) {
-      db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES ('q', 0, 0, 'm', ?)")
-          .bind_blob(1, body)
-          .run();
-    });
-  };
+  auto insert = [&] { store.write([&](sqlite::Database& db) { insert_page_rows(db, 1); }); };
   for (int i = 0; i < 50; ++i) insert();
   // Another process's reader, its snapshot taken now: the first copy of the
   // round stops there. It finishes between the round's two copies.
