@@ -38,8 +38,11 @@ class JsonDecodeError : public std::runtime_error {
 };
 
 // Appends the compact JSON form of `value` to `out`. Throws
-// JsonEncodeError (a Foreign value) or JsonNestingError.
-void write_json(const Value& value, std::string& out);
+// JsonEncodeError (a Foreign value) or JsonNestingError. `enclosing_depth`
+// counts the containers the caller has already opened around `value` in the
+// same document (a message's args sit inside its envelope object), so the
+// limit is the whole document's, as read_json counts it.
+void write_json(const Value& value, std::string& out, int enclosing_depth = 0);
 std::string to_json(const Value& value);
 
 // Parses one JSON document. Throws JsonDecodeError.

@@ -10,6 +10,8 @@ namespace dramatiq {
 std::string JsonEncoder::encode(const Message& message) {
   // Written field by field (not via Message::to_value) so encoding a message
   // copies nothing but the output bytes.
+  // args, kwargs and options are one level down, inside the envelope.
+  constexpr int kInsideEnvelope = 1;
   std::string out;
   out.reserve(160);
   out += "{\"queue_name\":";
@@ -17,11 +19,11 @@ std::string JsonEncoder::encode(const Message& message) {
   out += ",\"actor_name\":";
   write_json(Value(std::string_view(message.actor_name)), out);
   out += ",\"args\":";
-  write_json(message.args, out);
+  write_json(message.args, out, kInsideEnvelope);
   out += ",\"kwargs\":";
-  write_json(message.kwargs, out);
+  write_json(message.kwargs, out, kInsideEnvelope);
   out += ",\"options\":";
-  write_json(message.options, out);
+  write_json(message.options, out, kInsideEnvelope);
   out += ",\"message_id\":";
   write_json(Value(std::string_view(message.message_id)), out);
   out += ",\"message_timestamp\":";

@@ -263,10 +263,10 @@ void write_value(const Value& v, std::string& out, int depth) {
 
 }  // namespace
 
-void write_json(const Value& value, std::string& out) {
+void write_json(const Value& value, std::string& out, int enclosing_depth) {
   const std::size_t original_size = out.size();
   try {
-    write_value(value, out, 0);
+    write_value(value, out, enclosing_depth);
   } catch (...) {
     // Like json.dumps, a failed encode produces nothing, so callers that
     // reuse a buffer are not left with half a document in it.

@@ -346,6 +346,39 @@ TEST(MessageJsonEncoder, ForeignValuesCannotBeEncoded) {
   }
 }
 
+TEST(MessageJsonEncoder, NestingLimitCountsTheEnvelope) {
+  // The envelope object is the document's first level, so args nested
+  // kMaxJsonDepth - 1 deep (the args array itself included) are the deepest
+  // that decode; one level more is refused when encoding, never sent as a
+  // message no worker can decode (found by fuzz_message_decoder).
+  auto nested = [](int depth) {
+    Value v = Array{};
+    for (int i = 1; i < depth; ++i) v = Array{std::move(v)};
+    return v;
+  };
+  JsonEncoder encoder;
+  for (const char* field : {"args", "kwargs", "options"}) {
+    SCOPED_TRACE(field);
+    Message deepest = known_message();
+    Message too_deep = known_message();
+    auto set = [&](Message& m, Value v) {
+      if (std::string(field) == "args") {
+        m.args = std::move(v);
+      } else if (std::string(field) == "kwargs") {
+        m.kwargs = Object{{"k", std::move(v)}};
+      } else {
+        m.options = Object{{"k", std::move(v)}};
+      }
+    };
+    // kwargs/options hold the nested value one level down, inside their object.
+    const int room = std::string(field) == "args" ? kMaxJsonDepth - 1 : kMaxJsonDepth - 2;
+    set(deepest, nested(room));
+    set(too_deep, nested(room + 1));
+    EXPECT_EQ(encoder.decode(encoder.encode(deepest)).message_id, deepest.message_id);
+    EXPECT_THROW(encoder.encode(too_deep), JsonNestingError);
+  }
+}
+
 TEST(MessageGlobalEncoder, GlobalEncoderDefaultsToJsonAndCanBeReplaced) {
   class Fixed : public Encoder {
    public:
