@@ -15,7 +15,10 @@ namespace {
 // PRAGMA application_id of an embedded-broker file ("DRMQ"), so a file
 // that belongs to another program is refused instead of written into.
 constexpr std::int64_t kApplicationId = 0x44524D51;
-constexpr std::int64_t kSchemaVersion = 1;
+// 2: messages sent by producers are spooled (sqlite/spool.hpp) and moved in
+// by any process's writes; a version that does not move them must refuse
+// the file rather than leave them unseen.
+constexpr std::int64_t kSchemaVersion = 2;
 // How many busy_timeout attempts a write makes before it gives up.
 constexpr int kWriteAttempts = 6;
 
@@ -27,6 +30,8 @@ constexpr int kWriteAttempts = 6;
 // b-tree insert at its lease and a delete at its ack, while finding a
 // holder's rows is needed only when a process stops or is found dead (a
 // scan then). Files made before drop it when they are opened.
+// dramatiq_spools: how far each producer's spool file has been moved into
+// dramatiq_messages (sqlite/spool.hpp), and whether it ended in a seal.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS dramatiq_queues (
   name TEXT PRIMARY KEY
@@ -43,6 +48,11 @@ CREATE TABLE IF NOT EXISTS dramatiq_messages (
 CREATE INDEX IF NOT EXISTS dramatiq_messages_waiting
   ON dramatiq_messages (queue, rank, due, id) WHERE holder IS NULL;
 DROP INDEX IF EXISTS dramatiq_messages_held;
+CREATE TABLE IF NOT EXISTS dramatiq_spools (
+  name TEXT PRIMARY KEY,
+  drained INTEGER NOT NULL,
+  sealed INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dramatiq_dead_letters (
   id INTEGER PRIMARY KEY,
   queue TEXT NOT NULL,
@@ -319,7 +329,7 @@ void Database::ensure_schema() {
     exec(kSchema);
     exec(kBackendSchema);
     if (id == 0) exec("PRAGMA application_id=1146244433");  // kApplicationId
-    if (version == 0) exec("PRAGMA user_version=1");        // kSchemaVersion
+    if (version < kSchemaVersion) exec("PRAGMA user_version=2");  // kSchemaVersion
   });
 }
 

@@ -38,7 +38,7 @@ std::uint32_t fnv1a(const std::string& text) {
 }  // namespace
 
 Doorbell::Doorbell(const std::string& path) {
-  static_assert(sizeof(Slot) * kSlots <= kFileSize);
+  static_assert(sizeof(Slot) * kSlots + sizeof(std::atomic<std::uint32_t>) <= kFileSize);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
     throw ConnectionFailed("Cannot open the embedded broker's doorbell file " + path + ": " +
@@ -60,6 +60,7 @@ Doorbell::Doorbell(const std::string& path) {
                            std::strerror(error));
   }
   slots_ = static_cast<Slot*>(memory);
+  spool_appends_ = reinterpret_cast<std::atomic<std::uint32_t>*>(slots_ + kSlots);
 }
 
 Doorbell::~Doorbell() {

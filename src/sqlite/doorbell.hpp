@@ -29,6 +29,11 @@ class Doorbell {
   bool wait(const std::string& queue, std::uint32_t ticket,
             std::chrono::steady_clock::time_point deadline);
 
+  // How many records every process has appended to its spool (wrapping):
+  // a drainer with nothing left to move looks again only once it changed.
+  std::uint32_t spool_appends() const { return spool_appends_->load(); }
+  void count_spool_append() { spool_appends_->fetch_add(1); }
+
  private:
   struct Slot {
     std::atomic<std::uint32_t> rings;
@@ -38,6 +43,7 @@ class Doorbell {
   Slot& slot(const std::string& queue) const;
 
   Slot* slots_ = nullptr;
+  std::atomic<std::uint32_t>* spool_appends_ = nullptr;  // after the slots
 };
 
 }  // namespace dramatiq::sqlite

@@ -56,15 +56,9 @@ std::int64_t due_of(const Message& message, std::int64_t now) {
   return now;
 }
 
-void insert_message(Database& db, const std::string& queue, const Message& message,
-                    const std::string& data, std::int64_t now) {
-  db.query("INSERT INTO dramatiq_messages (queue, rank, due, message_id, body) VALUES (?, ?, ?, ?, ?)")
-      .bind(1, queue)
-      .bind(2, rank_of(message))
-      .bind(3, due_of(message, now))
-      .bind(4, message.message_id)
-      .bind_blob(5, data)
-      .run();
+sqlite::MessageRow row_of(const std::string& queue, const Message& message, std::int64_t now) {
+  return sqlite::MessageRow{queue, rank_of(message), due_of(message, now), message.message_id,
+                            encode_for_broker(message)};
 }
 
 }  // namespace
@@ -152,26 +146,17 @@ void SQLiteBroker::do_declare_queue(const std::string& queue_name) {
 }
 
 void SQLiteBroker::do_enqueue(const std::string& queue_name, const Message& message) {
-  std::string data = encode_for_broker(message);
-  auto& store = impl_->context.store();
-  store.write([&](Database& db) { insert_message(db, queue_name, message, data, now_ms()); });
-  store.doorbell().ring(queue_name);
+  std::vector<sqlite::MessageRow> rows;
+  rows.push_back(row_of(queue_name, message, now_ms()));  // moved, not copied from a list
+  impl_->context.store().enqueue(rows);
 }
 
 void SQLiteBroker::do_enqueue_all(const std::vector<Message>& messages) {
-  std::vector<std::string> encoded;
-  encoded.reserve(messages.size());
-  for (const auto& message : messages) encoded.push_back(encode_for_broker(message));
-  auto& store = impl_->context.store();
-  store.write([&](Database& db) {
-    std::int64_t now = now_ms();
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      insert_message(db, messages[i].queue_name, messages[i], encoded[i], now);
-    }
-  });
-  std::set<std::string> queues;
-  for (const auto& message : messages) queues.insert(message.queue_name);
-  for (const auto& queue : queues) store.doorbell().ring(queue);
+  std::vector<sqlite::MessageRow> rows;
+  rows.reserve(messages.size());
+  std::int64_t now = now_ms();
+  for (const auto& message : messages) rows.push_back(row_of(message.queue_name, message, now));
+  impl_->context.store().enqueue(rows);
 }
 
 void SQLiteBroker::flush(const std::string& queue_name) {

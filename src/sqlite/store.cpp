@@ -2,14 +2,28 @@
 
 #include <sys/stat.h>
 
+#include <set>
+
+#include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
+
 namespace dramatiq::sqlite {
 
 namespace {
 constexpr int kCheckpointPages = 1000;
+// A read moves at most this many passes' worth of spooled records first.
+constexpr int kMaxPassesBeforeRead = 1000;
+constexpr const char* kLogger = "dramatiq.broker.SQLiteBroker";
 }  // namespace
 
 Store::Store(const DatabaseOptions& options)
-    : path_(options.path), database_(options), doorbell_(options.path + "-doorbell"), options_(options) {
+    : path_(options.path), database_(options), doorbell_(options.path + "-doorbell"),
+      drainer_(spool_directory(options.path), doorbell_, kLogger), options_(options) {
+  if (!options.durable) {
+    // synchronous=FULL promises a send survives power loss: only a commit
+    // that syncs does, so durable sends are not spooled.
+    spool_ = std::make_unique<SpoolWriter>(spool_directory(options.path), doorbell_, ProcessIdentity::current());
+  }
   // Replaces SQLite's automatic checkpoint, which runs inside a commit.
   sqlite3_wal_hook(database_.handle(), &Store::on_wal_commit, this);
 }
@@ -97,10 +111,66 @@ void Store::write(const std::function<void(Database&)>& work) {
   if (job.error) std::rethrow_exception(job.error);
 }
 
-void Store::commit_batch(std::vector<Job*>& batch) {
+void Store::drain_spools(SpoolDrainer::Pass& pass, std::string& failure) {
+  database_.exec("SAVEPOINT spool");
+  try {
+    pass = drainer_.drain(database_);
+    database_.exec("RELEASE spool");
+  } catch (const std::exception& e) {
+    pass = SpoolDrainer::Pass{};
+    failure = e.what();
+    database_.exec("ROLLBACK TO spool");
+    database_.exec("RELEASE spool");
+  }
+}
+
+bool Store::spool_pending() {
   std::lock_guard connection(connection_mutex_);
+  return drainer_.pending();
+}
+
+void Store::enqueue(const std::vector<MessageRow>& rows) {
+  bool spooled = false;
+  if (spool_) {
+    try {
+      spool_->append(rows);
+      spooled = true;
+    } catch (const BrokerConnectionError&) {
+      // The database may still take them (and if not, says why).
+    }
+  }
+  if (!spooled) {
+    write([&](Database& db) {
+      for (const MessageRow& row : rows) insert_message_row(db, row);
+    });
+  }
+  std::set<std::string> queues;
+  for (const MessageRow& row : rows) queues.insert(row.queue);
+  for (const auto& queue : queues) doorbell_.ring(queue);
+}
+
+void Store::commit_batch(std::vector<Job*>& batch) {
+  SpoolDrainer::Pass pass;
+  std::string drain_failure;
+  commit_locked(batch, pass, drain_failure);
+  // Outside the connection: a log sink may take the GIL.
+  if (!drain_failure.empty()) {
+    log::write(log::Level::Warning, kLogger,
+               "Could not move spooled messages into the queues (a later write tries again): " + drain_failure);
+  }
+  for (const auto& report : pass.reports) log::write(log::Level::Warning, kLogger, report);
+  for (const auto& queue : pass.queues) doorbell_.ring(queue);
+  std::lock_guard lock(mutex_);
+  for (Job* job : batch) job->done = true;
+}
+
+void Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure) {
+  std::lock_guard connection(connection_mutex_);
+  const bool drain = drainer_.pending();
   try {
     database_.write([&] {
+      drain_failure.clear();
+      if (drain) drain_spools(pass, drain_failure);
       if (batch.size() == 1) {
         // Alone: the transaction itself undoes a failure.
         (*batch[0]->work)(database_);
@@ -118,17 +188,25 @@ void Store::commit_batch(std::vector<Job*>& batch) {
         }
       }
     });
+    if (!drain_failure.empty()) {
+      drainer_.failed();
+    } else {
+      drainer_.committed(pass);
+    }
   } catch (...) {
+    // Undone with the batch: the spool is looked at again next time.
+    pass = SpoolDrainer::Pass{};
     auto error = std::current_exception();
     for (Job* job : batch) {
       if (!job->error) job->error = error;
     }
   }
-  std::lock_guard lock(mutex_);
-  for (Job* job : batch) job->done = true;
 }
 
 void Store::read(const std::function<void(Database&)>& work) {
+  for (int passes = 0; passes < kMaxPassesBeforeRead && spool_pending(); ++passes) {
+    write([](Database&) {});
+  }
   std::lock_guard connection(connection_mutex_);
   work(database_);
 }

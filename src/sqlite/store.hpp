@@ -1,7 +1,9 @@
 // One process's handle on an embedded-broker file: its database connection,
 // used by one thread at a time, with group commit — threads that want to
 // write while another is committing hand their work to the next commit, so
-// many enqueues, fetches and acks cost one transaction — and the doorbell.
+// many fetches and acks cost one transaction —, the doorbell, and the
+// spool: sends go to this process's spool file, and every write
+// transaction first moves what any process spooled into the queues.
 #pragma once
 
 #include <chrono>
@@ -16,6 +18,7 @@
 
 #include "sqlite/database.hpp"
 #include "sqlite/doorbell.hpp"
+#include "sqlite/spool.hpp"
 
 namespace dramatiq::sqlite {
 
@@ -32,8 +35,14 @@ class Store {
   // here; a failed commit fails every batched caller.
   void write(const std::function<void(Database&)>& work);
 
-  // Runs `work` on the connection outside any transaction (reads, PRAGMAs).
+  // Runs `work` on the connection outside any transaction (reads, PRAGMAs),
+  // once what was spooled before the call is in the queues.
   void read(const std::function<void(Database&)>& work);
+
+  // Sends `rows` (all of them or none): spooled, or with `durable` (or if
+  // the spool cannot be written) committed to the database; then rings
+  // their queues.
+  void enqueue(const std::vector<MessageRow>& rows);
 
   // Truncates the write-ahead log when it outgrew `limit_bytes` (constant
   // readers can keep SQLite's automatic checkpoints from ever resetting it).
@@ -58,6 +67,11 @@ class Store {
     bool done = false;
   };
   void commit_batch(std::vector<Job*>& batch);
+  void commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure);
+  // Inside commit_batch's transaction, in a savepoint of its own: a pass
+  // that fails is undone alone, and the batch's work goes on.
+  void drain_spools(SpoolDrainer::Pass& pass, std::string& failure);
+  bool spool_pending();
   // SQLite's WAL hook on our connection: asks for a checkpoint once the log
   // holds kCheckpointPages pages (SQLite's own automatic threshold).
   static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
@@ -71,6 +85,8 @@ class Store {
   std::vector<Job*> waiting_;
   bool committing_ = false;
   std::mutex connection_mutex_;  // the connection: one thread at a time
+  SpoolDrainer drainer_;          // with the connection
+  std::unique_ptr<SpoolWriter> spool_;  // none with durable: sends commit
 
   // Checkpoints run on a thread and connection of their own: a checkpoint
   // syncs the files to disk, and done by SQLite inside the commit that

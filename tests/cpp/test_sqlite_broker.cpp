@@ -109,12 +109,51 @@ pid_t dead_pid() {
 
 }  // namespace
 
-TEST(SQLiteBroker, EnqueueIsCommittedBeforeItReturns) {
+// What a sent message is once send returns: its producer may die the next
+// instant (SIGKILL, no destructor, no close) and the message still reaches
+// a worker of another process, with the bytes that were sent.
+TEST(SQLiteBroker, ASentMessageSurvivesItsProducersCrash) {
   TempDir dir;
-  auto broker = make_broker(dir.file("q.db"));
+  const std::string path = dir.file("q.db");
+  int ids[2];
+  ASSERT_EQ(::pipe(ids), 0);
+  pid_t producer = ::fork();
+  if (producer == 0) {
+    auto broker = make_broker(path);
+    broker->declare_queue("default");
+    Message stored = broker->enqueue(make_message("add", {Value(1), Value(2)}));
+    std::string id = stored.message_id;
+    (void)!::write(ids[1], id.data(), id.size());
+    ::raise(SIGKILL);
+  }
+  ::close(ids[1]);
+  char id[64] = {};
+  ASSERT_EQ(::read(ids[0], id, sizeof id), 36);
+  ::close(ids[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(producer, &status, 0), producer);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  auto broker = make_broker(path);
+  auto consumer = broker->consume("default", 1);
+  auto delivered = consumer->next(kLongWait);
+  ASSERT_NE(delivered, nullptr);
+  EXPECT_EQ(delivered->message.message_id, std::string(id));
+  EXPECT_EQ(delivered->message.args.as_array(), (Array{Value(1), Value(2)}));
+  EXPECT_EQ(broker->queue_counts("default").ready, 0);  // moved once
+  consumer->ack(*delivered);
+  consumer->close();
+}
+
+// durable=True promises what a synchronous commit does: the row is in the
+// database, for any connection, before send returns.
+TEST(SQLiteBroker, ADurableSendIsCommittedBeforeItReturns) {
+  TempDir dir;
+  auto options = options_for(dir.file("q.db"));
+  options.durable = true;
+  auto broker = std::make_shared<SQLiteBroker>(options);
   broker->declare_queue("default");
   Message stored = broker->enqueue(make_message("add", {Value(1), Value(2)}));
-  // Another connection sees the row at once, with the message's bytes.
   EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages WHERE queue = 'default' "
                                           "AND holder IS NULL AND message_id = '" + stored.message_id + "'"),
             1);
@@ -128,6 +167,21 @@ TEST(SQLiteBroker, EnqueueIsCommittedBeforeItReturns) {
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   EXPECT_EQ(body, get_encoder()->encode(stored));
+}
+
+// A spooled send is in the queues, with its bytes, for whatever the broker
+// reads next (a count, a join), in this process or another.
+TEST(SQLiteBroker, ASpooledSendIsInTheQueuesAtTheNextRead) {
+  TempDir dir;
+  auto producer = make_broker(dir.file("q.db"));
+  auto reader = make_broker(dir.file("q.db"));  // its own connection, as another process's
+  producer->declare_queue("default");
+  Message stored = producer->enqueue(make_message("add", {Value(1), Value(2)}));
+  EXPECT_EQ(reader->queue_counts("default").ready, 1);
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages WHERE message_id = '" +
+                                             stored.message_id + "'"),
+            1);
+  EXPECT_EQ(producer->queue_counts("default").ready, 1);  // moved once
 }
 
 // A file made by an earlier version carries an index of leased rows that
@@ -163,6 +217,7 @@ TEST(SQLiteBroker, SendWaitsForAnotherWritersLockWithinTheBusyTimeout) {
   TempDir dir;
   auto options = options_for(dir.file("q.db"));
   options.busy_timeout_ms = 50;
+  options.durable = true;  // durable sends commit; spooled ones take no lock
   auto broker = std::make_shared<SQLiteBroker>(options);
   broker->declare_queue("default");
   sqlite3* other = nullptr;
@@ -252,6 +307,7 @@ TEST(SQLiteBroker, WorkerProcessesAndAcksEveryMessage) {
   std::vector<Message> batch;
   for (int i = 0; i < 500; ++i) batch.push_back(make_message("record", {Value(i)}));
   broker->enqueue_all(std::move(batch));
+  EXPECT_EQ(broker->queue_counts("default").ready, 500);
   EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 500);
 
   Worker worker(broker, worker_options(4));
@@ -262,18 +318,26 @@ TEST(SQLiteBroker, WorkerProcessesAndAcksEveryMessage) {
   EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 0);
 }
 
-TEST(SQLiteBroker, ProducersOnManyThreadsShareCommits) {
-  TempDir dir;
-  auto broker = make_broker(dir.file("q.db"));
-  broker->declare_queue("default");
-  std::vector<std::thread> producers;
-  for (int t = 0; t < 4; ++t) {
-    producers.emplace_back([&] {
-      for (int i = 0; i < 250; ++i) broker->enqueue(make_message("add", {Value(i)}));
-    });
+// Spooled (one file, appends from many threads) and durable (group
+// commit): every message arrives once.
+TEST(SQLiteBroker, ProducersOnManyThreadsEachSendOnce) {
+  for (bool durable : {false, true}) {
+    SCOPED_TRACE(durable ? "durable" : "spooled");
+    TempDir dir;
+    auto options = options_for(dir.file("q.db"));
+    options.durable = durable;
+    auto broker = std::make_shared<SQLiteBroker>(options);
+    broker->declare_queue("default");
+    std::vector<std::thread> producers;
+    for (int t = 0; t < 4; ++t) {
+      producers.emplace_back([&, t] {
+        for (int i = 0; i < 250; ++i) broker->enqueue(make_message("add", {Value(t * 1000 + i)}));
+      });
+    }
+    for (auto& p : producers) p.join();
+    EXPECT_EQ(broker->queue_counts("default").ready, 1000);
+    EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(DISTINCT body) FROM dramatiq_messages"), 1000);
   }
-  for (auto& p : producers) p.join();
-  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1000);
 }
 
 TEST(SQLiteBroker, MessageOutOfRetriesIsDeadLetteredAndCanBeRequeued) {
@@ -519,6 +583,7 @@ TEST(SQLiteBroker, TheHeartbeatTruncatesTheWriteAheadLogUnderConstantReaders) {
     for (auto& c : connections) sqlite3_close(c);
   });
   for (int i = 0; i < 2000; ++i) broker->enqueue(make_message("a", {Value(std::string(200, 'x'))}));
+  EXPECT_EQ(broker->queue_counts("default").ready, 2000);  // moved from the spool into the log
   EXPECT_GT(file_size(path + "-wal"), 256 << 10);
   auto consumer = broker->consume("other", 1);  // a worker: heartbeats run
   EXPECT_TRUE(eventually([&] { return file_size(path + "-wal") == 0; }))
@@ -677,4 +742,165 @@ TEST(SQLiteStore, TheLogStartsOverAfterARoundThatCouldNotCopyEverythingAtFirst) 
   sqlite3_wal_checkpoint_v2(reader, nullptr, SQLITE_CHECKPOINT_PASSIVE, &logged, nullptr);
   sqlite3_close(reader);
   EXPECT_LT(logged, 100) << "the log did not start over after the checkpoint round";
+}
+
+// ---------------------------------------------------------------------------
+// The spool (sqlite/spool.hpp): sends in a file per producer, moved into the
+// queues by the next write of any process, each record exactly once.
+
+namespace {
+
+std::vector<std::string> spool_files(const std::string& database_path) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(database_path + "-spool", error)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".spool") == 0) names.push_back(name);
+  }
+  return names;
+}
+
+// Runs `produce` in a child process that is SIGKILLed once it returns,
+// with what it returns (its broker) still open: a producer that dies
+// without closing anything.
+void in_a_producer_that_is_then_killed(const std::function<std::shared_ptr<void>()>& produce) {
+  int done[2];
+  ASSERT_EQ(::pipe(done), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    auto still_open = produce();
+    (void)!::write(done[1], "x", 1);
+    ::raise(SIGKILL);
+  }
+  ::close(done[1]);
+  char byte = 0;
+  EXPECT_EQ(::read(done[0], &byte, 1), 1) << "the producer failed before it finished";
+  ::close(done[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+}  // namespace
+
+TEST(SQLiteSpool, AClosedProducersFileIsDeletedOnceItsMessagesAreIn) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  auto reader = make_broker(path);
+  {
+    auto producer = make_broker(path);
+    producer->declare_queue("default");
+    producer->enqueue(make_message("add", {}));
+    EXPECT_EQ(spool_files(path).size(), 1u);
+  }
+  EXPECT_EQ(reader->queue_counts("default").ready, 1);
+  EXPECT_TRUE(spool_files(path).empty());
+}
+
+TEST(SQLiteSpool, ADeadProducersFileIsDeletedOnceItsMessagesAreIn) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  in_a_producer_that_is_then_killed([&] {
+    auto producer = make_broker(path);
+    producer->declare_queue("default");
+    for (int i = 0; i < 3; ++i) producer->enqueue(make_message("add", {Value(i)}));
+    return producer;
+  });
+  ASSERT_EQ(spool_files(path).size(), 1u);
+  auto reader = make_broker(path);
+  EXPECT_EQ(reader->queue_counts("default").ready, 3);
+  EXPECT_TRUE(spool_files(path).empty());
+}
+
+// A producer killed inside write(2) leaves part of a record: that send never
+// returned. The records before it are delivered, the rest is dropped with a
+// logged reason, and the file goes.
+TEST(SQLiteSpool, ARecordCutShortByTheProducersDeathIsDroppedWithAReason) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  in_a_producer_that_is_then_killed([&] {
+    auto producer = make_broker(path);
+    producer->declare_queue("default");
+    producer->enqueue(make_message("add", {Value(1)}));
+    producer->enqueue(make_message("add", {Value(2)}));
+    // What a write(2) cut short leaves: the start of a third record.
+    std::string file = path + "-spool/" + spool_files(path).at(0);
+    std::ofstream(file, std::ios::binary | std::ios::app) << std::string("\x40\x00\x00\x00\x12\x34", 6);
+    return producer;
+  });
+  LogCapture logs;
+  auto reader = make_broker(path);
+  EXPECT_EQ(reader->queue_counts("default").ready, 2);
+  EXPECT_TRUE(spool_files(path).empty());
+  auto dropped = logs.matching(log::Level::Warning, "died inside, before it returned");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_NE(dropped[0].message.find("Dropped 6 bytes"), std::string::npos) << dropped[0].message;
+}
+
+// The move is part of the transaction it rides in: undone with it, and
+// done again, once, by the next one.
+TEST(SQLiteSpool, AMoveUndoneWithItsTransactionIsDoneAgainOnce) {
+  TempDir dir;
+  sqlite::DatabaseOptions options;
+  options.path = dir.file("q.db");
+  sqlite::Store producer(options);
+  sqlite::Store other(options);
+  producer.enqueue({sqlite::MessageRow{"default", 0, 0, "id-1", "body"}});
+  EXPECT_THROW(other.write([](sqlite::Database&) { throw std::runtime_error("undone"); }), std::runtime_error);
+  std::int64_t rows = -1;
+  other.read([&](sqlite::Database& db) {
+    auto count = db.query("SELECT count(*) FROM dramatiq_messages WHERE message_id = 'id-1'");
+    count.step();
+    rows = count.integer(0);
+  });
+  EXPECT_EQ(rows, 1);
+}
+
+// A group is one record: all of its messages arrive, or (cut short) none.
+TEST(SQLiteSpool, AGroupCutShortSendsNoneOfItsMessages) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  in_a_producer_that_is_then_killed([&] {
+    auto producer = make_broker(path);
+    producer->declare_queue("default");
+    std::vector<Message> group;
+    for (int i = 0; i < 100; ++i) group.push_back(make_message("add", {Value(i)}));
+    producer->enqueue_all(std::move(group));
+    // Cut the group's record short by its last byte, as a death mid-write.
+    std::string file = path + "-spool/" + spool_files(path).at(0);
+    std::filesystem::resize_file(file, std::filesystem::file_size(file) - 1);
+    return producer;
+  });
+  LogCapture logs;
+  auto reader = make_broker(path);
+  EXPECT_EQ(reader->queue_counts("default").ready, 0);
+  EXPECT_EQ(logs.matching(log::Level::Warning, "died inside, before it returned").size(), 1u);
+}
+
+// A producer goes on in a new file once its file is large; the full one is
+// deleted when it has been moved in, so no file grows without bound.
+TEST(SQLiteSpool, AProducerGoesOnInANewFileOnceItsFileIsLarge) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  auto producer = make_broker(path);
+  auto reader = make_broker(path);
+  producer->declare_queue("default");
+  const std::string megabyte(1 << 20, 'x');
+  for (int i = 0; i < 20; ++i) producer->enqueue(make_message("add", {Value(megabyte)}));
+  EXPECT_EQ(spool_files(path).size(), 2u);
+  EXPECT_EQ(reader->queue_counts("default").ready, 20);
+  EXPECT_EQ(spool_files(path).size(), 1u);  // the one still written to
+}
+
+// Where no spool file can be made (here a file is in the way of its
+// directory), a send commits to the database instead.
+TEST(SQLiteSpool, WithoutASpoolASendCommitsInstead) {
+  TempDir dir;
+  const std::string path = dir.file("q.db");
+  std::ofstream(path + "-spool") << "in the way";
+  auto broker = make_broker(path);
+  broker->declare_queue("default");
+  Message stored = broker->enqueue(make_message("add", {}));
+  EXPECT_EQ(count_rows(path, "SELECT count(*) FROM dramatiq_messages WHERE message_id = '" + stored.message_id + "'"),
+            1);
 }
