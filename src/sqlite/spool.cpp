@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -42,8 +43,10 @@ constexpr std::size_t kRowsPerPass = 4096;
 constexpr std::size_t kReadChunk = 256 << 10;
 // A live owner is looked up in /proc at most this often.
 constexpr std::int64_t kAliveRecheckMs = 1000;
-// A failed pass is tried again by the next transaction after this long.
-constexpr std::int64_t kRetryAfterFailureMs = 1000;
+// A failed pass (the database refused the rows: disk full, ...) is tried
+// again by a transaction after this long, doubling while it fails.
+constexpr std::int64_t kFirstRetryMs = 100;
+constexpr std::int64_t kMaxRetryMs = 5000;
 
 const std::array<std::uint32_t, 256>& crc_table() {
   static const std::array<std::uint32_t, 256> table = [] {
@@ -503,11 +506,13 @@ void SpoolDrainer::committed(const Pass& pass) {
   appends_seen_ = pass.appends;
   more_ = pass.more;
   failed_ = false;
+  retry_delay_ms_ = 0;
 }
 
 void SpoolDrainer::failed() {
   failed_ = true;
-  retry_at_ms_ = now_ms() + kRetryAfterFailureMs;
+  retry_delay_ms_ = retry_delay_ms_ == 0 ? kFirstRetryMs : std::min(retry_delay_ms_ * 2, kMaxRetryMs);
+  retry_at_ms_ = now_ms() + retry_delay_ms_;
 }
 
 }  // namespace dramatiq::sqlite

@@ -98,8 +98,9 @@ class SpoolDrainer {
   Pass drain(Database& db);
   // After the pass's transaction committed.
   void committed(const Pass& pass);
-  // After it failed: the next transaction after a while tries again.
+  // After it failed: a transaction after a while tries again.
   void failed();
+  bool last_failed() const { return failed_; }
 
  private:
   struct File {
@@ -120,6 +121,7 @@ class SpoolDrainer {
   bool more_ = false;
   bool failed_ = false;
   std::int64_t retry_at_ms_ = 0;
+  std::int64_t retry_delay_ms_ = 0;
 };
 
 }  // namespace dramatiq::sqlite

@@ -205,7 +205,13 @@ void Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, st
 
 void Store::read(const std::function<void(Database&)>& work) {
   for (int passes = 0; passes < kMaxPassesBeforeRead && spool_pending(); ++passes) {
-    write([](Database&) {});
+    try {
+      write([](Database&) {});
+    } catch (const BrokerConnectionError&) {
+      break;  // a file this process cannot write: the read shows what is in
+    }
+    std::lock_guard connection(connection_mutex_);
+    if (drainer_.last_failed()) break;  // logged; the read shows what is in
   }
   std::lock_guard connection(connection_mutex_);
   work(database_);

@@ -4,6 +4,7 @@ pipelines, join, flush), bad input, and files it must refuse."""
 
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -129,23 +130,34 @@ def test_pipelines_and_groups(sqlite_broker, sqlite_worker):
     assert sorted(results) == sorted([6] + list(range(10)))
 
 
-def test_enqueue_all_is_one_transaction(sqlite_broker, db_path):
-    # A trigger makes the database refuse the fifth row: none of the batch may stay.
+def test_a_group_becomes_messages_all_at_once(sqlite_broker, db_path, caplog):
+    # A trigger makes the database refuse the fifth row: none of the group
+    # may be in while it refuses, all of it once it takes them.
     @dramatiq.actor
     def task(i):
         pass
 
     task.send(-1)  # declares the queue
+    assert sqlite_broker.get_queue_message_counts("default")[0] == 1
     connection = sqlite3.connect(db_path)
     connection.execute(
         "CREATE TRIGGER refuse_five BEFORE INSERT ON dramatiq_messages "
         "WHEN (SELECT count(*) FROM dramatiq_messages) >= 5 BEGIN SELECT RAISE(ABORT, 'full'); END"
     )
     connection.commit()
-    connection.close()
-    with pytest.raises(dramatiq.BrokerConnectionError):
-        dramatiq.group([task.message(i) for i in range(10)]).run()
+    dramatiq.group([task.message(i) for i in range(10)]).run()
+    assert sqlite_broker.get_queue_message_counts("default")[0] == 1
     assert rows(db_path, "SELECT count(*) FROM dramatiq_messages") == [(1,)]
+    assert any("Could not move spooled messages" in r.getMessage() and "full" in r.getMessage()
+               for r in caplog.records)
+    connection.execute("DROP TRIGGER refuse_five")
+    connection.commit()
+    connection.close()
+    # The move is tried again once a while has passed since it failed.
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while sqlite_broker.get_queue_message_counts("default")[0] != 11 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sqlite_broker.get_queue_message_counts("default")[0] == 11
 
 
 def test_undecodable_rows_and_unknown_actors_are_dead_lettered(sqlite_broker, sqlite_worker, db_path, caplog):
