@@ -63,10 +63,12 @@ class SQLiteBroker(Broker):
       url: ``sqlite:///absolute/path`` or ``sqlite://relative/path``, with
         optional ``?durable=1``, ``heartbeat_timeout=``, ``dead_message_ttl=``,
         ``busy_timeout=`` (instead of ``path`` and the keyword arguments).
-      durable: when true, every commit also survives power loss
-        (``synchronous=FULL``: an fsync per commit); by default a commit
-        survives any crash of a process, but the last commits may be lost
-        if the machine loses power (``synchronous=NORMAL``).
+      durable: when true, a send returns once its message is committed
+        and synced (``synchronous=FULL``: survives power loss); by default a
+        send returns once its message is in this process's spool file beside
+        the database, moved into the queues by the next write of any
+        process: it survives any crash of a process, but the last sends may
+        be lost if the machine loses power (``synchronous=NORMAL``).
       middleware: the middleware list (default: the default middleware).
       heartbeat_timeout: ms a worker on another host may go unheard before
         its messages return; default ``DEFAULT_HEARTBEAT_TIMEOUT``.
@@ -118,7 +120,7 @@ class SQLiteBroker(Broker):
 
     @property
     def durable(self) -> bool:
-        """Whether commits also survive power loss."""
+        """Whether sends are committed and synced (survive power loss)."""
         return self._native.durable
 
     @property
