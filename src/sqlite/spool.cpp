@@ -196,6 +196,8 @@ void insert_message_row(Database& db, const MessageRow& row) {
       .run();
 }
 
+std::string spool_record(std::string_view payload) { return frame(std::string(payload)); }
+
 std::string spool_directory(const std::string& database_path) { return database_path + "-spool"; }
 
 // ---------------------------------------------------------------------------
@@ -439,13 +441,16 @@ void SpoolDrainer::drain_file(Database& db, const std::string& name, File& file,
     std::uint32_t length = 0, checksum = 0;
     std::memcpy(&length, chunk.data() + (pos - chunk_start), 4);
     std::memcpy(&checksum, chunk.data() + (pos - chunk_start) + 4, 4);
-    if (length > kMaxRecord) {
-      cut_short = true;
+    if (length > kMaxRecord || length > static_cast<std::uint64_t>(size - pos) - kRecordHeader) {
+      cut_short = true;  // more than the file holds: not whole (yet)
       break;
     }
     if (!available(pos + kRecordHeader, length)) {
       chunk_start = pos;
-      read_at(file.fd, pos, kRecordHeader + std::max<std::size_t>(length, kReadChunk), chunk);
+      read_at(file.fd, pos,
+              static_cast<std::size_t>(std::min<std::int64_t>(
+                  size - pos, static_cast<std::int64_t>(kRecordHeader + std::max<std::size_t>(length, kReadChunk)))),
+              chunk);
       if (!available(pos + kRecordHeader, length)) {
         cut_short = true;
         break;

@@ -41,6 +41,10 @@ struct MessageRow {
 // Inside a write transaction.
 void insert_message_row(Database& db, const MessageRow& row);
 
+// A payload framed as a spool record (length, CRC-32): what the writer
+// appends, for tests and fuzzing that write records of their own.
+std::string spool_record(std::string_view payload);
+
 // The directory of `database_path`'s spool files.
 std::string spool_directory(const std::string& database_path);
 

@@ -99,6 +99,15 @@ def main():
           bytes([3, 1]) + b"-" + bytes([4, 3]) + b"\x00\xff\x01" + bytes([3, 0]) +
           bytes([0]) + struct.pack("<q", -1) + bytes([0]) + struct.pack("<q", 0) + bytes([3, 1]) + b"b" +
           bytes([3, 1]) + b"n" + bytes([3, 1]) + b"h" + bytes([0]) + struct.pack("<q", -(2 ** 63)))
+    # spool_files: how many whole records (and their bodies), then ops: 0 raw
+    # bytes, 1 a framed payload, 2 a framed rows payload (see the target).
+    row = struct.pack("<I", 1) + b"q" + struct.pack("<qq", 0, 0) + struct.pack("<I", 2) + b"id" + \
+        struct.pack("<I", 2) + b"{}"
+    rows_payload = struct.pack("<I", 1) + row
+    write("spool_files", "rows", bytes([2, 2]) + b"{}" + bytes([2]) + b"[]" + bytes([2, len(rows_payload)]) +
+          rows_payload)
+    write("spool_files", "torn", bytes([1, 0, 0, 6]) + b"\x40\x00\x00\x00\x12\x34")
+    write("spool_files", "seal", bytes([1, 0, 1, 1]) + b"\x02" + bytes([0, 3]) + b"abc")
 
 
 if __name__ == "__main__":
