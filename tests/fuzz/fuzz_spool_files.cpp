@@ -26,17 +26,6 @@ using dramatiq::fuzz::invariant_failed;
 
 namespace {
 
-struct Files {
-  std::string dir;
-  std::string path;
-  Files() {
-    char pattern[] = "/tmp/dramatiq-fuzz-spool-XXXXXX";
-    if (!::mkdtemp(pattern)) invariant_failed("mkdtemp failed");
-    dir = pattern;
-    path = dir + "/broker.sqlite3";
-  }
-};
-
 std::string only_spool_file(const std::string& directory) {
   for (const auto& entry : std::filesystem::directory_iterator(directory)) {
     std::string name = entry.path().filename().string();
@@ -53,7 +42,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static Files files;
+  static dramatiq::fuzz::BrokerFiles files("spool");
   static SQLiteBroker broker([] {
     SQLiteBrokerOptions options;
     options.path = files.path;

@@ -22,17 +22,6 @@ using dramatiq::fuzz::invariant_failed;
 
 namespace {
 
-struct Files {
-  std::string dir;
-  std::string path;
-  Files() {
-    char pattern[] = "/tmp/dramatiq-fuzz-sqlite-XXXXXX";
-    if (!::mkdtemp(pattern)) invariant_failed("mkdtemp failed");
-    dir = pattern;
-    path = dir + "/broker.sqlite3";
-  }
-};
-
 // Binds parameter `index` to a value of the type the input picks.
 void bind_any(sqlite3_stmt* stmt, int index, Input& in) {
   switch (in.byte() % 6) {
@@ -128,7 +117,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static Files files;
+  static dramatiq::fuzz::BrokerFiles files("sqlite");
   static SQLiteBroker broker([] {
     SQLiteBrokerOptions options;
     options.path = files.path;

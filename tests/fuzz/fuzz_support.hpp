@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <unistd.h>
+
 namespace dramatiq::fuzz {
 
 [[noreturn]] inline void invariant_failed(const char* what, std::string_view detail = {}) {
@@ -18,6 +20,19 @@ namespace dramatiq::fuzz {
                detail.data());
   std::abort();
 }
+
+// A fresh directory under /tmp for an embedded-broker file, made once per
+// fuzz process (`name` tells the targets' directories apart).
+struct BrokerFiles {
+  std::string dir;
+  std::string path;
+  explicit BrokerFiles(const std::string& name) {
+    std::string pattern = "/tmp/dramatiq-fuzz-" + name + "-XXXXXX";
+    if (!::mkdtemp(pattern.data())) invariant_failed("mkdtemp failed");
+    dir = pattern;
+    path = dir + "/broker.sqlite3";
+  }
+};
 
 #define FUZZ_CHECK(condition, detail) \
   ((condition) ? static_cast<void>(0) : ::dramatiq::fuzz::invariant_failed(#condition, detail))
