@@ -621,21 +621,32 @@ def test_actor_is_generic_in_its_parameters_and_result(stub_broker):
 def test_an_interrupted_async_actor_cleans_up_before_its_message_is_done(stub_broker, make_worker):
     # A time limit interrupts the worker thread waiting on the coroutine:
     # the coroutine is cancelled and its finally block (which awaits) runs
-    # before the message is finished, as upstream does.
+    # before the message is finished, as upstream does. The interrupt is
+    # raised once the coroutine is inside its try block (a timer could fire
+    # before the event loop started it, and then there is nothing to clean).
     import asyncio
+
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+    from dramatiq.threading import raise_thread_exception
 
     stub_broker.add_middleware(AsyncIO())
     order = []
+    worker_thread = []
+    inside_try = threading.Event()
 
     class Recorder(dramatiq.Middleware):
+        def before_process_message(self, broker, message):
+            worker_thread.append(threading.get_ident())
+
         def after_process_message(self, broker, message, *, result=None, exception=None):
-            order.append("after_process_message")
+            order.append(("after_process_message", type(exception).__name__))
 
     stub_broker.add_middleware(Recorder())
 
-    @dramatiq.actor(time_limit=50, max_retries=0)
+    @dramatiq.actor(max_retries=0)
     async def sleeper():
         try:
+            inside_try.set()
             while True:
                 await asyncio.sleep(0.01)
         finally:
@@ -644,5 +655,7 @@ def test_an_interrupted_async_actor_cleans_up_before_its_message_is_done(stub_br
 
     make_worker(worker_threads=1)
     sleeper.send()
+    assert inside_try.wait(10)
+    raise_thread_exception(worker_thread[0], TimeLimitExceeded)
     stub_broker.join("default", fail_fast=False, timeout=20_000)
-    assert order == ["cleanup", "after_process_message"]
+    assert order == ["cleanup", ("after_process_message", "TimeLimitExceeded")]
