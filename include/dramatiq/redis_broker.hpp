@@ -28,8 +28,12 @@ class RedisBroker : public Broker {
   void ping();
 
   // Unique per broker instance: names this process's heartbeat and its
-  // sets of unacknowledged messages.
-  const std::string& broker_id() const;
+  // sets of unacknowledged messages. Settable while the broker runs (as
+  // upstream's attribute): later calls use the new id, and what was taken
+  // under the old one is returned to its queues by maintenance once the
+  // old id's heartbeat is older than the heartbeat timeout.
+  std::string broker_id() const;
+  void set_broker_id(std::string id);
   const RedisBrokerOptions& options() const;
 
   // The maintenance settings, changeable while the broker runs (as
@@ -45,6 +49,15 @@ class RedisBroker : public Broker {
   // their hashes, plus those this broker holds unsettled (those count
   // twice). A script call, so it may run maintenance too.
   std::size_t queue_size(const std::string& queue_name);
+
+  // Upstream's do_enqueue and do_fetch, for tools and tests that work on
+  // the key layout itself: adds already-encoded bytes under a Redis message
+  // id to a queue; takes up to `count` messages off a queue into this
+  // broker's unacknowledged set and returns their bytes (the caller owns
+  // settling them; nothing here acks).
+  void enqueue_encoded(const std::string& queue_name, const std::string& redis_message_id,
+                       const std::string& data);
+  std::vector<std::string> fetch_encoded(const std::string& queue_name, int count);
 
   class Impl;
 

@@ -35,8 +35,13 @@ class StubBroker : public Broker {
                                       std::chrono::milliseconds timeout);
   void task_done(const std::string& queue_name);
   std::size_t queue_size(const std::string& queue_name) const;
+  // Messages put on one queue and not yet acked or nacked (queue.Queue's
+  // unfinished_tasks: waiting ones and those being processed).
+  std::size_t unfinished_tasks(const std::string& queue_name) const;
   std::vector<std::string> queue_contents(const std::string& queue_name) const;
   std::vector<DeadLetter> dead_letters() const;
+  // Drops the dead letters of one queue (flush_all drops every queue's).
+  void clear_dead_letters(const std::string& queue_name);
 
   // Whether a message dead-lettered now keeps the exception it failed with
   // (its failure), asked at each dead-lettering, outside the broker's lock.

@@ -216,8 +216,10 @@ void StubBroker::flush_all() {
   {
     std::lock_guard lock(mutex_);
     for (auto& [name, queue] : queues_) {
+      // What is being processed stays unfinished until it is settled, as
+      // flush(queue) leaves it.
+      queue.unfinished -= std::min(queue.unfinished, queue.items.size());
       queue.clear();
-      queue.unfinished = 0;
       drained = queue.drained_after_backlog() || drained;
     }
     dead_letters_.clear();
@@ -263,6 +265,13 @@ std::size_t StubBroker::queue_size(const std::string& queue_name) const {
   return it->second.items.size();
 }
 
+std::size_t StubBroker::unfinished_tasks(const std::string& queue_name) const {
+  std::lock_guard lock(mutex_);
+  auto it = queues_.find(queue_name);
+  if (it == queues_.end()) throw QueueNotFound(queue_name);
+  return it->second.unfinished;
+}
+
 std::vector<std::string> StubBroker::queue_contents(const std::string& queue_name) const {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_name);
@@ -273,6 +282,17 @@ std::vector<std::string> StubBroker::queue_contents(const std::string& queue_nam
 std::vector<DeadLetter> StubBroker::dead_letters() const {
   std::lock_guard lock(mutex_);
   return dead_letters_;
+}
+
+void StubBroker::clear_dead_letters(const std::string& queue_name) {
+  std::vector<DeadLetter> dropped;  // destroyed after the lock: a letter may own a host's objects
+  {
+    std::lock_guard lock(mutex_);
+    auto kept = std::stable_partition(dead_letters_.begin(), dead_letters_.end(),
+                                      [&](const DeadLetter& letter) { return letter.queue_name != queue_name; });
+    dropped.assign(std::make_move_iterator(kept), std::make_move_iterator(dead_letters_.end()));
+    dead_letters_.erase(kept, dead_letters_.end());
+  }
 }
 
 }  // namespace dramatiq

@@ -462,6 +462,7 @@ NB_MODULE(_engine, m) {
            })
       .def("task_done", &StubBroker::task_done)
       .def("queue_size", &StubBroker::queue_size)
+      .def("unfinished_tasks", &StubBroker::unfinished_tasks)
       .def("queue_contents", [](StubBroker& b, const std::string& queue) {
              nb::list items;
              for (auto& item : b.queue_contents(queue)) items.append(nb::bytes(item.data(), item.size()));
@@ -488,7 +489,9 @@ NB_MODULE(_engine, m) {
                letters.append(nb::make_tuple(nb::str(letter.queue_name.c_str()), dead_letter_message(letter)));
              }
              return letters;
-           });
+           })
+      .def("clear_dead_letters", &StubBroker::clear_dead_letters, "queue_name"_a,
+           "Drops the dead letters of one queue.");
 
   bind_python_brokers(m);
   bind_redis_broker(m);

@@ -115,7 +115,22 @@ void bind_redis_broker(nb::module_& m) {
       .def_prop_rw("dead_message_ttl", &RedisBroker::dead_message_ttl_ms, &RedisBroker::set_dead_message_ttl_ms)
       .def_prop_rw("maintenance_chance", &RedisBroker::maintenance_chance, &RedisBroker::set_maintenance_chance)
       .def("queue_size", &RedisBroker::queue_size, nb::call_guard<nb::gil_scoped_release>())
-      .def_prop_ro("broker_id", &RedisBroker::broker_id)
+      .def_prop_rw("broker_id", &RedisBroker::broker_id, &RedisBroker::set_broker_id)
+      .def("enqueue_encoded", [](RedisBroker& b, const std::string& queue, const std::string& id, nb::bytes data) {
+             std::string bytes(data.c_str(), data.size());
+             nb::gil_scoped_release release;
+             b.enqueue_encoded(queue, id, bytes);
+           }, "queue_name"_a, "redis_message_id"_a, "data"_a)
+      .def("fetch_encoded", [](RedisBroker& b, const std::string& queue, int count) {
+             std::vector<std::string> data;
+             {
+               nb::gil_scoped_release release;
+               data = b.fetch_encoded(queue, count);
+             }
+             nb::list out;
+             for (const auto& item : data) out.append(nb::bytes(item.data(), item.size()));
+             return out;
+           }, "queue_name"_a, "count"_a)
       .def("ping", [](RedisBroker& b) {
              nb::gil_scoped_release release;
              b.ping();

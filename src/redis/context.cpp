@@ -1,6 +1,7 @@
 #include "redis/context.hpp"
 
 #include <random>
+#include <stdexcept>
 
 #include "dramatiq/errors.hpp"
 #include "dramatiq/message.hpp"
@@ -15,6 +16,17 @@ BrokerContext::BrokerContext(RedisBrokerOptions options)
       broker_id_(generate_message_id()),
       pool_(options_.connection),
       last_maintenance_ms_(current_millis()) {}
+
+std::string BrokerContext::broker_id() const {
+  std::lock_guard lock(broker_id_mutex_);
+  return broker_id_;
+}
+
+void BrokerContext::set_broker_id(std::string id) {
+  if (id.empty()) throw std::invalid_argument("a Redis broker id must not be empty");
+  std::lock_guard lock(broker_id_mutex_);
+  broker_id_ = std::move(id);
+}
 
 bool BrokerContext::maintenance_due() {
   // Upstream's odds per command, plus a floor: at least once per heartbeat
@@ -31,7 +43,7 @@ bool BrokerContext::maintenance_due() {
 
 Command BrokerContext::invocation(Operation operation, const std::string& queue,
                                   std::vector<std::string> arguments) {
-  std::vector<std::string> all{std::to_string(current_millis()), queue, broker_id_,
+  std::vector<std::string> all{std::to_string(current_millis()), queue, broker_id(),
                                std::to_string(heartbeat_timeout_ms.load()),
                                std::to_string(dead_message_ttl_ms.load()),
                                maintenance_due() ? "1" : "0"};

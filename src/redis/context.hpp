@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,17 @@ class BrokerContext {
   std::atomic<std::int64_t> heartbeat_timeout_ms;
   std::atomic<std::int64_t> dead_message_ttl_ms;
   std::atomic<int> maintenance_chance;
-  const std::string& broker_id() const { return broker_id_; }
+  // Settable while the broker runs, as upstream's attribute: later script
+  // calls and acks use the new id; what was taken under the old one stays
+  // in the old id's ack sets until maintenance returns it to its queues.
+  std::string broker_id() const;
+  void set_broker_id(std::string id);
   const std::string& key_namespace() const { return options_.key_namespace; }
   ConnectionPool& pool() { return pool_; }
   HeldMessages& held() { return held_; }
   // The set of ids this broker took from `queue` and has not settled.
   std::string ack_set_key(const std::string& queue) const {
-    return options_.key_namespace + ":__acks__." + broker_id_ + "." + queue;
+    return options_.key_namespace + ":__acks__." + broker_id() + "." + queue;
   }
 
   // The EVALSHA command for `operation` on `queue` (the caller's heartbeat
@@ -46,6 +51,7 @@ class BrokerContext {
   bool maintenance_due();
 
   RedisBrokerOptions options_;
+  mutable std::mutex broker_id_mutex_;
   std::string broker_id_;
   ConnectionPool pool_;
   HeldMessages held_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
@@ -37,7 +38,8 @@ RedisBroker::~RedisBroker() {
   }
 }
 
-const std::string& RedisBroker::broker_id() const { return impl_->context.broker_id(); }
+std::string RedisBroker::broker_id() const { return impl_->context.broker_id(); }
+void RedisBroker::set_broker_id(std::string id) { impl_->context.set_broker_id(std::move(id)); }
 const RedisBrokerOptions& RedisBroker::options() const { return impl_->context.options(); }
 
 std::unique_ptr<Consumer> RedisBroker::consume(const std::string& queue_name, int prefetch) {
@@ -91,6 +93,24 @@ std::size_t RedisBroker::queue_size(const std::string& queue_name) {
   auto connection = impl_->context.pool().acquire();
   auto size = impl_->context.run(*connection, Operation::QueueSize, canonical_queue_name(queue_name)).integer;
   return static_cast<std::size_t>(std::max<long long>(0, size));
+}
+
+void RedisBroker::enqueue_encoded(const std::string& queue_name, const std::string& redis_message_id,
+                                  const std::string& data) {
+  auto connection = impl_->context.pool().acquire();
+  redis::enqueue(*connection, impl_->context.key_namespace(), impl_->context.broker_id(), current_millis(),
+                 {redis::QueueBatch{queue_name, {redis_message_id, data}}});
+}
+
+std::vector<std::string> RedisBroker::fetch_encoded(const std::string& queue_name, int count) {
+  if (count < 1) throw std::invalid_argument("fetch count must be at least 1");
+  auto connection = impl_->context.pool().acquire();
+  auto fetched = redis::split_fetch_reply(
+      impl_->context.run(*connection, Operation::Fetch, queue_name, {std::to_string(count), "0"}));
+  std::vector<std::string> data;
+  data.reserve(fetched.messages.size());
+  for (auto& message : fetched.messages) data.push_back(std::move(message.data));
+  return data;
 }
 
 std::int64_t RedisBroker::heartbeat_timeout_ms() const { return impl_->context.heartbeat_timeout_ms.load(); }

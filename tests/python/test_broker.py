@@ -487,6 +487,31 @@ def test_dead_letters_by_queue(stub_broker, stub_worker):
     assert isinstance(dead, dramatiq.MessageProxy)
 
 
+def test_what_is_appended_to_a_queues_dead_letters_stays_until_cleared(stub_broker, stub_worker):
+    # Upstream's tests put their own items on dead_letters_by_queue[q]; the
+    # list is the broker's, not a copy.
+    @dramatiq.actor(queue_name="qa", max_retries=0)
+    def fail_a():
+        raise ValueError("a")
+
+    failed = fail_a.send()
+    stub_broker.join("qa", fail_fast=False)
+    stub_worker.join()
+
+    stub_broker.dead_letters_by_queue["qa"].append("added to qa")
+    stub_broker.dead_letters_by_queue["qz"].append("added to qz")
+    letters = stub_broker.dead_letters_by_queue
+    assert [getattr(m, "message_id", m) for m in letters["qa"]] == [failed.message_id, "added to qa"]
+    assert letters["qz"] == ["added to qz"]
+    assert len(stub_broker.dead_letters) == 3
+
+    stub_broker.dead_letters_by_queue["qa"].clear()
+    assert stub_broker.dead_letters == ["added to qz"]
+    stub_broker.flush_all()
+    assert stub_broker.dead_letters == []
+    assert dict(stub_broker.dead_letters_by_queue) == {}
+
+
 def test_flush_drops_messages(stub_broker):
     @dramatiq.actor(queue_name="a")
     def fa():
@@ -522,11 +547,20 @@ def test_flush_all(stub_broker):
         pass
 
     fa.send()
+    fa.send()
     fb.send()
     fb.send_with_options(delay=10000)
+    taken = stub_broker.queues["a"].get(block=False)  # being processed: unfinished, not waiting
+    assert taken and stub_broker.queues["a"].qsize() == 1
+    assert stub_broker.queues["a"].unfinished_tasks == 2
+    assert stub_broker.queues["b.DQ"].unfinished_tasks == 1
     stub_broker.flush_all()
     for name in ["a", "a.DQ", "b", "b.DQ"]:
         assert stub_broker.queues[name].qsize() == 0
+    assert stub_broker.queues["a"].unfinished_tasks == 1
+    stub_broker.queues["a"].task_done()
+    for name in ["a", "a.DQ", "b", "b.DQ"]:
+        assert stub_broker.queues[name].unfinished_tasks == 0
     stub_broker.join("a", timeout=1000)
     stub_broker.join("b", timeout=1000)
 

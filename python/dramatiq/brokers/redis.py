@@ -101,10 +101,44 @@ class RedisBroker(Broker):
         """
         return self._native.queue_size(queue_name)
 
+    def do_enqueue(self, queue_name: str, message_id, message_data: bytes) -> None:
+        """Add already-encoded message bytes to a queue under a Redis
+        message id, as upstream's script command does (for tools that work
+        on the key layout; ``enqueue`` is what applications call).
+
+        Parameters:
+          queue_name(str): the queue (or delay queue) to add to.
+          message_id(str | bytes): the id in the queue's hash and list.
+          message_data(bytes): the encoded message.
+        """
+        if isinstance(message_id, bytes):
+            message_id = message_id.decode()
+        self._native.enqueue_encoded(queue_name, message_id, bytes(message_data))
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list:
+        """Take up to ``prefetch`` messages off a queue into this broker's
+        set of unacknowledged messages and return their bytes. Nothing
+        acks them: a worker's consumer does that for what it fetched, and
+        maintenance returns them to the queue once this broker's heartbeat
+        is older than ``heartbeat_timeout``.
+
+        Parameters:
+          queue_name(str): the queue (or delay queue) to take from.
+          prefetch(int): how many messages to take at most.
+        """
+        return self._native.fetch_encoded(queue_name, prefetch)
+
     @property
     def broker_id(self) -> str:
-        """This broker's worker id in Redis (heartbeats, ack sets)."""
+        """This broker's worker id in Redis (heartbeats, ack sets).
+        Settable, as upstream's attribute: later calls use the new id, and
+        what was fetched under the old one stays in the old id's ack sets
+        until maintenance returns it to its queues."""
         return self._native.broker_id
+
+    @broker_id.setter
+    def broker_id(self, value: str) -> None:
+        self._native.broker_id = value
 
     @property
     def queues(self) -> set:

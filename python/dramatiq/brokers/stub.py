@@ -28,6 +28,12 @@ class _QueueView:
     def empty(self) -> bool:
         return self.qsize() == 0
 
+    @property
+    def unfinished_tasks(self) -> int:
+        """Messages put on this queue and not yet acked or nacked: those
+        waiting and those being processed."""
+        return self._native.unfinished_tasks(self.name)
+
     def put(self, data: bytes, block: bool = True, timeout: Optional[float] = None) -> None:
         """Put raw encoded bytes on the queue, as a foreign producer would."""
         self._native.put_raw(self.name, bytes(data))
@@ -76,6 +82,54 @@ def _dead_letters_keep_exceptions() -> bool:
     return _StubMessageProxy.clear_exception is _keeps_exception
 
 
+class _DeadLetterList(list):
+    """``broker.dead_letters_by_queue[name]``: one queue's dead letters.
+
+    What is appended here (upstream's tests put their own items there) is
+    kept by the broker beside the letters the engine holds: it shows in
+    ``dead_letters`` and is dropped by ``clear()`` and ``flush_all()``.
+    """
+
+    def __init__(self, broker: "StubBroker", queue_name: str, letters: list) -> None:
+        super().__init__(letters)
+        self._broker = broker
+        self._queue_name = queue_name
+
+    def _added(self) -> list:
+        return self._broker._added_dead_letters.setdefault(self._queue_name, [])
+
+    def append(self, item) -> None:
+        super().append(item)
+        self._added().append(item)
+
+    def extend(self, items) -> None:
+        items = list(items)
+        super().extend(items)
+        self._added().extend(items)
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        self._broker._added_dead_letters.pop(self._queue_name, None)
+        self._broker._native.clear_dead_letters(self._queue_name)
+
+
+class _DeadLettersByQueue(defaultdict):
+    """``broker.dead_letters_by_queue``: a queue name's missing entry is an
+    empty list that writes through to the broker, as the others do."""
+
+    def __init__(self, broker: "StubBroker") -> None:
+        super().__init__()
+        self._broker = broker
+
+    def __missing__(self, queue_name: str) -> _DeadLetterList:
+        letters = self[queue_name] = _DeadLetterList(self._broker, queue_name, [])
+        return letters
+
+
 class StubBroker(Broker):
     """A broker that keeps messages in memory, for tests.
 
@@ -86,6 +140,7 @@ class StubBroker(Broker):
 
     def __init__(self, middleware: Optional[list[Middleware]] = None, *, fail_fast_default: bool = True) -> None:
         self._native = _engine.StubBroker()
+        self._added_dead_letters: dict[str, list] = {}
         self._native.set_dead_letters_keep_exceptions(_dead_letters_keep_exceptions)
         self.fail_fast_default = fail_fast_default
         super().__init__(middleware=middleware)
@@ -107,14 +162,26 @@ class StubBroker(Broker):
     @property
     def dead_letters(self) -> list[MessageProxy]:
         """Every rejected message (undecodable ones as their raw bytes)."""
-        return [message for _, message in self._native.dead_letters()]
+        return [message for messages in self.dead_letters_by_queue.values() for message in messages]
 
     @property
-    def dead_letters_by_queue(self) -> dict:
-        letters = defaultdict(list)
+    def dead_letters_by_queue(self) -> dict[str, list]:
+        """The rejected messages by queue name. Items appended to a queue's
+        list are kept with that queue's dead letters until it is cleared or
+        ``flush_all`` runs."""
+        letters = _DeadLettersByQueue(self)
+        by_queue: dict[str, list] = defaultdict(list)
         for queue_name, message in self._native.dead_letters():
-            letters[queue_name].append(message)
+            by_queue[queue_name].append(message)
+        for queue_name in dict.fromkeys([*by_queue, *self._added_dead_letters]):
+            held = by_queue.get(queue_name, []) + self._added_dead_letters.get(queue_name, [])
+            letters[queue_name] = _DeadLetterList(self, queue_name, held)
         return letters
+
+    def flush_all(self) -> None:
+        """Drop all messages from all queues, dead letters included."""
+        super().flush_all()
+        self._added_dead_letters.clear()
 
     def join(self, queue_name: str, *, timeout: Optional[int] = None, fail_fast: Optional[bool] = None) -> None:
         """Wait until ``queue_name`` and its delay queue are fully processed.

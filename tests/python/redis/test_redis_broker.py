@@ -422,6 +422,42 @@ def test_maintenance_returns_a_dead_workers_messages_and_drops_old_dead_letters(
         broker.close()
 
 
+def test_messages_fetched_under_an_abandoned_broker_id_go_back_to_their_queue(redis_broker, redis_client):
+    # More ids than one Lua unpack() takes (8,000), through upstream's
+    # do_enqueue/do_fetch; then the broker takes another id, as a new
+    # process would, and maintenance returns what the old id held.
+    queue_name = "abandoned"
+    redis_broker.declare_queue(queue_name)
+    ids = ["message-%d" % i for i in range(17_000)]
+    for message_id in ids:
+        redis_broker.do_enqueue(queue_name, message_id, b"message-data")
+    fetched = []
+    while len(fetched) < len(ids):
+        batch = redis_broker.do_fetch(queue_name, 1000)
+        assert batch, "the queue ran out before every message was fetched"
+        fetched.extend(batch)
+    assert fetched == [b"message-data"] * len(ids)
+    old_id = redis_broker.broker_id
+    old_acks = "dramatiq:__acks__.%s.%s" % (old_id, queue_name)
+    assert {m.decode() for m in redis_client.smembers(old_acks)} == set(ids)
+    assert redis_client.llen("dramatiq:" + queue_name) == 0
+
+    with pytest.raises(ValueError):
+        redis_broker.broker_id = ""
+    redis_broker.broker_id = "some-other-id"
+    assert redis_broker.broker_id == "some-other-id"
+    # The old id stopped heartbeating a second ago.
+    redis_client.zadd("dramatiq:__heartbeats__", {old_id: int(time.time() * 1000) - 1000})
+    redis_broker.heartbeat_timeout = 500
+    redis_broker.maintenance_chance = MAINTENANCE_SCALE
+    redis_broker.do_qsize(queue_name)
+
+    assert not redis_client.exists(old_acks)
+    assert not redis_client.exists("dramatiq:__acks__.some-other-id." + queue_name)
+    queued = redis_client.lrange("dramatiq:" + queue_name, 0, -1)
+    assert sorted(m.decode() for m in queued) == sorted(ids)
+
+
 def test_maintenance_settings_change_while_the_broker_runs(redis_broker, redis_client):
     # A dead letter that is young for the default TTL: kept until the TTL is 0.
     now = int(time.time() * 1000)
