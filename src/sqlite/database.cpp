@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/wait_interruption.hpp"
 
 namespace dramatiq::sqlite {
 
@@ -256,6 +257,19 @@ int Database::on_busy(void* database, int attempts) {
   auto now = std::chrono::steady_clock::now();
   if (attempts == 0) self->busy_since_ = now;
   if (now - self->busy_since_ >= self->busy_wait_) return 0;
+  if (const InterruptibleWaits* scope = InterruptibleWaits::current()) {
+    // Asked once per the scope's interval, not per step: asking may take
+    // the interpreter's lock.
+    if (now - self->busy_since_ >= scope->interval() && now - self->last_interrupt_check_ >= scope->interval()) {
+      self->last_interrupt_check_ = now;
+      try {
+        scope->check();
+      } catch (...) {
+        self->wait_interrupted_ = true;
+        return 0;
+      }
+    }
+  }
   if (attempts < 4) {
     std::this_thread::yield();
   } else {
@@ -347,10 +361,18 @@ int Database::run_prepared(const char* sql) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+void Database::throw_if_wait_interrupted() {
+  if (!wait_interrupted_) return;
+  wait_interrupted_ = false;
+  throw WaitInterrupted();
+}
+
 void Database::begin_immediate() {
+  wait_interrupted_ = false;
   for (int attempt = 1;; ++attempt) {
     int rc = run_prepared("BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) return;
+    if ((rc & 0xFF) == SQLITE_BUSY) throw_if_wait_interrupted();
     if ((rc & 0xFF) != SQLITE_BUSY || attempt >= kWriteAttempts) {
       if ((rc & 0xFF) == SQLITE_BUSY) {
         throw ConnectionClosed("The embedded broker's database " + path_ + " stayed locked by another process for " +
@@ -365,6 +387,7 @@ void Database::commit() {
   for (int attempt = 1;; ++attempt) {
     int rc = run_prepared("COMMIT");
     if (rc == SQLITE_OK) return;
+    if ((rc & 0xFF) == SQLITE_BUSY) throw_if_wait_interrupted();
     if ((rc & 0xFF) != SQLITE_BUSY || attempt >= kWriteAttempts) fail(rc, "COMMIT failed");
   }
 }

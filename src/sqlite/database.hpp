@@ -112,8 +112,13 @@ class Database {
   void rollback() noexcept;
   void configure(const DatabaseOptions& options);
   // SQLite's busy handler: waits for another connection's lock in steps
-  // that start at a yield and grow to 1 ms, until busy_wait_ has passed.
+  // that start at a yield and grow to 1 ms, until busy_wait_ has passed,
+  // or until the calling thread's InterruptibleWaits scope says to stop
+  // (Ctrl-C): it then sets wait_interrupted_, and the BEGIN or COMMIT that
+  // was waiting throws WaitInterrupted (a callback of C code must not).
   static int on_busy(void* database, int attempts);
+  // Throws WaitInterrupted if the busy wait that just failed was cut short.
+  void throw_if_wait_interrupted();
   void ensure_schema();
 
   std::string path_;
@@ -121,6 +126,8 @@ class Database {
   std::chrono::milliseconds busy_timeout_;
   std::chrono::milliseconds busy_wait_;
   std::chrono::steady_clock::time_point busy_since_;
+  std::chrono::steady_clock::time_point last_interrupt_check_;
+  bool wait_interrupted_ = false;
   std::map<const char*, std::unique_ptr<Statement>> statements_;
 };
 

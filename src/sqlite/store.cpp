@@ -6,6 +6,7 @@
 
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
+#include "dramatiq/wait_interruption.hpp"
 
 namespace dramatiq::sqlite {
 
@@ -103,7 +104,7 @@ void Store::write(const std::function<void(Database&)>& work) {
     std::vector<Job*> batch;
     batch.swap(waiting_);
     lock.unlock();
-    commit_batch(batch);
+    commit_batch(batch, &job);
     lock.lock();
     committing_ = false;
     committed_.notify_all();
@@ -149,10 +150,20 @@ void Store::enqueue(const std::vector<MessageRow>& rows) {
   for (const auto& queue : queues) doorbell_.ring(queue);
 }
 
-void Store::commit_batch(std::vector<Job*>& batch) {
+void Store::commit_batch(std::vector<Job*>& batch, Job* leader) {
   SpoolDrainer::Pass pass;
   std::string drain_failure;
-  commit_locked(batch, pass, drain_failure);
+  if (!commit_locked(batch, pass, drain_failure)) {
+    std::lock_guard lock(mutex_);
+    for (Job* job : batch) {
+      if (job == leader) continue;
+      job->error = nullptr;  // rolled back: it runs again in the next batch
+      waiting_.push_back(job);
+    }
+    leader->error = std::make_exception_ptr(WaitInterrupted());
+    leader->done = true;
+    return;
+  }
   // Outside the connection: a log sink may take the GIL.
   if (!drain_failure.empty()) {
     log::write(log::Level::Warning, kLogger,
@@ -164,7 +175,7 @@ void Store::commit_batch(std::vector<Job*>& batch) {
   for (Job* job : batch) job->done = true;
 }
 
-void Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure) {
+bool Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure) {
   std::lock_guard connection(connection_mutex_);
   const bool drain = drainer_.pending();
   try {
@@ -193,6 +204,9 @@ void Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, st
     } else {
       drainer_.committed(pass);
     }
+  } catch (const WaitInterrupted&) {
+    pass = SpoolDrainer::Pass{};
+    return false;
   } catch (...) {
     // Undone with the batch: the spool is looked at again next time.
     pass = SpoolDrainer::Pass{};
@@ -201,6 +215,7 @@ void Store::commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, st
       if (!job->error) job->error = error;
     }
   }
+  return true;
 }
 
 void Store::read(const std::function<void(Database&)>& work) {

@@ -66,8 +66,13 @@ class Store {
     std::exception_ptr error;
     bool done = false;
   };
-  void commit_batch(std::vector<Job*>& batch);
-  void commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure);
+  // `leader`: the job of the thread committing. A Ctrl-C in that thread's
+  // wait for the file's lock fails only its own job; the others go back
+  // to the waiting jobs for the next leader.
+  void commit_batch(std::vector<Job*>& batch, Job* leader);
+  // Returns false if the wait for the file's lock was interrupted (nothing
+  // was committed).
+  bool commit_locked(std::vector<Job*>& batch, SpoolDrainer::Pass& pass, std::string& drain_failure);
   // Inside commit_batch's transaction, in a savepoint of its own: a pass
   // that fails is undone alone, and the batch's work goes on.
   void drain_spools(SpoolDrainer::Pass& pass, std::string& failure);

@@ -21,6 +21,7 @@
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/sqlite_broker.hpp"
+#include "dramatiq/wait_interruption.hpp"
 #include "dramatiq/worker.hpp"
 #include "interrupt_wait_scenario.hpp"
 #include "settlement_scenario.hpp"
@@ -241,6 +242,49 @@ TEST(SQLiteBroker, SendWaitsForAnotherWritersLockWithinTheBusyTimeout) {
   releaser.join();
   sqlite3_close(other);
   EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1);
+}
+
+// Ctrl-C while a send waits for another program's lock: the thread whose
+// scope says stop gets WaitInterrupted and nothing of its send is stored;
+// a send of another thread, waiting meanwhile (in the same batch or the
+// next), is committed once the lock is free.
+TEST(SQLiteBroker, AnInterruptedWaitForTheLockFailsOnlyThatSend) {
+  TempDir dir;
+  auto options = options_for(dir.file("q.db"));
+  options.busy_timeout_ms = 60000;
+  options.durable = true;
+  auto broker = std::make_shared<SQLiteBroker>(options);
+  broker->declare_queue("default");
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.file("q.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  std::atomic<int> asked{0};
+  std::promise<void> asked_twice;
+  std::promise<void> interrupt;
+  auto interrupt_now = interrupt.get_future().share();
+  auto interrupted = std::async(std::launch::async, [&] {
+    InterruptibleWaits scope(
+        [&] {
+          if (++asked == 2) asked_twice.set_value();  // waiting for the lock, asked between steps
+          return interrupt_now.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+        },
+        std::chrono::milliseconds(5));
+    broker->enqueue(make_message("add", {Value(1), Value(2)}));
+  });
+  ASSERT_EQ(asked_twice.get_future().wait_for(kLongWait), std::future_status::ready);
+  auto other_send = std::async(std::launch::async, [&] { return broker->enqueue(make_message("add", {Value(3), Value(4)})); });
+  interrupt.set_value();
+  ASSERT_EQ(interrupted.wait_for(kLongWait), std::future_status::ready) << "the interrupted send went on waiting";
+  EXPECT_THROW(interrupted.get(), WaitInterrupted);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  ASSERT_EQ(other_send.wait_for(kLongWait), std::future_status::ready);
+  Message sent = other_send.get();
+  EXPECT_EQ(count_rows(dir.file("q.db"), "SELECT count(*) FROM dramatiq_messages"), 1);
+  EXPECT_EQ(count_rows(dir.file("q.db"),
+                       "SELECT count(*) FROM dramatiq_messages WHERE message_id = '" + sent.message_id + "'"),
+            1);
 }
 
 TEST(SQLiteBroker, DelaysAreDueTimesNotDelayQueues) {

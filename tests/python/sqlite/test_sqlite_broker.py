@@ -11,6 +11,7 @@ import pytest
 import dramatiq
 from dramatiq.brokers.sqlite import SQLiteBroker
 
+from interrupt_support import interrupt_when_blocked
 from sqlite_support import rows
 
 WAIT_MS = 20_000
@@ -265,3 +266,41 @@ def test_help_documents_the_parameters():
     for name in ("get_dead_letters", "requeue_dead_letters", "delete_dead_letters", "join", "flush",
                  "get_queue_message_counts"):
         assert "Parameters:" in getattr(SQLiteBroker, name).__doc__, name
+
+
+LOCKED_SEND_SCRIPT = """
+import sqlite3, sys
+import dramatiq
+from dramatiq.brokers.sqlite import SQLiteBroker
+
+path = sys.argv[1]
+broker = SQLiteBroker(path, durable=True, busy_timeout=60000)
+dramatiq.set_broker(broker)
+
+@dramatiq.actor
+def job():
+    pass
+
+# Another connection holds the file's write lock, as a long transaction of
+# another program would: a durable send waits for it.
+holder = sqlite3.connect(path, isolation_level=None)
+holder.execute("BEGIN IMMEDIATE")
+print("READY", flush=True)
+try:
+    job.send()
+    print("SENT", flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+holder.execute("ROLLBACK")
+holder.close()
+job.send()
+count = sqlite3.connect(path).execute("SELECT count(*) FROM dramatiq_messages").fetchone()[0]
+print("QUEUED", count, flush=True)
+"""
+
+
+def test_sigint_interrupts_a_send_waiting_for_the_files_lock(db_path):
+    # Without the interruption the send would wait 6 x 60 s for the lock.
+    done = interrupt_when_blocked(LOCKED_SEND_SCRIPT.replace("sys.argv[1]", repr(db_path)))
+    assert done.stdout.split() == ["INTERRUPTED", "QUEUED", "1"], done.stderr
+    assert done.returncode == 0, done.stderr
