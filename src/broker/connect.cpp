@@ -30,9 +30,7 @@ const std::vector<std::string>& broker_url_schemes() {
 }
 
 std::string broker_url_scheme(std::string_view url) {
-  std::string scheme(url_scheme(url));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string scheme = url_scheme(url);
   const auto& known = broker_url_schemes();
   if (std::find(known.begin(), known.end(), scheme) == known.end()) {
     std::string expected;

@@ -1,5 +1,8 @@
 #include "core/url.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace dramatiq {
 
 namespace {
@@ -32,9 +35,12 @@ std::vector<UrlParameter> parse_query(std::string_view query, bool form_encoded)
 
 }  // namespace
 
-std::string_view url_scheme(std::string_view url) {
+std::string url_scheme(std::string_view url) {
   auto end = url.find("://");
-  return end == std::string_view::npos ? std::string_view() : url.substr(0, end);
+  std::string scheme(end == std::string_view::npos ? std::string_view() : url.substr(0, end));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return scheme;
 }
 
 std::string percent_decode(std::string_view text, bool plus_is_space) {
@@ -57,7 +63,7 @@ ParsedUrl parse_url(std::string_view url, UrlSyntax syntax) {
   ParsedUrl parsed;
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return parsed;
-  parsed.scheme = std::string(url.substr(0, scheme_end));
+  parsed.scheme = url_scheme(url);
   std::string_view rest = url.substr(scheme_end + 3);
 
   if (auto mark = rest.find('?'); mark != std::string_view::npos) {

@@ -16,9 +16,10 @@
 
 namespace dramatiq {
 
-// The text before "://", as written (not lower-cased); empty when there is
-// no "://".
-std::string_view url_scheme(std::string_view url);
+// The text before "://", lower-cased (schemes are case-insensitive, as
+// Python's urllib.parse, and so redis-py and pika, read them); empty when
+// there is no "://".
+std::string url_scheme(std::string_view url);
 
 // `text` with each %XX (two hex digits) replaced by its byte; a '%' not
 // followed by two hex digits is kept as it is. With `plus_is_space`, '+'

@@ -100,7 +100,7 @@ void RabbitmqConnectionOptions::set_option(std::string_view name, std::string_vi
 
 RabbitmqConnectionOptions RabbitmqConnectionOptions::from_url(std::string_view url) {
   RabbitmqConnectionOptions options;
-  std::string_view scheme = url_scheme(url);
+  std::string scheme = url_scheme(url);
   if (scheme != "amqp" && scheme != "amqps") {
     throw std::invalid_argument("RabbitMQ URL must start with amqp:// or amqps://: '" + redacted_url(url) + "'");
   }

@@ -39,7 +39,7 @@ bool parse_bool(std::string_view text) {
 
 RedisConnectionOptions RedisConnectionOptions::from_url(std::string_view url) {
   RedisConnectionOptions options;
-  std::string_view scheme = url_scheme(url);
+  std::string scheme = url_scheme(url);
   if (scheme != "redis" && scheme != "rediss" && scheme != "unix") {
     throw std::invalid_argument(
         "Redis URL must specify one of the following schemes (redis://, rediss://, unix://)");

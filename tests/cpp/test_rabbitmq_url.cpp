@@ -43,6 +43,11 @@ TEST(RabbitmqUrl, AmqpsUsesTlsAndItsPort) {
   EXPECT_EQ(options.port, 5671);
 }
 
+TEST(RabbitmqUrl, SchemeIsCaseInsensitiveAsPikaReadsIt) {
+  EXPECT_TRUE(RabbitmqConnectionOptions::from_url("AMQPS://h").tls);
+  EXPECT_FALSE(RabbitmqConnectionOptions::from_url("Amqp://h").tls);
+}
+
 TEST(RabbitmqUrl, RefusesOtherSchemesAndBadValues) {
   EXPECT_THROW(RabbitmqConnectionOptions::from_url("redis://h"), std::invalid_argument);
   EXPECT_THROW(RabbitmqConnectionOptions::from_url("amqp://h:port"), std::invalid_argument);

@@ -17,6 +17,12 @@ TEST(RedisUrl, HostPortAndDatabase) {
   EXPECT_FALSE(o.username.has_value());
 }
 
+TEST(RedisUrl, SchemeIsCaseInsensitiveAsRedisPyReadsIt) {
+  EXPECT_FALSE(RedisConnectionOptions::from_url("REDIS://h:6380").tls);
+  EXPECT_EQ(RedisConnectionOptions::from_url("REDIS://h:6380").port, 6380);
+  EXPECT_TRUE(RedisConnectionOptions::from_url("Rediss://h").tls);
+}
+
 TEST(RedisUrl, DefaultsWhenOmitted) {
   auto o = RedisConnectionOptions::from_url("redis://");
   EXPECT_EQ(o.host, "localhost");

@@ -709,6 +709,7 @@ TEST(SQLiteBroker, UrlsNameThePathAndOptions) {
   EXPECT_THROW(SQLiteBrokerOptions::from_url("sqlite:///q.db?durible=1"), std::invalid_argument);
   EXPECT_THROW(SQLiteBrokerOptions::from_url("sqlite:///q.db?durable=maybe"), std::invalid_argument);
   EXPECT_THROW(SQLiteBrokerOptions::from_url("redis://localhost"), std::invalid_argument);
+  EXPECT_EQ(SQLiteBrokerOptions::from_url("SQLite:///var/q.db").path, "/var/q.db");  // schemes ignore case
 }
 
 TEST(SQLiteBroker, UrlPathsKeepTheirAtSignsHashesAndEscapes) {

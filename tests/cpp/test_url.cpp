@@ -14,7 +14,7 @@ constexpr UrlSyntax kSqlite{.user_info = UrlSyntax::UserInfo::kNone};
 
 TEST(Url, SchemeIsTheTextBeforeTheSeparator) {
   EXPECT_EQ(url_scheme("amqps://h"), "amqps");
-  EXPECT_EQ(url_scheme("REDIS://h"), "REDIS");  // as written; connect() lower-cases it
+  EXPECT_EQ(url_scheme("REDIS://h"), "redis");  // schemes are case-insensitive
   EXPECT_EQ(url_scheme("redis:/h"), "");
   EXPECT_EQ(url_scheme("host:6379"), "");
   EXPECT_EQ(url_scheme("://h"), "");

@@ -60,7 +60,7 @@ class URLParameters:
     """
 
     def __init__(self, url: str) -> None:
-        if not isinstance(url, str) or not url.startswith(("amqp://", "amqps://")):
+        if not isinstance(url, str) or _scheme_or_none(url) not in ("amqp", "amqps"):
             shown = _engine.redacted_url(url) if isinstance(url, str) else url
             raise ValueError("expected an amqp:// or amqps:// URL, got %r" % (shown,))
         self.url = url
@@ -68,6 +68,13 @@ class URLParameters:
     def __repr__(self) -> str:
         return "URLParameters(%r)" % _engine.redacted_url(self.url)
 
+
+
+def _scheme_or_none(url: str) -> Optional[str]:
+    try:
+        return _engine.broker_url_scheme(url)
+    except ValueError:
+        return None
 
 
 def _parameter_dict(parameters: dict) -> dict:

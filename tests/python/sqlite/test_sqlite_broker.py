@@ -234,6 +234,12 @@ def test_urls_and_their_options(tmp_path):
         SQLiteBroker(url="sqlite://" + path + "?durible=1")
     with pytest.raises(ValueError, match="Unsupported broker URL"):
         dramatiq.brokers.from_url("mysql://localhost/db")
+    # Schemes ignore case, as urllib (and so redis-py and pika) read them.
+    upper = dramatiq.brokers.from_url("SQLite://" + path)
+    try:
+        assert isinstance(upper, SQLiteBroker) and upper.path == path
+    finally:
+        upper.close()
 
 
 def test_two_brokers_on_one_file_share_queues(db_path):
