@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(json_reader message_decoder redis_reply amqp_frames sqlite_rows spool_files); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(json_reader message_decoder redis_reply amqp_frames sqlite_rows spool_files schedules); fi
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/sanitizers/ubsan.supp"
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"

@@ -9,10 +9,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # System packages: compiler, the engine's C++ libraries, test frameworks.
 # clang: the sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh; its
-# compiler-rt brings libFuzzer and the sanitizer runtimes).
+# compiler-rt brings libFuzzer and the sanitizer runtimes). tzdata: the IANA time zones periodic
+# schedules are read in (src/schedule/time_zone.cpp).
 packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
   redis-server memcached libmemcached-dev libsqlite3-dev librabbitmq-dev rabbitmq-server erlang-base
-  postgresql clang)
+  postgresql clang tzdata)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

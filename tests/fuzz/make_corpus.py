@@ -108,6 +108,14 @@ def main():
           rows_payload)
     write("spool_files", "torn", bytes([1, 0, 0, 6]) + b"\x40\x00\x00\x00\x12\x34")
     write("spool_files", "seal", bytes([1, 0, 1, 1]) + b"\x02" + bytes([0, 3]) + b"abc")
+    # schedules: 0 + a TZif file (the tz database's, public domain), 1 + a
+    # POSIX TZ rule, 2 + a cron expression.
+    with open("/usr/share/zoneinfo/Europe/Paris", "rb") as f:
+        write("schedules", "tzif-europe-paris", bytes([0]) + f.read())
+    write("schedules", "posix-sydney", bytes([1]) + b"AEST-10AEDT,M10.1.0,M4.1.0/3")
+    write("schedules", "posix-julian", bytes([1]) + b"<+03>-3XDT,J60/0,300/25")
+    write("schedules", "cron-seconds", bytes([2]) + b"*/10 5-50/5 9-17 * JAN,jul mon-FRI")
+    write("schedules", "cron-leap-day", bytes([2]) + b"0 0 29 2 *")
 
 
 if __name__ == "__main__":
