@@ -45,7 +45,7 @@ function(dramatiq_sanitizer_targets)
     add_executable(threaded_engine_tests EXCLUDE_FROM_ALL
       tests/cpp/test_worker.cpp tests/cpp/test_work_queue.cpp tests/cpp/test_broker_traits.cpp
       tests/cpp/test_redis_broker.cpp tests/cpp/test_sqlite_broker.cpp
-      tests/cpp/test_middleware_pipeline.cpp tests/cpp/test_results.cpp)
+      tests/cpp/test_middleware_pipeline.cpp tests/cpp/test_results.cpp tests/cpp/test_scheduler.cpp)
     target_include_directories(threaded_engine_tests PRIVATE src)
     target_link_libraries(threaded_engine_tests PRIVATE dramatiq_engine GTest::gtest GTest::gtest_main)
   endif()

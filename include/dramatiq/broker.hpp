@@ -124,6 +124,19 @@ class Broker {
   // that one are stored and the error propagates.
   virtual std::vector<Message> enqueue_all(std::vector<Message> messages, Delay delay = std::nullopt);
 
+  // ---- periodic ticks (src/schedule/scheduler.hpp)
+  // Enqueues `message` as tick `tick_ms` of the schedule `schedule_name`
+  // unless a scheduler sharing this broker (in any process, on any host)
+  // already enqueued that tick or a later one of it: true if this call
+  // enqueued it. The check and the enqueue are one step on the broker, so
+  // of schedulers racing for a tick exactly one enqueues it. The enqueue
+  // hooks run as for enqueue() (after_enqueue only for a tick enqueued).
+  bool enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, Message message);
+  // The last tick of `schedule_name` that a scheduler enqueued, if any.
+  virtual std::optional<std::int64_t> last_tick(const std::string& /*schedule_name*/) { return std::nullopt; }
+  // Whether this broker can enqueue ticks (do_enqueue_tick).
+  virtual bool supports_ticks() const { return false; }
+
   // ---- consuming
   // A consumer of one queue for a worker, holding up to `prefetch` messages
   // delivered and not yet settled.
@@ -189,6 +202,11 @@ class Broker {
   virtual void do_enqueue(const std::string& queue_name, const Message& message) = 0;
   // Stores each message on its queue_name; brokers that can batch override.
   virtual void do_enqueue_all(const std::vector<Message>& messages);
+  // enqueue_tick's storage step: stores `message` and records `tick_ms` as
+  // the schedule's last tick, in one step, if `tick_ms` is later than the
+  // last tick recorded; false (and nothing stored) if it is not. The
+  // default throws std::logic_error (the broker has no such step yet).
+  virtual bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message);
   // Adds broker-specific options to a message about to be enqueued (before
   // any delay is applied), e.g. Redis's per-enqueue message id.
   virtual void stamp_message(Message& /*message*/) {}

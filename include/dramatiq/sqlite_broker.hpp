@@ -94,6 +94,15 @@ class SQLiteBroker : public Broker {
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
   void do_enqueue_all(const std::vector<Message>& messages) override;
+  // One transaction: the schedule's last tick (table dramatiq_schedules)
+  // and the message, committed directly (not spooled).
+  bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
+
+ public:
+  std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
+  bool supports_ticks() const override { return true; }
+
+ protected:
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -62,6 +62,11 @@ class StubBroker : public Broker {
 
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
+  bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
+
+ public:
+  std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
+  bool supports_ticks() const override { return true; }
 
  private:
   friend class StubConsumer;
@@ -88,6 +93,9 @@ class StubBroker : public Broker {
   std::map<std::string, Queue> queues_;
   std::vector<DeadLetter> dead_letters_;
   std::function<bool()> dead_letters_keep_exceptions_;  // mutex_; empty: they do
+  // Held across a tick's check and enqueue (not mutex_: do_enqueue takes it).
+  std::mutex ticks_mutex_;
+  std::map<std::string, std::int64_t> last_ticks_;
 };
 
 }  // namespace dramatiq

@@ -1,6 +1,7 @@
 #include "dramatiq/broker.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <thread>
 
 #include "core/saturating.hpp"
@@ -168,6 +169,19 @@ Message Broker::enqueue_here(Message message, Delay delay) {
   do_enqueue(message.queue_name, message);
   emit_after("after_enqueue", [&](Middleware& m) { m.after_enqueue(*this, message, delay); });
   return message;
+}
+
+bool Broker::enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, Message message) {
+  Delay delay = prepare_for_enqueue(message, std::nullopt);
+  emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });
+  if (!do_enqueue_tick(schedule_name, tick_ms, message)) return false;
+  emit_after("after_enqueue", [&](Middleware& m) { m.after_enqueue(*this, message, delay); });
+  return true;
+}
+
+bool Broker::do_enqueue_tick(const std::string& /*schedule_name*/, std::int64_t /*tick_ms*/,
+                             const Message& /*message*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot enqueue periodic ticks yet");
 }
 
 Message Broker::enqueue_stored_by(Message message, const StoreStep& store) {

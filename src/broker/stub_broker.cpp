@@ -143,6 +143,22 @@ void StubBroker::do_enqueue(const std::string& queue_name, const Message& messag
   put_raw(queue_name, std::move(data));
 }
 
+bool StubBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) {
+  std::lock_guard lock(ticks_mutex_);
+  auto it = last_ticks_.find(schedule_name);
+  if (it != last_ticks_.end() && it->second >= tick_ms) return false;
+  do_enqueue(message.queue_name, message);
+  last_ticks_[schedule_name] = tick_ms;
+  return true;
+}
+
+std::optional<std::int64_t> StubBroker::last_tick(const std::string& schedule_name) {
+  std::lock_guard lock(ticks_mutex_);
+  auto it = last_ticks_.find(schedule_name);
+  if (it == last_ticks_.end()) return std::nullopt;
+  return it->second;
+}
+
 void StubBroker::put_raw(const std::string& queue_name, std::string data) {
   std::lock_guard lock(mutex_);
   auto it = queues_.find(queue_name);

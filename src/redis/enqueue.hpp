@@ -36,4 +36,12 @@ void add_enqueue_arguments(const Message& message, std::vector<std::string>& arg
 void enqueue(Connection& connection, const std::string& key_namespace, const std::string& broker_id,
              std::int64_t now_ms, std::vector<QueueBatch> batches);
 
+// The transaction enqueue() sends: MULTI, the heartbeat, each batch's
+// commands, EXEC. A caller may add commands between MULTI and EXEC.
+std::vector<Command> enqueue_transaction(const std::string& key_namespace, const std::string& broker_id,
+                                         std::int64_t now_ms, std::vector<QueueBatch> batches);
+// Checks the replies to such a transaction; false when EXEC answered nil
+// (a WATCHed key changed: nothing was done).
+bool transaction_ran(const std::vector<Reply>& replies);
+
 }  // namespace dramatiq::redis

@@ -15,6 +15,7 @@ namespace dramatiq {
 
 using redis::add_enqueue_arguments;
 using redis::Operation;
+using redis::Reply;
 
 class RedisBroker::Impl {
  public:
@@ -76,6 +77,58 @@ void RedisBroker::do_enqueue_all(const std::vector<Message>& messages) {
   auto connection = impl_->context.pool().acquire();
   redis::enqueue(*connection, impl_->context.key_namespace(), impl_->context.broker_id(), current_millis(),
                  std::move(batches));
+}
+
+namespace {
+std::optional<std::int64_t> tick_of(const Reply& reply) {
+  if (reply.type != Reply::Type::String) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    long long value = std::stoll(reply.str, &used);
+    if (used == reply.str.size()) return value;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;  // not a tick of ours: overwritten by the next one
+}
+}  // namespace
+
+bool RedisBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) {
+  const std::string key = impl_->context.key_namespace() + ":__schedules__";
+  auto connection = impl_->context.pool().acquire();
+  // Another scheduler's write between WATCH and EXEC makes EXEC do nothing:
+  // read the tick again then (a few rounds at most: one write per tick).
+  for (int round = 0; round < 100; ++round) {
+    std::vector<Reply> read;
+    try {
+      read = connection->pipeline({{"WATCH", key}, {"HGET", key, schedule_name}});
+      redis::check(read[0]);
+      redis::check(read[1]);
+      if (auto last = tick_of(read[1]); last && *last >= tick_ms) {
+        redis::check(connection->call({"UNWATCH"}));
+        return false;
+      }
+      redis::QueueBatch batch{message.queue_name, {}};
+      add_enqueue_arguments(message, batch.id_data_pairs);
+      auto commands = redis::enqueue_transaction(impl_->context.key_namespace(), impl_->context.broker_id(),
+                                                 current_millis(), {std::move(batch)});
+      commands.insert(commands.begin() + 1, {"HSET", key, schedule_name, std::to_string(tick_ms)});
+      if (redis::transaction_ran(connection->pipeline(commands))) return true;
+    } catch (...) {
+      try {
+        connection->call({"UNWATCH"});  // never leave a WATCH on a pooled connection
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+  throw ConnectionClosed("the tick of schedule '" + schedule_name + "' kept changing under a hundred attempts");
+}
+
+std::optional<std::int64_t> RedisBroker::last_tick(const std::string& schedule_name) {
+  auto connection = impl_->context.pool().acquire();
+  Reply reply = connection->call({"HGET", impl_->context.key_namespace() + ":__schedules__", schedule_name});
+  redis::check(reply);
+  return tick_of(reply);
 }
 
 void RedisBroker::flush(const std::string& queue_name) {

@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS dramatiq_dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dramatiq_dead_letters_queue ON dramatiq_dead_letters (queue, id);
 CREATE INDEX IF NOT EXISTS dramatiq_dead_letters_age ON dramatiq_dead_letters (dead_at);
+CREATE TABLE IF NOT EXISTS dramatiq_schedules (
+  name TEXT PRIMARY KEY,
+  last_tick INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dramatiq_workers (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   pid INTEGER NOT NULL,

@@ -159,6 +159,37 @@ void SQLiteBroker::do_enqueue_all(const std::vector<Message>& messages) {
   impl_->context.store().enqueue(rows);
 }
 
+bool SQLiteBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms,
+                                   const Message& message) {
+  sqlite::MessageRow row = row_of(message.queue_name, message, now_ms());
+  bool stored = false;
+  impl_->context.store().write([&](Database& db) {
+    stored = false;  // a batch that is retried runs this again
+    auto last = db.query("SELECT last_tick FROM dramatiq_schedules WHERE name = ?");
+    last.bind(1, schedule_name);
+    if (last.step() && last.integer(0) >= tick_ms) return;
+    db.query("INSERT INTO dramatiq_schedules (name, last_tick) VALUES (?, ?) "
+             "ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick")
+        .bind(1, schedule_name)
+        .bind(2, tick_ms)
+        .run();
+    sqlite::insert_message_row(db, row);
+    stored = true;
+  });
+  if (stored) impl_->context.store().doorbell().ring(row.queue);
+  return stored;
+}
+
+std::optional<std::int64_t> SQLiteBroker::last_tick(const std::string& schedule_name) {
+  std::optional<std::int64_t> last;
+  impl_->context.store().read([&](Database& db) {
+    auto cursor = db.query("SELECT last_tick FROM dramatiq_schedules WHERE name = ?");
+    cursor.bind(1, schedule_name);
+    if (cursor.step()) last = cursor.integer(0);
+  });
+  return last;
+}
+
 void SQLiteBroker::flush(const std::string& queue_name) {
   impl_->context.store().write([&](Database& db) {
     db.query("DELETE FROM dramatiq_messages WHERE queue = ?").bind(1, queue_name).run();

@@ -486,6 +486,9 @@ TEST(SQLiteBroker, LeasesOfADeadProcessReturnToTheQueue) {
   // heartbeat may itself find the dead worker: either way is right).
   LogCapture logs;
   auto registration = broker->consume("other", 1);
+  // A read moves the spooled sends into the table, where a worker leases
+  // them (the raw UPDATE below sees only what is there).
+  ASSERT_EQ(broker->queue_counts("default").ready, 3);
   // A worker process of this host (same boot, pid namespace and host name)
   // that leased the messages and died.
   pid_t gone = dead_pid();
