@@ -38,12 +38,32 @@ Reply convert(const redisReply* r) {
   return reply;
 }
 
+void* (*default_create_array)(const redisReadTask*, int) = nullptr;
+
+// hiredis's own array constructor, after the element count is checked; a
+// refused count fails the read as out of memory, and the reader says why.
+void* create_checked_array(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) {
+    if (task->privdata) *static_cast<long long*>(task->privdata) = elements;
+    return nullptr;
+  }
+  return default_create_array(task, elements);
+}
+
 }  // namespace
 
 void ReplyReader::Deleter::operator()(redisReader* reader) const { redisReaderFree(reader); }
 
 ReplyReader::ReplyReader() : reader_(redisReaderCreate()) {
   if (!reader_) throw std::bad_alloc();
+  static redisReplyObjectFunctions checked = [](const redisReplyObjectFunctions& defaults) {
+    redisReplyObjectFunctions functions = defaults;
+    default_create_array = functions.createArray;
+    functions.createArray = &create_checked_array;
+    return functions;
+  }(*reader_->fn);
+  reader_->fn = &checked;
+  reader_->privdata = &refused_elements_;
 }
 
 void ReplyReader::feed(const char* data, std::size_t size) {
@@ -55,6 +75,11 @@ void ReplyReader::feed(const char* data, std::size_t size) {
 std::optional<Reply> ReplyReader::next() {
   void* raw = nullptr;
   if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+    if (refused_elements_ > 0) {
+      throw ReplyProtocolError("protocol error: an array of " + std::to_string(refused_elements_) +
+                               " elements, more than the " + std::to_string(kMaxReplyElements) +
+                               " a reply may hold");
+    }
     throw ReplyProtocolError(std::string("protocol error: ") + reader_->errstr);
   }
   if (!raw) return std::nullopt;

@@ -32,9 +32,18 @@ class ReplyProtocolError : public std::runtime_error {
 };
 
 // Buffers what a server sent and cuts it into replies.
+// Arrays announcing more elements than this are refused before anything
+// is allocated for them (hiredis allocates the element table at the
+// header: "*2000000000" would ask for 16 GB). The engine's largest reply,
+// a consumer's set of unacknowledged ids, is bounded by its prefetch.
+inline constexpr int kMaxReplyElements = 1 << 20;
+
 class ReplyReader {
  public:
   ReplyReader();
+  // Not moved: hiredis keeps a pointer to refused_elements_.
+  ReplyReader(const ReplyReader&) = delete;
+  ReplyReader& operator=(const ReplyReader&) = delete;
   void feed(const char* data, std::size_t size);
   // The next complete reply, or nullopt until more bytes arrive. Throws
   // ReplyProtocolError (and keeps throwing) once the bytes are not RESP.
@@ -45,6 +54,7 @@ class ReplyReader {
     void operator()(redisReader* reader) const;
   };
   std::unique_ptr<redisReader, Deleter> reader_;
+  long long refused_elements_ = 0;  // set by the array check through the reader's privdata
 };
 
 // What a fetch script replied, split into messages: it returns a flat
