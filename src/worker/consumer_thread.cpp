@@ -11,6 +11,15 @@ namespace dramatiq {
 
 namespace {
 constexpr const char* kConsumerLogger = "dramatiq.worker.ConsumerThread";
+
+// A batch pushed to the work queue, ended however the pushing ends.
+struct WorkBatch {
+  explicit WorkBatch(WorkQueue& work) : work(work) { work.begin_batch(); }
+  ~WorkBatch() { work.end_batch(); }
+  WorkBatch(const WorkBatch&) = delete;
+  WorkBatch& operator=(const WorkBatch&) = delete;
+  WorkQueue& work;
+};
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
@@ -126,8 +135,14 @@ void ConsumerThread::consume_loop() {
       window_->wait_for_room(std::chrono::steady_clock::now() + next_wait(), stop_waiting);
     } else {
       std::unique_lock fetching(fetch_mutex_);
+      // A worker thread's fetch may have filled the window meanwhile.
+      if (window_->full()) continue;
       auto message = session->consumer().next(next_wait());
-      if (message) handle_message(std::move(message), session);
+      if (message) {
+        WorkBatch batch(context_.work);
+        handle_message(std::move(message), session);
+        take_available(session);
+      }
       fetching.unlock();
       // Wake worker threads once per fetched batch, not once per message.
       if (!session->consumer().has_buffered()) context_.work.wake_for_work();
@@ -157,8 +172,24 @@ bool ConsumerThread::fetch_for_worker() {
     return false;  // this thread meets the same error and handles it
   }
   if (!message) return false;
+  WorkBatch batch(context_.work);
   handle_message(std::move(message), session);
+  try {
+    take_available(session);
+  } catch (const std::exception&) {
+    // What was taken is handled; the consumer thread meets the error.
+  }
   return true;
+}
+
+void ConsumerThread::take_available(const std::shared_ptr<ConsumerSession>& session) {
+  Consumer& consumer = session->consumer();
+  const bool in_process = context_.broker.traits().hands_over_in_process;
+  while (!window_->full() && (in_process || consumer.has_buffered())) {
+    auto message = consumer.next(std::chrono::milliseconds(0));
+    if (!message) return;
+    handle_message(std::move(message), session);
+  }
 }
 
 std::chrono::milliseconds ConsumerThread::next_wait() const {

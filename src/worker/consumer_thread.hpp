@@ -72,6 +72,10 @@ class ConsumerThread {
   void consume_loop();
   void handle_message(std::shared_ptr<MessageProxy> message,
                       const std::shared_ptr<ConsumerSession>& session);
+  // Handles, without waiting, what the consumer already holds (a fetched
+  // batch; an in-process broker's queue) while the window has room: with
+  // the message just fetched, one batch for the work queue.
+  void take_available(const std::shared_ptr<ConsumerSession>& session);
   void handle_delayed_messages();
   // How long to wait for the next delivery: the fetch timeout, or less when
   // a delayed message comes due sooner.

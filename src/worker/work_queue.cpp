@@ -17,6 +17,16 @@ void WorkQueue::push(WorkItem item) {
   queued_ = items_.size();
 }
 
+void WorkQueue::begin_batch() {
+  std::lock_guard lock(mutex_);
+  filling_ += 1;
+}
+
+void WorkQueue::end_batch() {
+  std::lock_guard lock(mutex_);
+  filling_ -= 1;
+}
+
 void WorkQueue::wake_for_work() {
   if (spinning_) return;  // the spinning thread takes it
   bool wake;
@@ -89,7 +99,7 @@ int WorkQueue::Items::count_older_than(std::uint64_t sequence) const {
 }
 
 bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock, int slot) {
-  if (!items_.empty()) return true;
+  if (!items_.empty() && filling_ == 0) return true;
   sleeping_ += 1;
   bool watching = false;
   bool take = false;
@@ -97,7 +107,7 @@ bool WorkQueue::wait_for_work(std::unique_lock<std::mutex>& lock, int slot) {
   std::uint64_t queued_before = sequence_;
   auto deadline = std::chrono::steady_clock::now() + idle_timeout_;
   while (!closed_ && !paused_ && !slot_paused(slot)) {
-    if (!items_.empty() && wake_grants_ > 0) {
+    if (!items_.empty() && wake_grants_ > 0 && filling_ == 0) {
       wake_grants_ -= 1;
       take = true;
       break;
@@ -143,8 +153,8 @@ bool WorkQueue::spin_for_work() {
   auto until = std::chrono::steady_clock::now() + tuning_.spin_time;
   bool found = false;
   while (!found && std::chrono::steady_clock::now() < until) {
-    found = queued_.load(std::memory_order_relaxed) > 0 || interrupted_.load(std::memory_order_relaxed) ||
-            (spin_fetch_ && spin_fetch_());
+    found = (queued_.load(std::memory_order_relaxed) > 0 && filling_.load(std::memory_order_relaxed) == 0) ||
+            interrupted_.load(std::memory_order_relaxed) || (spin_fetch_ && spin_fetch_());
   }
   spinning_ = false;
   return found;

@@ -61,6 +61,13 @@ class WorkQueue {
   // batch, then calls wake_for_work() once.
   void push(WorkItem item);
   void wake_for_work();
+  // Between these a consumer pushes what it fetched at once (a batch, or
+  // what an in-process broker already holds): no thread takes an item
+  // meanwhile, so the first taken is the batch's highest priority, not
+  // whichever was pushed first. A batch takes microseconds (no waiting
+  // fetch inside); call wake_for_work() after the end.
+  void begin_batch();
+  void end_batch();
 
   // The next item for the calling worker thread, or nullopt after the idle
   // timeout, while paused, or once closed. Runs `before_sleep` (outside the
@@ -146,6 +153,7 @@ class WorkQueue {
   int paused_slots_ = 0;           // slots with slot_paused_ set
   // Readable without the lock, for the spinning thread.
   std::atomic<std::size_t> queued_{0};
+  std::atomic<int> filling_{0};  // batches being pushed (changed under mutex_)
   std::atomic<bool> interrupted_{false};  // paused or closed
   std::atomic<bool> spinning_{false};     // a thread is in spin_for_work()
   // Wake-up bookkeeping (mutex_): see wake_for_work and wait_for_work.

@@ -303,6 +303,37 @@ def test_priority_ordering_with_one_thread(stub_broker, make_worker):
     assert [name for name, _ in order] == ["high", "high", "mid", "mid", "low", "low"]
 
 
+def test_messages_waiting_when_a_paused_worker_resumes_run_by_priority(stub_broker, monkeypatch):
+    # The consumer hands what the broker already holds to the work queue as
+    # one batch, so the single worker thread starts with the highest
+    # priority rather than whichever message was handed over first
+    # (upstream's test_actors_can_prioritize_work).
+    monkeypatch.setattr(dramatiq.worker, "QUEUE_PREFETCH", 20)
+    calls = []
+
+    @dramatiq.actor(priority=0)
+    def hi():
+        calls.append("hi")
+
+    @dramatiq.actor(priority=10)
+    def lo():
+        calls.append("lo")
+
+    worker = dramatiq.Worker(stub_broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        worker.pause()
+        for _ in range(10):
+            lo.send()
+            hi.send()
+        worker.resume()
+        stub_broker.join(lo.queue_name)
+        worker.join()
+    finally:
+        worker.stop()
+    assert calls == ["hi"] * 10 + ["lo"] * 10
+
+
 def test_equal_priority_is_roughly_fifo(stub_broker, make_worker):
     order = []
 
