@@ -2,6 +2,7 @@
 // upstream workers and producers can share queues with this one.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,20 @@ class RedisBroker : public Broker {
   void enqueue_encoded(const std::string& queue_name, const std::string& redis_message_id,
                        const std::string& data);
   std::vector<std::string> fetch_encoded(const std::string& queue_name, int count);
+
+  // Upstream's do_ack and do_nack: settles one message this broker took
+  // from `queue_name`, by its Redis id, at once (a nack moves it to the
+  // dead letters). An id not in this broker's unacknowledged set is left
+  // alone, as the worker's own settlements leave it.
+  void settle_encoded(const std::string& queue_name, const std::string& redis_message_id, bool ack);
+
+  // Makes consumers settle each message through `ack`/`nack` instead of
+  // their batched settlements: a host program that replaced do_ack or
+  // do_nack (tests, instrumentation) sees every settlement. An empty
+  // function keeps that side batched. They may throw BrokerConnectionError:
+  // the worker retries the settlement as after any connection error.
+  using HostSettle = std::function<void(const std::string& queue_name, const std::string& redis_message_id)>;
+  void set_host_settlement(HostSettle ack, HostSettle nack);
 
   class Impl;
 

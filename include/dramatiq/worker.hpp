@@ -139,6 +139,11 @@ class Worker {
   std::size_t queued_messages() const;
   // The queues (and delay queues) this worker runs a consumer thread for.
   std::vector<std::string> consumed_queues() const;
+  // How many messages the consumer thread of `queue_name` has delivered and
+  // not yet settled (one whose settlement waits for a retry after a
+  // connection error is no longer counted); nullopt when this worker does
+  // not consume that queue.
+  std::optional<std::size_t> outstanding_messages(const std::string& queue_name) const;
   // Its running worker threads (pthread ids, which are Python's idents).
   std::vector<ThreadId> worker_thread_ids() const;
   // The host-language Worker object passed to worker hooks, if any.

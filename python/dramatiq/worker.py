@@ -98,7 +98,7 @@ class Worker:
     def consumers(self) -> dict:
         """The queues (and delay queues) consumed now, each with the
         ``ConsumerThread`` that consumes it (empty until ``start``)."""
-        return {name: ConsumerThread(name, ident=None) for name in self._native.consumed_queues()}
+        return {name: ConsumerThread(name, ident=None, worker=self) for name in self._native.consumed_queues()}
 
     @property
     def workers(self) -> list:
@@ -160,11 +160,68 @@ class ConsumerThread:
       queue_name(str): the queue.
       ident: the thread's ident (default: the calling thread's, as the
         engine builds it in that thread; None when not known).
+      worker(Worker): the worker it belongs to, when known (its
+        ``consumer`` is then available).
     """
 
-    def __init__(self, queue_name: str = "", ident=_CURRENT) -> None:
+    def __init__(self, queue_name: str = "", ident=_CURRENT, worker: Optional["Worker"] = None) -> None:
         self.queue_name = queue_name
         self.ident = threading.get_ident() if ident is _CURRENT else ident
+        self._worker = worker
+
+    @property
+    def consumer(self) -> Optional["_ConsumerView"]:
+        """The consumer this thread fetches through, as upstream's
+        ``consumer`` attribute (None when its worker is not known or no
+        longer consumes the queue)."""
+        worker = self._worker
+        if worker is None or worker._native.outstanding_messages(self.queue_name) is None:
+            return None
+        return _ConsumerView(worker, self.queue_name)
+
+
+class _ConsumerView:
+    """A worker's consumer of one queue, seen from Python: how many
+    messages it holds, and settling a message by hand on brokers that can
+    settle by id (Redis: ``do_ack``/``do_nack``)."""
+
+    def __init__(self, worker: "Worker", queue_name: str) -> None:
+        self._worker = worker
+        self.broker = worker.broker
+        self.queue_name = queue_name
+
+    @property
+    def outstanding_message_count(self) -> int:
+        """Messages delivered and not settled yet (one whose ack waits for a
+        retry after a connection error is no longer counted, as upstream)."""
+        return self._worker._native.outstanding_messages(self.queue_name) or 0
+
+    def ack(self, message) -> None:
+        """Ack ``message`` on the broker now, by its broker id.
+
+        Parameters:
+          message(Message | MessageProxy): a message taken from this queue.
+        """
+        self._settle("do_ack", message)
+
+    def nack(self, message) -> None:
+        """Dead-letter ``message`` on the broker now, by its broker id (an
+        id the broker does not hold is left alone).
+
+        Parameters:
+          message(Message | MessageProxy): a message taken from this queue.
+        """
+        self._settle("do_nack", message)
+
+    def _settle(self, method: str, message) -> None:
+        settle = getattr(self.broker, method, None)
+        message_id = message.options.get("redis_message_id")
+        if settle is None or message_id is None:
+            raise NotImplementedError(
+                f"{type(self.broker).__name__} settles messages through its worker only; "
+                f"{method} by id needs the Redis broker"
+            )
+        settle(self.queue_name, message_id)
 
 
 class _WorkQueueView:

@@ -569,6 +569,7 @@ NB_MODULE(_engine, m) {
       .def_prop_rw("delay_prefetch", &Worker::delay_prefetch, &Worker::set_delay_prefetch)
       .def_prop_ro("worker_threads", &Worker::worker_threads)
       .def("consumed_queues", &Worker::consumed_queues)
+      .def("outstanding_messages", &Worker::outstanding_messages, "queue_name"_a)
       .def("worker_thread_ids", &Worker::worker_thread_ids)
       .def("pause_thread", &Worker::pause_thread, "ident"_a)
       .def("resume_thread", &Worker::resume_thread, "ident"_a)

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "dramatiq/redis_broker.hpp"
+#include "py_broker.hpp"
 #include "py_common.hpp"
 
 namespace nb = nanobind;
@@ -118,23 +119,35 @@ void bind_redis_broker(nb::module_& m) {
       .def_prop_rw("broker_id", &RedisBroker::broker_id, &RedisBroker::set_broker_id)
       .def("enqueue_encoded", [](RedisBroker& b, const std::string& queue, const std::string& id, nb::bytes data) {
              std::string bytes(data.c_str(), data.size());
-             nb::gil_scoped_release release;
-             b.enqueue_encoded(queue, id, bytes);
+             without_gil_interruptibly([&] { b.enqueue_encoded(queue, id, bytes); });
            }, "queue_name"_a, "redis_message_id"_a, "data"_a)
       .def("fetch_encoded", [](RedisBroker& b, const std::string& queue, int count) {
-             std::vector<std::string> data;
-             {
-               nb::gil_scoped_release release;
-               data = b.fetch_encoded(queue, count);
-             }
+             std::vector<std::string> data = without_gil_interruptibly([&] { return b.fetch_encoded(queue, count); });
              nb::list out;
              for (const auto& item : data) out.append(nb::bytes(item.data(), item.size()));
              return out;
            }, "queue_name"_a, "count"_a)
-      .def("ping", [](RedisBroker& b) {
-             nb::gil_scoped_release release;
-             b.ping();
-           })
+      .def("settle_encoded", [](RedisBroker& b, const std::string& queue, const std::string& id, bool ack) {
+             without_gil_interruptibly([&] { b.settle_encoded(queue, id, ack); });
+           }, "queue_name"_a, "redis_message_id"_a, "ack"_a)
+      .def("set_host_settlement", [](RedisBroker& b, nb::handle ack, nb::handle nack) {
+             auto host = [](nb::handle settle, const char* doing) -> RedisBroker::HostSettle {
+               if (settle.is_none()) return {};
+               ForeignPtr ref = wrap(settle);
+               return [ref, doing](const std::string& queue, const std::string& id) {
+                 nb::gil_scoped_acquire gil;
+                 try {
+                   static_cast<const PyObjectRef&>(*ref).object()(queue, id);
+                 } catch (const nb::python_error& e) {
+                   rethrow_broker_error(e, std::string(doing) + " message " + id + " of queue '" + queue + "'");
+                 }
+               };
+             };
+             b.set_host_settlement(host(ack, "Acking"), host(nack, "Nacking"));
+           }, "ack"_a.none(), "nack"_a.none(),
+           "Makes the worker's acks and nacks call `ack(queue_name, redis_message_id)` and "
+           "`nack(...)` (None: the engine's batched settlements).")
+      .def("ping", [](RedisBroker& b) { without_gil_interruptibly([&] { b.ping(); }); })
       .def("close", [](RedisBroker& b) {
              nb::gil_scoped_release release;
              b.close();

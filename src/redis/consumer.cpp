@@ -191,12 +191,20 @@ std::shared_ptr<MessageProxy> RedisConsumer::deliver(Fetched fetched) {
 }
 
 void RedisConsumer::ack(MessageProxy& message) {
-  settler_.ack(queue_, message.receipt);
+  if (auto host = context_.host_ack.load()) {
+    (*host)(queue_, message.receipt);  // a throw leaves it unsettled
+  } else {
+    settler_.ack(queue_, message.receipt);
+  }
   unsettled_ -= 1;
 }
 
 void RedisConsumer::nack(MessageProxy& message) {
-  settler_.nack(queue_, message.receipt);
+  if (auto host = context_.host_nack.load()) {
+    (*host)(queue_, message.receipt);
+  } else {
+    settler_.nack(queue_, message.receipt);
+  }
   unsettled_ -= 1;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,6 +34,11 @@ class BrokerContext {
   const std::string& key_namespace() const { return options_.key_namespace; }
   ConnectionPool& pool() { return pool_; }
   HeldMessages& held() { return held_; }
+  // A host program's replacements for the batched acks and nacks (see
+  // RedisBroker::set_host_settlement); null when it has none.
+  using HostSettle = std::function<void(const std::string& queue, const std::string& id)>;
+  std::atomic<std::shared_ptr<const HostSettle>> host_ack;
+  std::atomic<std::shared_ptr<const HostSettle>> host_nack;
   // The set of ids this broker took from `queue` and has not settled.
   std::string ack_set_key(const std::string& queue) const {
     return options_.key_namespace + ":__acks__." + broker_id() + "." + queue;

@@ -166,6 +166,21 @@ std::vector<std::string> RedisBroker::fetch_encoded(const std::string& queue_nam
   return data;
 }
 
+void RedisBroker::settle_encoded(const std::string& queue_name, const std::string& redis_message_id, bool ack) {
+  std::vector<std::string> arguments{"0", ack ? "1" : "0", redis_message_id};
+  auto connection = impl_->context.pool().acquire();
+  impl_->context.run(*connection, Operation::Fetch, queue_name, std::move(arguments));
+  impl_->context.held().remove(queue_name, {redis_message_id});
+}
+
+void RedisBroker::set_host_settlement(HostSettle ack, HostSettle nack) {
+  auto shared = [](HostSettle settle) {
+    return settle ? std::make_shared<const HostSettle>(std::move(settle)) : nullptr;
+  };
+  impl_->context.host_ack.store(shared(std::move(ack)));
+  impl_->context.host_nack.store(shared(std::move(nack)));
+}
+
 std::int64_t RedisBroker::heartbeat_timeout_ms() const { return impl_->context.heartbeat_timeout_ms.load(); }
 void RedisBroker::set_heartbeat_timeout_ms(std::int64_t milliseconds) {
   impl_->context.heartbeat_timeout_ms.store(milliseconds);

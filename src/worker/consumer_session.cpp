@@ -16,6 +16,11 @@ bool PrefetchWindow::full() const {
   return held_ >= capacity_;
 }
 
+int PrefetchWindow::held() const {
+  std::lock_guard lock(mutex_);
+  return held_;
+}
+
 bool PrefetchWindow::half_free() const {
   std::lock_guard lock(mutex_);
   return held_ <= capacity_ / 2;
@@ -64,6 +69,7 @@ void ConsumerSession::delivered() {
 }
 
 void ConsumerSession::settle(Broker& broker, MessageProxy& message) {
+  bool left_window = false;
   while (true) {
     try {
       if (message.failed) {
@@ -80,6 +86,10 @@ void ConsumerSession::settle(Broker& broker, MessageProxy& message) {
       log::write(log::Level::Warning, logger_,
                  "Failed to post_process_message(" + message.message.describe() +
                      ") due to a connection error: " + e.what() + ". Retrying in 5 seconds.");
+      if (!left_window) {
+        window_->released(1);
+        left_window = true;
+      }
       std::this_thread::sleep_for(kSettleRetryDelay);
     } catch (const std::exception& e) {
       log::write(log::Level::Error, logger_,
@@ -88,7 +98,7 @@ void ConsumerSession::settle(Broker& broker, MessageProxy& message) {
       break;
     }
   }
-  released(1);
+  released(1, left_window ? 0 : 1);
 }
 
 void ConsumerSession::move_due(Broker& broker, MessageProxy& delayed, Message ready) {
@@ -104,7 +114,7 @@ void ConsumerSession::move_due(Broker& broker, MessageProxy& delayed, Message re
     consumer_->enqueue_and_ack(message, delayed);
   });
   broker.emit_after("after_ack", [&](Middleware& m) { m.after_ack(broker, delayed); });
-  released(1);
+  released(1, 1);
 }
 
 void ConsumerSession::requeue(const std::vector<std::shared_ptr<MessageProxy>>& messages) {
@@ -115,17 +125,17 @@ void ConsumerSession::requeue(const std::vector<std::shared_ptr<MessageProxy>>& 
     log::write(log::Level::Warning, logger_,
                "Failed to requeue " + std::to_string(messages.size()) + " message(s): " + e.what());
   }
-  released(messages.size());
+  released(messages.size(), messages.size());
 }
 
-void ConsumerSession::released(std::size_t count) {
+void ConsumerSession::released(std::size_t count, std::size_t window_count) {
   bool close;
   {
     std::lock_guard lock(mutex_);
     unsettled_ -= std::min(count, unsettled_);
     close = retired_ && unsettled_ == 0;
   }
-  window_->released(count);
+  if (window_count > 0) window_->released(window_count);
   if (close) close_consumer();
 }
 

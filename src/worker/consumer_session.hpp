@@ -28,6 +28,8 @@ class PrefetchWindow {
   explicit PrefetchWindow(int capacity) : capacity_(std::max(1, capacity)) {}
   int capacity() const { return capacity_; }
   bool full() const;
+  // The messages held now.
+  int held() const;
   // Whether at most half the window is held.
   bool half_free() const;
   void taken();
@@ -59,7 +61,10 @@ class ConsumerSession {
   // A message was delivered through this session.
   void delivered();
   // Acks the message (nacks it when it failed) with the ack/nack hooks
-  // around it; a connection error is retried until it goes through.
+  // around it; a connection error is retried until it goes through. A
+  // message waiting for such a retry no longer holds a place in the window
+  // (as upstream's consumer stops counting it as outstanding), but still
+  // keeps the consumer open.
   void settle(Broker& broker, MessageProxy& message);
   // Moves a due delayed message it delivered onto its queue: enqueues
   // `ready` and acks `delayed` in one write where the consumer can
@@ -73,7 +78,9 @@ class ConsumerSession {
   void retire();
 
  private:
-  void released(std::size_t count);
+  // `count` messages were settled, of which `window_count` still held a
+  // place in the window.
+  void released(std::size_t count, std::size_t window_count);
   void close_consumer();
 
   std::unique_ptr<Consumer> consumer_;

@@ -50,6 +50,9 @@ class ConsumerThread {
   const std::string& queue_name() const { return queue_name_; }
   // Delayed messages held, or being moved to their queue and acked.
   std::size_t delayed_count() const;
+  // Messages delivered and not settled yet, across its sessions (upstream's
+  // consumer's outstanding_message_count).
+  std::size_t outstanding_count() const { return static_cast<std::size_t>(window_->held()); }
   // Fetches one message for a worker thread that ran out of queued work
   // (in-process brokers, see WorkQueue's spin_fetch); true if one was
   // handled. Never for a delay queue, never while this thread fetches.

@@ -45,6 +45,12 @@ class Worker::Impl {
     for (const auto& [name, consumer] : consumers_) names.push_back(name);
     return names;
   }
+  std::optional<std::size_t> outstanding_messages(const std::string& queue_name) const {
+    std::lock_guard lock(consumers_mutex_);
+    auto it = consumers_.find(queue_name);
+    if (it == consumers_.end()) return std::nullopt;
+    return it->second->outstanding_count();
+  }
   std::vector<ThreadId> worker_thread_ids() const {
     std::lock_guard lock(exit_mutex_);
     std::vector<ThreadId> ids;
@@ -457,5 +463,8 @@ void Worker::set_queue_prefetch(int prefetch) { impl_->set_prefetch(prefetch, fa
 void Worker::set_delay_prefetch(int prefetch) { impl_->set_prefetch(prefetch, true); }
 std::vector<std::string> Worker::consumed_queues() const { return impl_->consumed_queues(); }
 std::vector<ThreadId> Worker::worker_thread_ids() const { return impl_->worker_thread_ids(); }
+std::optional<std::size_t> Worker::outstanding_messages(const std::string& queue_name) const {
+  return impl_->outstanding_messages(queue_name);
+}
 
 }  // namespace dramatiq

@@ -26,6 +26,9 @@ DEFAULT_DEAD_MESSAGE_TTL = _engine.REDIS_DEFAULT_DEAD_MESSAGE_TTL
 DEFAULT_HEARTBEAT_TIMEOUT = _engine.REDIS_DEFAULT_HEARTBEAT_TIMEOUT
 
 
+_SETTLEMENT_METHODS = ("do_ack", "do_nack")
+
+
 class RedisBroker(Broker):
     """A broker backed by Redis.
 
@@ -127,6 +130,49 @@ class RedisBroker(Broker):
           prefetch(int): how many messages to take at most.
         """
         return self._native.fetch_encoded(queue_name, prefetch)
+
+    def do_ack(self, queue_name: str, message_id) -> None:
+        """Ack one message this broker took from a queue, at once, by its
+        Redis id (``message.options["redis_message_id"]``); an id not among
+        this broker's unacknowledged messages is left alone. Replacing this
+        method on a broker (``mock.patch.object``) makes the worker settle
+        each message through the replacement, which may raise
+        ``ConnectionError`` to have the ack retried.
+
+        Parameters:
+          queue_name(str): the queue (or delay queue) it was taken from.
+          message_id(str | bytes): its Redis message id.
+        """
+        if isinstance(message_id, bytes):
+            message_id = message_id.decode()
+        self._native.settle_encoded(queue_name, message_id, True)
+
+    def do_nack(self, queue_name: str, message_id) -> None:
+        """Move one message this broker took from a queue to the dead
+        letters, at once, by its Redis id; as ``do_ack`` otherwise.
+
+        Parameters:
+          queue_name(str): the queue (or delay queue) it was taken from.
+          message_id(str | bytes): its Redis message id.
+        """
+        if isinstance(message_id, bytes):
+            message_id = message_id.decode()
+        self._native.settle_encoded(queue_name, message_id, False)
+
+    def __setattr__(self, name, value) -> None:
+        super().__setattr__(name, value)
+        if name in _SETTLEMENT_METHODS:
+            self._route_settlements()
+
+    def __delattr__(self, name) -> None:
+        super().__delattr__(name)
+        if name in _SETTLEMENT_METHODS:
+            self._route_settlements()
+
+    def _route_settlements(self) -> None:
+        # do_ack/do_nack set on the instance replace the engine's batched
+        # settlements (the slow path, only while they are there).
+        self._native.set_host_settlement(self.__dict__.get("do_ack"), self.__dict__.get("do_nack"))
 
     @property
     def broker_id(self) -> str:
