@@ -29,13 +29,14 @@ from .middleware import Middleware, MiddlewareError, Shutdown, SkipMessage, Time
 from .results.errors import ResultFailure, ResultMissing, ResultTimeout
 from .threading import raise_thread_exception as _raise_thread_exception
 from .worker import ConsumerThread, Worker, WorkerThread
+from .schedules import schedule
 
 __all__ = [
     "Actor", "GenericActor", "actor", "Broker", "Consumer", "MessageProxy", "get_broker", "set_broker",
     "group", "pipeline", "Encoder", "JSONEncoder", "PickleEncoder", "DramatiqError", "BrokerError",
     "DecodeError", "ActorNotFound", "QueueNotFound", "QueueJoinTimeout", "BrokerConnectionError",
     "ConnectionClosed", "ConnectionFailed", "RateLimitExceeded", "Retry", "get_logger", "Message",
-    "get_encoder", "set_encoder", "Middleware", "Worker", "ConsumerThread", "WorkerThread",
+    "get_encoder", "set_encoder", "Middleware", "Worker", "ConsumerThread", "WorkerThread", "schedule",
 ]
 
 __version__ = "2.2.1"

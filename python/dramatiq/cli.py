@@ -73,6 +73,7 @@ examples:
   dramatiq my_app -Q default emails    consume only these queues
   dramatiq my_app --watch .            restart the workers when a .py file changes
   dramatiq my_app --pid-file /tmp/dramatiq.pid --log-file /tmp/dramatiq.log
+  dramatiq schedules my_app            list my_app's periodic tasks with their last and next runs
 """
 
 
@@ -139,6 +140,10 @@ def make_argument_parser() -> argparse.ArgumentParser:
         help="a file pattern that triggers a restart when --watch is on (*.py always does)")
     add("-x", "--watch-exclude", action="append", dest="exclude_patterns",
         help="a file pattern to ignore when --watch is on")
+    add("--no-scheduler", action="store_true",
+        help="do not enqueue the periodic actors' ticks from this command (by default its first worker "
+             "process does, when any actor is periodic; other commands on the same broker may too: "
+             "each tick is enqueued once)")
     add("--version", action="version", version=__version__)
     add("--verbose", "-v", action="count", default=0, help="log debug messages too")
     return parser
@@ -372,14 +377,38 @@ def worker_process(args, worker_id: int, report_conn, log_conn) -> None:
     if code != RET_OK:
         sys.exit(code)
 
+    scheduler = start_scheduler(broker, logger) if worker_id == 0 and not args.no_scheduler else None
     logger.info("Worker process is ready for action.")
     wait_for_stop(stop_requested, logger)
     logger.info("Stopping worker process...")
+    if scheduler is not None:
+        scheduler.stop()
     broker.emit_before("process_stop")
     worker.stop(timeout=args.worker_shutdown_timeout)
     broker.emit_after("process_stop")
     broker.close()
     logger.info("Worker process stopped.")
+
+
+def start_scheduler(broker: Broker, logger):
+    """Start enqueueing the application's periodic tasks (None when it has
+    none, periodiq schedules them, or the broker cannot)."""
+    from .schedules import Scheduler, periodic_tasks, scheduled_by_periodiq
+
+    try:
+        tasks = periodic_tasks(broker)
+        if not tasks:
+            return None
+        if scheduled_by_periodiq(broker):
+            logger.info("periodiq's middleware is on the broker: periodiq schedules the periodic actors.")
+            return None
+        scheduler = Scheduler(broker, tasks)
+    except ValueError as e:
+        logger.error("The periodic actors cannot be scheduled: %s", e)
+        return None
+    scheduler.start()
+    logger.info("Scheduling %d periodic task(s): %s.", len(tasks), ", ".join(t.name for t in tasks))
+    return scheduler
 
 
 def wait_for_stop(stop_requested: threading.Event, logger) -> None:
@@ -703,7 +732,45 @@ def reexecute() -> None:
     os.execv(sys.executable, argv)
 
 
+def schedules_main(argv) -> int:
+    """``dramatiq schedules APP [module ...]``: the application's periodic
+    tasks with their last runs (as the broker recorded them) and next runs."""
+    parser = argparse.ArgumentParser(prog="dramatiq schedules",
+                                     description="List the periodic tasks of a dramatiq application.")
+    parser.add_argument("broker", help="module to import for its actors and broker ('module:name' as for dramatiq)")
+    parser.add_argument("modules", metavar="module", nargs="*", help="more modules to import")
+    parser.add_argument("--path", "-P", nargs="*", type=str, default=["."], help="directories to put first on the import path")
+    args = parser.parse_args(argv)
+    for path in reversed(args.path):
+        sys.path.insert(0, path)
+    from .schedules import Scheduler
+
+    try:
+        _, broker = import_broker(args.broker)
+        for module in args.modules:
+            importlib.import_module(module)
+        states = Scheduler(broker).schedules()
+    except (ImportError, ValueError, BrokerConnectionError) as e:
+        print("dramatiq schedules: %s" % e, file=sys.stderr)
+        return RET_IMPORT
+    if not states:
+        print("No periodic tasks.")
+        return RET_OK
+
+    def when(moment):
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
+
+    rows = [("NAME", "ACTOR", "CRON", "TIMEZONE", "MISSED", "LAST RUN", "NEXT RUN")]
+    rows += [(s.name, s.actor_name, s.cron, s.timezone, s.missed, when(s.last_run), when(s.next_run)) for s in states]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return RET_OK
+
+
 def main(args=None) -> int:
+    if args is None and sys.argv[1:2] == ["schedules"]:
+        return schedules_main(sys.argv[2:])
     args = args if args is not None else make_argument_parser().parse_args()
     for path in reversed(args.path):
         sys.path.insert(0, path)

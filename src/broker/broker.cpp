@@ -7,6 +7,7 @@
 #include "core/saturating.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
+#include "schedule/scheduler.hpp"
 
 namespace dramatiq {
 
@@ -46,7 +47,10 @@ void Broker::set_middleware(MiddlewareList middleware) {
 }
 
 std::set<std::string> Broker::actor_options() const {
-  std::set<std::string> options;
+  // A schedule's options belong to no middleware: every broker's actors
+  // may be periodic.
+  std::set<std::string> options{schedule::kPeriodicOption, schedule::kPeriodicTimezoneOption,
+                                schedule::kPeriodicMissedOption};
   for (auto& m : *middleware()) {
     for (auto& option : m->actor_options()) options.insert(option);
   }
@@ -55,6 +59,7 @@ std::set<std::string> Broker::actor_options() const {
 
 void Broker::declare_actor(std::shared_ptr<Actor> actor) {
   validate_actor(*actor, actor_options());
+  schedule::validate_periodic_options(actor->options);
   emit_before("before_declare_actor", [&](Middleware& m) { m.before_declare_actor(*this, *actor); });
   declare_queue(actor->queue_name);
   {

@@ -500,6 +500,7 @@ NB_MODULE(_engine, m) {
   bind_results(m);
   bind_prometheus(m);
   bind_rate_limits(m);
+  bind_schedules(m);
   bind_native_hooks(m);
   bind_process_message(m);
 

@@ -188,5 +188,7 @@ void bind_native_hooks(nanobind::module_& m);
 // Adds the rate limiters, their backends and GroupCallbacks
 // (rate_limits_binding.cpp).
 void bind_rate_limits(nanobind::module_& m);
+// Adds PeriodicTask and Scheduler (schedule_binding.cpp).
+void bind_schedules(nanobind::module_& m);
 
 }  // namespace dramatiq::python

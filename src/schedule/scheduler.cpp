@@ -18,6 +18,45 @@ Seconds seconds_of_millis(std::int64_t ms) { return Seconds(duration_cast<second
 
 }  // namespace
 
+MissedTicks missed_ticks_named(std::string_view name) {
+  if (name == "skip") return MissedTicks::kSkip;
+  if (name == "run_once") return MissedTicks::kRunOnce;
+  throw std::invalid_argument("missed ticks are \"skip\" or \"run_once\", not \"" + std::string(name) + "\"");
+}
+
+const char* missed_ticks_name(MissedTicks missed) { return missed == MissedTicks::kSkip ? "skip" : "run_once"; }
+
+PeriodicTask periodic_task(std::string name, std::string_view expression, std::string_view zone,
+                           std::string_view missed, std::string queue_name, std::string actor_name,
+                           Value args, Value kwargs, Value options) {
+  if (name.empty()) throw std::invalid_argument("a schedule's name must not be empty");
+  if (actor_name.empty()) throw std::invalid_argument("a schedule needs an actor");
+  PeriodicTask task{std::move(name), CronSchedule::parse(expression)};
+  task.zone = load_time_zone(zone);
+  task.missed = missed.empty() ? MissedTicks::kSkip : missed_ticks_named(missed);
+  task.queue_name = std::move(queue_name);
+  task.actor_name = std::move(actor_name);
+  task.args = std::move(args);
+  task.kwargs = std::move(kwargs);
+  task.options = std::move(options);
+  return task;
+}
+
+void validate_periodic_options(const Value& actor_options) {
+  if (!actor_options.is_object()) return;
+  if (const Value* expression = actor_options.find(kPeriodicOption); expression && expression->is_string()) {
+    CronSchedule::parse(expression->as_string());
+  }
+  if (const Value* zone = actor_options.find(kPeriodicTimezoneOption); zone && !zone->is_null()) {
+    if (!zone->is_string()) throw std::invalid_argument("periodic_timezone must be a time zone's name");
+    load_time_zone(zone->as_string());
+  }
+  if (const Value* missed = actor_options.find(kPeriodicMissedOption); missed && !missed->is_null()) {
+    if (!missed->is_string()) throw std::invalid_argument("periodic_missed must be \"skip\" or \"run_once\"");
+    missed_ticks_named(missed->as_string());
+  }
+}
+
 Scheduler::Scheduler(std::shared_ptr<Broker> broker, std::vector<PeriodicTask> tasks, Options options)
     : broker_(std::move(broker)), tasks_(std::move(tasks)), options_(options), next_(tasks_.size()) {
   if (!broker_->supports_ticks()) {
@@ -91,6 +130,18 @@ std::vector<TickOutcome> Scheduler::run_due(Seconds now) {
     outcomes.push_back(std::move(outcome));
   }
   return outcomes;
+}
+
+std::vector<Scheduler::ScheduleState> Scheduler::states(Seconds now) const {
+  std::vector<ScheduleState> states;
+  for (const auto& task : tasks_) {
+    ScheduleState state{&task, broker_->last_tick(task.name), std::nullopt};
+    Seconds after = now;
+    if (state.last_tick_ms) after = std::max(after, seconds_of_millis(*state.last_tick_ms));
+    if (auto next = task.schedule.next_after(after, *task.zone)) state.next_tick_ms = millis_of(*next);
+    states.push_back(state);
+  }
+  return states;
 }
 
 std::optional<Seconds> Scheduler::next_due() const {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,17 @@
 namespace dramatiq::schedule {
 
 enum class MissedTicks { kSkip, kRunOnce };
+
+// The actor options a schedule is declared with: the cron expression, the
+// time zone it is read in (an IANA name, "UTC" by default) and what
+// becomes of missed ticks ("skip", the default, or "run_once").
+inline constexpr const char* kPeriodicOption = "periodic";
+inline constexpr const char* kPeriodicTimezoneOption = "periodic_timezone";
+inline constexpr const char* kPeriodicMissedOption = "periodic_missed";
+
+// "skip" or "run_once"; throws std::invalid_argument for anything else.
+MissedTicks missed_ticks_named(std::string_view name);
+const char* missed_ticks_name(MissedTicks missed);
 
 struct PeriodicTask {
   std::string name;  // unique per broker: the schedule's record (an actor's name by default)
@@ -42,6 +54,18 @@ struct PeriodicTask {
   Value options = Value::object();
   MissedTicks missed = MissedTicks::kSkip;
 };
+
+// A PeriodicTask from the words users write: throws std::invalid_argument
+// saying what is wrong (the expression, the zone, the policy, an empty
+// name or actor).
+PeriodicTask periodic_task(std::string name, std::string_view expression, std::string_view zone,
+                           std::string_view missed, std::string queue_name, std::string actor_name,
+                           Value args, Value kwargs, Value options);
+
+// Checks the schedule options of an actor's options, as periodic_task
+// would (a `periodic` value that is not text is left to its owner: a
+// plugin's own schedule object).
+void validate_periodic_options(const Value& actor_options);
 
 // What a pass did with one schedule.
 struct TickOutcome {
@@ -81,6 +105,15 @@ class Scheduler {
   void stop();
 
   const std::vector<PeriodicTask>& tasks() const { return tasks_; }
+
+  // Each schedule's last tick recorded in the broker and its next tick
+  // after `now` (or after the last tick, if that is later), for listings.
+  struct ScheduleState {
+    const PeriodicTask* task;
+    std::optional<std::int64_t> last_tick_ms;
+    std::optional<std::int64_t> next_tick_ms;
+  };
+  std::vector<ScheduleState> states(Seconds now) const;
 
  private:
   void run();

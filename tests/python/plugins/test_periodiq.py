@@ -1,7 +1,8 @@
 """periodiq: the ``periodiq`` scheduler (which imports the broker with
 dramatiq.cli.import_broker and reads dramatiq.cli.VERBOSITY) sends a
 periodic actor's message, and a ``dramatiq`` worker process runs it with
-the PeriodiqMiddleware checking its ``scheduled_at``."""
+the PeriodiqMiddleware checking its ``scheduled_at``; the worker command's
+own scheduler leaves periodiq's actors to periodiq."""
 
 from plugin_scenarios import bin_of, run_scenario
 
@@ -53,6 +54,10 @@ import pendulum
 pendulum.parse(scheduled_at)  # the scheduler's timestamp, as periodiq writes it
 assert "Scheduling Actor(" in outputs["scheduler"] and "tick" in outputs["scheduler"], outputs["scheduler"]
 assert "Processing " in outputs["worker"] and "scheduled at " + scheduled_at in outputs["worker"], outputs["worker"]
+# periodiq's middleware is on the broker: our own scheduler stays off (no
+# tick without periodiq's scheduled_at, none twice).
+assert "periodiq schedules the periodic actors" in outputs["worker"], outputs["worker"]
+assert "Scheduling 1 periodic task(s)" not in outputs["worker"], outputs["worker"]
 assert worker.returncode == 0, worker.returncode
 print("SCENARIO OK")
 """
