@@ -31,15 +31,15 @@ PeriodicTask periodic_task(std::string name, std::string_view expression, std::s
                            Value args, Value kwargs, Value options) {
   if (name.empty()) throw std::invalid_argument("a schedule's name must not be empty");
   if (actor_name.empty()) throw std::invalid_argument("a schedule needs an actor");
-  PeriodicTask task{std::move(name), CronSchedule::parse(expression)};
-  task.zone = load_time_zone(zone);
-  task.missed = missed.empty() ? MissedTicks::kSkip : missed_ticks_named(missed);
-  task.queue_name = std::move(queue_name);
-  task.actor_name = std::move(actor_name);
-  task.args = std::move(args);
-  task.kwargs = std::move(kwargs);
-  task.options = std::move(options);
-  return task;
+  return PeriodicTask{std::move(name),
+                      CronSchedule::parse(expression),
+                      load_time_zone(zone),
+                      std::move(queue_name),
+                      std::move(actor_name),
+                      std::move(args),
+                      std::move(kwargs),
+                      std::move(options),
+                      missed.empty() ? MissedTicks::kSkip : missed_ticks_named(missed)};
 }
 
 void validate_periodic_options(const Value& actor_options) {

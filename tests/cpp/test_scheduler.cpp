@@ -263,3 +263,76 @@ TEST(Scheduler, ItsThreadEnqueuesOnTheSystemClockUntilStopped) {
   auto b = get_encoder()->decode(*second).options.find("periodic_tick")->as_int();
   EXPECT_EQ(b - a, 1000);
 }
+
+TEST(PeriodicTasks, AreBuiltFromTheWordsUsersWriteOrRefusedSayingWhy) {
+  auto task = schedule::periodic_task("report", "0 9 * * mon", "Europe/Paris", "run_once", "reports", "report",
+                                      Value(Array{Value(1)}), Value::object(), Value::object());
+  EXPECT_EQ(task.schedule.expression(), "0 9 * * mon");
+  EXPECT_EQ(task.zone->name(), "Europe/Paris");
+  EXPECT_EQ(task.missed, MissedTicks::kRunOnce);
+  EXPECT_EQ(task.queue_name, "reports");
+  auto defaults = schedule::periodic_task("beat", "@hourly", "", "", "default", "beat", Value::array(),
+                                          Value::object(), Value::object());
+  EXPECT_EQ(defaults.zone->name(), "UTC");
+  EXPECT_EQ(defaults.missed, MissedTicks::kSkip);
+
+  auto refused = [](const char* cron, const char* zone, const char* missed, const char* name) {
+    try {
+      schedule::periodic_task(name, cron, zone, missed, "default", "beat", Value::array(), Value::object(),
+                              Value::object());
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refused("* * *", "", "", "beat").find("cron expression"), std::string::npos);
+  EXPECT_NE(refused("* * * * *", "Nowhere/Else", "", "beat").find("unknown time zone 'Nowhere/Else'"),
+            std::string::npos);
+  EXPECT_EQ(refused("* * * * *", "", "always", "beat"), "missed ticks are \"skip\" or \"run_once\", not \"always\"");
+  EXPECT_EQ(refused("* * * * *", "", "", ""), "a schedule's name must not be empty");
+}
+
+TEST(PeriodicTasks, AnActorsScheduleOptionsAreCheckedWhenItIsDeclared) {
+  StubBroker broker;
+  auto declare = [&](const char* name, Value options) {
+    auto actor = std::make_shared<Actor>();
+    actor->actor_name = name;
+    actor->queue_name = "default";
+    actor->options = std::move(options);
+    broker.declare_actor(actor);
+  };
+  Value good = Value::object();
+  good.set("periodic", Value("*/5 * * * *"));
+  good.set("periodic_timezone", Value("America/New_York"));
+  good.set("periodic_missed", Value("skip"));
+  EXPECT_NO_THROW(declare("good", good));
+
+  Value bad_cron = Value::object();
+  bad_cron.set("periodic", Value("*/5 * * *"));
+  EXPECT_THROW(declare("bad_cron", bad_cron), std::invalid_argument);
+  Value bad_zone = Value::object();
+  bad_zone.set("periodic", Value("@daily"));
+  bad_zone.set("periodic_timezone", Value(3));
+  EXPECT_THROW(declare("bad_zone", bad_zone), std::invalid_argument);
+  Value bad_missed = Value::object();
+  bad_missed.set("periodic", Value("@daily"));
+  bad_missed.set("periodic_missed", Value("twice"));
+  EXPECT_THROW(declare("bad_missed", bad_missed), std::invalid_argument);
+  EXPECT_EQ(broker.find_actor("bad_cron"), nullptr);
+  EXPECT_NE(broker.find_actor("good"), nullptr);
+}
+
+TEST(Scheduler, StatesGiveEachSchedulesLastTickInTheBrokerAndItsNextTick) {
+  auto broker = std::make_shared<StubBroker>();
+  broker->declare_queue("default");
+  Scheduler scheduler(broker, {every("0 * * * *", "hourly"), every("0 0 1 1 *", "yearly")});
+  scheduler.run_due(kStart);  // 12:00: the hourly one ticks
+  auto states = scheduler.states(kStart + minutes(10));
+  ASSERT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[0].task->name, "hourly");
+  EXPECT_EQ(states[0].last_tick_ms, millis(kStart));
+  EXPECT_EQ(states[0].next_tick_ms, millis(kStart + hours(1)));
+  EXPECT_EQ(states[1].task->name, "yearly");
+  EXPECT_EQ(states[1].last_tick_ms, std::nullopt);
+  EXPECT_EQ(states[1].next_tick_ms, millis(Seconds(sys_days(year(2027) / January / 1))));
+}
