@@ -83,6 +83,14 @@ class RabbitmqBroker : public Broker {
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
   void do_enqueue_all(const std::vector<Message>& messages) override;
+  // A schedule's last tick is a message in a durable queue of its own,
+  // changed under the schedule's lock (an exclusive queue) in one AMQP
+  // transaction with the tick's message (src/rabbitmq/tick_records.hpp).
+  bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
+
+ public:
+  std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
+  bool supports_ticks() const override { return true; }
 
  private:
   std::unique_ptr<Impl> impl_;

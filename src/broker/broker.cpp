@@ -47,10 +47,7 @@ void Broker::set_middleware(MiddlewareList middleware) {
 }
 
 std::set<std::string> Broker::actor_options() const {
-  // A schedule's options belong to no middleware: every broker's actors
-  // may be periodic.
-  std::set<std::string> options{schedule::kPeriodicOption, schedule::kPeriodicTimezoneOption,
-                                schedule::kPeriodicMissedOption};
+  std::set<std::string> options;
   for (auto& m : *middleware()) {
     for (auto& option : m->actor_options()) options.insert(option);
   }
@@ -58,7 +55,11 @@ std::set<std::string> Broker::actor_options() const {
 }
 
 void Broker::declare_actor(std::shared_ptr<Actor> actor) {
-  validate_actor(*actor, actor_options());
+  // A schedule's options belong to no middleware: every broker's actors
+  // may be periodic.
+  std::set<std::string> known = actor_options();
+  known.insert({schedule::kPeriodicOption, schedule::kPeriodicTimezoneOption, schedule::kPeriodicMissedOption});
+  validate_actor(*actor, known);
   schedule::validate_periodic_options(actor->options);
   emit_before("before_declare_actor", [&](Middleware& m) { m.before_declare_actor(*this, *actor); });
   declare_queue(actor->queue_name);

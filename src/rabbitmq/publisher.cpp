@@ -21,6 +21,20 @@ timeval timeval_of(std::chrono::milliseconds duration) {
 }
 }  // namespace
 
+void send_persistent(Connection& connection, const Publication& publication, bool mandatory) {
+  amqp_basic_properties_t properties{};
+  properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  properties.delivery_mode = 2;  // persistent
+  if (publication.priority) {
+    properties._flags |= AMQP_BASIC_PRIORITY_FLAG;
+    properties.priority = static_cast<std::uint8_t>(std::clamp(*publication.priority, 0, 255));
+  }
+  int status = amqp_basic_publish(connection.state(), Connection::kChannel, amqp_empty_bytes,
+                                  bytes_of(publication.routing_key), mandatory ? 1 : 0, 0, &properties,
+                                  bytes_of(publication.body));
+  connection.check_status(status, "Publishing to queue '" + publication.routing_key + "'");
+}
+
 Publisher::Publisher(const RabbitmqBrokerOptions& options, bool confirms)
     : options_(options), connection_(options), confirms_(confirms) {
   if (confirms_) {
@@ -115,21 +129,10 @@ std::vector<std::size_t> Publisher::publish(const std::vector<Publication>& publ
   last_used = Clock::now();
   poll_incoming();
   wait_while_blocked();
-  amqp_connection_state_t state = connection_.state();
   returned_.clear();
   nacked_ = false;
   for (const auto& publication : publications) {
-    amqp_basic_properties_t properties{};
-    properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-    properties.delivery_mode = 2;  // persistent
-    if (publication.priority) {
-      properties._flags |= AMQP_BASIC_PRIORITY_FLAG;
-      properties.priority = static_cast<std::uint8_t>(std::clamp(*publication.priority, 0, 255));
-    }
-    int status = amqp_basic_publish(state, Connection::kChannel, amqp_empty_bytes,
-                                    bytes_of(publication.routing_key), confirms_ ? 1 : 0, 0, &properties,
-                                    bytes_of(publication.body));
-    connection_.check_status(status, "Publishing to queue '" + publication.routing_key + "'");
+    send_persistent(connection_, publication, confirms_);
     if (confirms_) published_ += 1;
   }
   std::vector<std::size_t> unroutable;

@@ -27,6 +27,10 @@ struct Publication {
   std::optional<int> priority;
 };
 
+// Sends one persistent message to the default exchange, routed to its
+// queue, with its priority (no wait for a confirm or a reply).
+void send_persistent(Connection& connection, const Publication& publication, bool mandatory);
+
 class Publisher {
  public:
   Publisher(const RabbitmqBrokerOptions& options, bool confirms);

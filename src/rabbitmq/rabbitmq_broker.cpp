@@ -11,6 +11,7 @@
 #include "rabbitmq/context.hpp"
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq/settler.hpp"
+#include "rabbitmq/tick_records.hpp"
 
 namespace dramatiq {
 
@@ -44,7 +45,7 @@ Publication publication_of(const Message& message) {
 class RabbitmqBroker::Impl {
  public:
   explicit Impl(RabbitmqBrokerOptions options)
-      : context(std::move(options)), transport(context),
+      : context(std::move(options)), ticks(context.options()), transport(context),
         settler(transport, "dramatiq.broker.RabbitmqBroker",
                 "RabbitMQ redelivers those messages once their channel closes.", settlement_timing()) {}
 
@@ -114,6 +115,7 @@ class RabbitmqBroker::Impl {
   }
 
   rabbitmq::BrokerContext context;
+  rabbitmq::TickRecords ticks;
   std::mutex declarer_mutex;
   RabbitmqBroker::QueueDeclarer declarer;
   rabbitmq::SettlementTransport transport;
@@ -169,6 +171,19 @@ void RabbitmqBroker::ensure_queue(const std::string& queue_name) {
 
 void RabbitmqBroker::do_enqueue(const std::string& /*queue_name*/, const Message& message) {
   impl_->publish({publication_of(message)});
+}
+
+bool RabbitmqBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms,
+                                     const Message& message) {
+  std::string canonical = canonical_queue_name(message.queue_name);
+  return impl_->ticks.store_if_later(schedule_name, tick_ms, publication_of(message),
+                                     [&](rabbitmq::Connection& connection) {
+                                       impl_->ensure_declared(connection, canonical);
+                                     });
+}
+
+std::optional<std::int64_t> RabbitmqBroker::last_tick(const std::string& schedule_name) {
+  return impl_->ticks.last_tick(schedule_name);
 }
 
 void RabbitmqBroker::do_enqueue_all(const std::vector<Message>& messages) {
@@ -266,6 +281,7 @@ void RabbitmqBroker::flush_all() {
 void RabbitmqBroker::close() {
   impl_->settler.stop();
   impl_->context.pool().clear();
+  impl_->ticks.close();
 }
 
 }  // namespace dramatiq

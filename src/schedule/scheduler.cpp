@@ -178,7 +178,14 @@ void Scheduler::run() {
   while (true) {
     auto now = floor<seconds>(system_clock::now());
     bool failed = false;
-    for (const auto& outcome : run_due(Seconds(now))) failed = failed || !outcome.error.empty();
+    try {
+      for (const auto& outcome : run_due(Seconds(now))) failed = failed || !outcome.error.empty();
+    } catch (const std::exception& e) {
+      // Reading the last ticks failed (the broker unreachable at start).
+      log::write(log::Level::Error, kLogger, "Could not read the schedules' last ticks (tried again shortly): %s",
+                 {std::string(e.what())});
+      failed = true;
+    }
     auto wake_at = system_clock::time_point(now + seconds(60));
     if (auto next = next_due()) wake_at = std::min(wake_at, system_clock::time_point(*next));
     if (failed) wake_at = std::min(wake_at, system_clock::now() + options_.retry_delay);

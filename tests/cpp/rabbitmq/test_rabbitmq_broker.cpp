@@ -16,6 +16,7 @@
 #include "rabbitmq/connection.hpp"
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq_server.hpp"
+#include "schedule/scheduler.hpp"
 #include "test_support.hpp"
 
 using namespace dramatiq;
@@ -383,4 +384,79 @@ TEST(RabbitmqBroker, InterleavedAcksAndRejectionsSettleEachMessageAsDecided) {
   auto counts = broker->get_queue_message_counts(queue);
   EXPECT_EQ(counts.ready, 0u);
   EXPECT_EQ(counts.dead, 100u);
+}
+
+namespace {
+
+Message tick_message(const std::string& queue, std::int64_t tick_ms) {
+  Value options = Value::object();
+  options.set("periodic_tick", Value(tick_ms));
+  return Message::create(queue, "beat", Value::array(), Value::object(), options);
+}
+
+}  // namespace
+
+TEST(RabbitmqBroker, ATickIsStoredOnceAndItsRecordOutlivesTheBroker) {
+  std::string queue = unique_queue("ticks");
+  std::string name = unique_queue("schedule");
+  {
+    auto broker = make_broker(confirmed());
+    broker->declare_queue(queue);
+    EXPECT_EQ(broker->last_tick(name), std::nullopt);
+    EXPECT_TRUE(broker->enqueue_tick(name, 1000, tick_message(queue, 1000)));
+    EXPECT_FALSE(broker->enqueue_tick(name, 1000, tick_message(queue, 1000)));
+    EXPECT_FALSE(broker->enqueue_tick(name, 500, tick_message(queue, 500)));
+    EXPECT_TRUE(broker->enqueue_tick(name, 2000, tick_message(queue, 2000)));
+    EXPECT_EQ(broker->last_tick(name), 2000);
+    broker->close();
+  }
+  auto reopened = make_broker(confirmed());
+  reopened->declare_queue(queue);
+  EXPECT_EQ(reopened->last_tick(name), 2000);
+  EXPECT_EQ(reopened->get_queue_message_counts(queue).ready, 2u);
+}
+
+TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
+  using dramatiq::schedule::CronSchedule;
+  using dramatiq::schedule::PeriodicTask;
+  using dramatiq::schedule::Scheduler;
+  using dramatiq::schedule::Seconds;
+  const std::string queue = unique_queue("racing-ticks");
+  const std::string name = unique_queue("racing");
+  const Seconds start = Seconds(std::chrono::sys_days(std::chrono::year(2026) / 12 / 3));
+  const int ticks = 60;
+  std::vector<std::shared_ptr<RabbitmqBroker>> brokers;
+  std::vector<std::unique_ptr<Scheduler>> schedulers;
+  for (int i = 0; i < 3; ++i) {
+    brokers.push_back(make_broker(confirmed()));
+    brokers.back()->declare_queue(queue);
+    PeriodicTask task{name, CronSchedule::parse("* * * * * *")};
+    task.queue_name = queue;
+    task.actor_name = "beat";
+    schedulers.push_back(std::make_unique<Scheduler>(brokers.back(), std::vector{task}));
+  }
+  std::vector<std::map<std::int64_t, int>> enqueued(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      for (int s = 0; s < ticks; ++s) {
+        for (const auto& outcome : schedulers[i]->run_due(start + std::chrono::seconds(s))) {
+          EXPECT_TRUE(outcome.error.empty()) << outcome.error;
+          enqueued[i][outcome.tick_ms] += outcome.enqueued ? 1 : 0;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int s = 0; s < ticks; ++s) {
+    std::int64_t tick_ms = (start.time_since_epoch().count() + s) * 1000;
+    int total = 0;
+    for (const auto& by_tick : enqueued) {
+      auto it = by_tick.find(tick_ms);
+      if (it != by_tick.end()) total += it->second;
+    }
+    EXPECT_EQ(total, 1) << "tick " << s;
+  }
+  EXPECT_EQ(brokers[0]->get_queue_message_counts(queue).ready, static_cast<std::size_t>(ticks));
+  for (auto& broker : brokers) broker->close();
 }

@@ -377,3 +377,37 @@ def test_ctrl_c_interrupts_a_join(rabbitmq_server, tmp_path):
 
         delete_queues(rabbitmq_server, ["interrupted"])
     assert out.strip() == "interrupted", err
+
+
+def test_periodic_ticks_are_recorded_on_the_server(rabbitmq_broker, rabbitmq_server):
+    # Each schedule's last tick lives in a queue of its own on the server
+    # (src/rabbitmq/tick_records.hpp): a second broker object, as another
+    # process would have, sees the tick taken.
+    import calendar
+    import datetime
+
+    from dramatiq.schedules import Scheduler
+
+    @dramatiq.actor(queue_name="rmq-periodic", periodic="0 * * * *")
+    def hourly():
+        pass
+
+    tick = calendar.timegm(datetime.datetime(2026, 12, 3, 16, 0).timetuple())
+    racing = Scheduler(rabbitmq_broker)
+    assert racing.run_due(tick - 1) == []
+    [outcome] = Scheduler(rabbitmq_broker).run_due(tick)
+    assert outcome["enqueued"] is True and outcome["tick_ms"] == tick * 1000
+    assert racing.run_due(tick)[0]["enqueued"] is False
+
+    other = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
+    try:
+        @dramatiq.actor(broker=other, queue_name="rmq-periodic", periodic="0 * * * *")
+        def hourly():  # noqa: F811 (the same actor, in another process)
+            pass
+
+        [state] = Scheduler(other).schedules(now=tick)
+        assert state.last_run == datetime.datetime(2026, 12, 3, 16, 0, tzinfo=datetime.timezone.utc)
+        assert Scheduler(other).run_due(tick) == []
+    finally:
+        other.close()
+    assert rabbitmq_broker.get_queue_message_counts("rmq-periodic")[0] == 1
