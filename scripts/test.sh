@@ -19,6 +19,9 @@ python3 -m pytest tests/python -q --timeout 120 -p no:cacheprovider
 echo "== Soak, quick (bench/soak.py: every message counted through worker kills, server restarts, a full disk)"
 python3 bench/soak.py --quick
 
+echo "== Schedule soak, quick (bench/schedule_soak.py: racing schedulers SIGKILLed, every tick once)"
+python3 bench/schedule_soak.py --quick
+
 if [ "${DRAMATIQ_SKIP_SANITIZERS:-}" != 1 ]; then
   bash scripts/sanitize.sh asan tsan
   echo "== Fuzz targets (libFuzzer, ${FUZZ_SECONDS:-20} s each)"

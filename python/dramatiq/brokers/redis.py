@@ -29,6 +29,10 @@ DEFAULT_HEARTBEAT_TIMEOUT = _engine.REDIS_DEFAULT_HEARTBEAT_TIMEOUT
 _SETTLEMENT_METHODS = ("do_ack", "do_nack")
 
 
+def _id_text(message_id) -> str:
+    return message_id.decode() if isinstance(message_id, bytes) else message_id
+
+
 class RedisBroker(Broker):
     """A broker backed by Redis.
 
@@ -114,9 +118,7 @@ class RedisBroker(Broker):
           message_id(str | bytes): the id in the queue's hash and list.
           message_data(bytes): the encoded message.
         """
-        if isinstance(message_id, bytes):
-            message_id = message_id.decode()
-        self._native.enqueue_encoded(queue_name, message_id, bytes(message_data))
+        self._native.enqueue_encoded(queue_name, _id_text(message_id), bytes(message_data))
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list:
         """Take up to ``prefetch`` messages off a queue into this broker's
@@ -143,9 +145,7 @@ class RedisBroker(Broker):
           queue_name(str): the queue (or delay queue) it was taken from.
           message_id(str | bytes): its Redis message id.
         """
-        if isinstance(message_id, bytes):
-            message_id = message_id.decode()
-        self._native.settle_encoded(queue_name, message_id, True)
+        self._native.settle_encoded(queue_name, _id_text(message_id), True)
 
     def do_nack(self, queue_name: str, message_id) -> None:
         """Move one message this broker took from a queue to the dead
@@ -155,9 +155,7 @@ class RedisBroker(Broker):
           queue_name(str): the queue (or delay queue) it was taken from.
           message_id(str | bytes): its Redis message id.
         """
-        if isinstance(message_id, bytes):
-            message_id = message_id.decode()
-        self._native.settle_encoded(queue_name, message_id, False)
+        self._native.settle_encoded(queue_name, _id_text(message_id), False)
 
     def __setattr__(self, name, value) -> None:
         super().__setattr__(name, value)
