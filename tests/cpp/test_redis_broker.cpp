@@ -11,10 +11,10 @@
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/redis_broker.hpp"
-#include "dramatiq/this_message.hpp"
 #include "dramatiq/worker.hpp"
 #include "redis_server.hpp"
 #include "interrupt_wait_scenario.hpp"
+#include "cancellation_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
 #include "test_support.hpp"
@@ -492,61 +492,16 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
   consumer->close();
 }
 
-// ---- cancellation (include/dramatiq/cancellation.hpp, src/redis/cancellations.hpp)
+// ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/redis/cancellations.hpp)
 
 TEST(RedisBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndSkipsAPendingOne) {
   RedisServer server;
-  auto broker = make_broker(server);
-  auto canceller = make_broker(server);  // another process's broker
-  Latch started;
-  std::atomic<int> runs{0};
-  std::atomic<bool> interrupted{false};
-  broker->declare_actor(make_actor("spin", [&](const Array&, const Object&) -> Value {
-    runs += 1;
-    started.open();
-    auto give_up = std::chrono::steady_clock::now() + kLongWait;
-    while (!this_message::interrupted() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
-    interrupted = this_message::interrupted();
-    this_message::check_interrupted();
-    return Value();
-  }));
-  Worker worker(broker, worker_options(1));
-  worker.start();
-  Message running = broker->enqueue(make_message("spin", {}));
-  Message pending = broker->enqueue(make_message("spin", {}));
-  ASSERT_TRUE(started.wait());
-  canceller->cancel(pending.message_id);
-  canceller->cancel(running.message_id);
-  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
-  worker.stop();
-  EXPECT_TRUE(interrupted.load());
-  EXPECT_EQ(runs.load(), 1);  // the pending one never ran
-  EXPECT_EQ(server.call({"ZCARD", "dramatiq:default.XQ"}).integer, 0);  // acked, not dead-lettered
+  expect_running_interrupted_and_pending_skipped([&] { return make_broker(server); },
+                                                 [&] { return server.call({"ZCARD", "dramatiq:default.XQ"}).integer; });
 }
 
 TEST(RedisBroker, CancellationsInForceWhenAWorkerStartsAreHonouredAndExpiredOnesAreNot) {
   RedisServer server;
-  auto producer = make_broker(server);
-  Message cancelled = producer->enqueue(make_message("work", {Value(1)}));
-  Message expired = producer->enqueue(make_message("work", {Value(2)}));
-  producer->cancel(cancelled.message_id);
-  producer->cancel(expired.message_id, 1ms);
-  auto past = current_millis() + 1;
-  while (current_millis() <= past) std::this_thread::yield();  // two milliseconds at most
-
-  // Another process's worker: the cancellations reach it from the server.
-  auto broker = make_broker(server);
-  Calls calls;
-  broker->declare_actor(make_actor("work", [&](const Array& args, const Object&) -> Value {
-    calls.record(make_message("work", Array(args)));
-    return Value();
-  }));
-  Worker worker(broker, worker_options(2));
-  worker.start();
-  ASSERT_TRUE(broker->join("default", {.timeout = kLongWait}));
-  worker.stop();
-  auto ran = calls.messages();
-  ASSERT_EQ(ran.size(), 1u);
-  EXPECT_EQ(ran[0].args.as_array()[0].as_int(), 2);
+  expect_cancellations_in_force_honoured([&] { return make_broker(server); });
   EXPECT_EQ(server.call({"ZCARD", "dramatiq:__cancelled__"}).integer, 2);
 }
