@@ -207,7 +207,7 @@ class SQLiteCancellationWatch : public CancellationWatch {
  private:
   void read_new() {
     std::vector<std::pair<std::string, std::int64_t>> found;
-    store_.read([&](Database& db) {
+    store_.read_committed([&](Database& db) {
       found.clear();
       auto cursor = db.query("SELECT seq, message_id, expires FROM dramatiq_cancellations "
                              "WHERE seq > ? AND expires > ? ORDER BY seq");
