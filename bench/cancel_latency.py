@@ -3,7 +3,7 @@ object to the running actor's ``except Cancelled`` in a worker on another
 broker object of the same server or file (as between two processes), per
 broker, N times; prints p50/p99/max in milliseconds.
 
-  python3 bench/cancel_latency.py                       # Redis and SQLite, 300 cancels each
+  python3 bench/cancel_latency.py                       # Redis, RabbitMQ and SQLite, 300 cancels each
   python3 bench/cancel_latency.py --brokers redis --runs 1000 --json bench/results/cancel.json
 
 The actor runs Python code while it waits (a loop of short sleeps), as
@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 
+import rabbitmq_support  # noqa: E402
 import redis_support  # noqa: E402
 
 import dramatiq  # noqa: E402
@@ -34,6 +35,9 @@ def open_broker(kind: str, url: str):
     if kind == "redis":
         from dramatiq.brokers.redis import RedisBroker
         return RedisBroker(url=url)
+    if kind == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+        return RabbitmqBroker(url=url)
     from dramatiq.brokers.sqlite import SQLiteBroker
     return SQLiteBroker(path=url)
 
@@ -80,7 +84,8 @@ def measure(kind: str, url: str, runs: int) -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brokers", nargs="+", default=["redis", "sqlite"], choices=["redis", "sqlite"])
+    parser.add_argument("--brokers", nargs="+", default=["redis", "rabbitmq", "sqlite"],
+                        choices=["redis", "rabbitmq", "sqlite"])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -88,8 +93,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dramatiq-cancel-latency-") as tmp:
         for kind in args.brokers:
             server = None
-            if kind == "redis":
-                server = redis_support.RedisServer()
+            if kind in ("redis", "rabbitmq"):
+                server = redis_support.RedisServer() if kind == "redis" else rabbitmq_support.RabbitmqServer()
                 server.start()
                 url = server.url
             else:
