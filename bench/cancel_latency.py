@@ -68,7 +68,7 @@ def measure(kind: str, url: str, runs: int) -> list:
             interrupted.clear()
             message = busy.send()
             if not started.wait(10):
-                raise RuntimeError("the actor did not start")
+                raise RuntimeError("the actor did not start (run %d)" % len(latencies))
             asked = time.perf_counter()
             dramatiq.cancel(message.message_id, broker=canceller)
             if not interrupted.wait(10):

@@ -33,6 +33,14 @@ void declare_cancellation_stream(Connection& connection) {
                           /*durable=*/1, 0, 0, arguments)) {
     connection.check(amqp_get_rpc_reply(connection.state()), "Declaring the cancellations stream");
   }
+  if (!amqp_exchange_declare(connection.state(), Connection::kChannel, amqp_cstring_bytes(kCancellationStream),
+                             amqp_cstring_bytes("fanout"), 0, /*durable=*/1, 0, 0, amqp_empty_table)) {
+    connection.check(amqp_get_rpc_reply(connection.state()), "Declaring the cancellations exchange");
+  }
+}
+
+Publication cancellation_broadcast(const Publication& entry) {
+  return Publication{"", entry.body, std::nullopt, kCancellationStream};
 }
 
 Publication cancellation_entry(const std::string& message_id, std::int64_t expires_ms) {
@@ -63,6 +71,19 @@ void RabbitmqCancellationWatch::open() {
   declare_cancellation_stream(c);
   if (!amqp_basic_qos(c.state(), Connection::kChannel, 0, 1000, 0)) {
     c.check(amqp_get_rpc_reply(c.state()), "Setting the prefetch of the cancellations stream");
+  }
+  // This watch's queue on the exchange, bound before the history is read.
+  auto* live = amqp_queue_declare(c.state(), Connection::kChannel, amqp_empty_bytes, 0, 0, /*exclusive=*/1,
+                                  /*auto_delete=*/1, amqp_empty_table);
+  if (!live) c.check(amqp_get_rpc_reply(c.state()), "Declaring a queue for cancellations");
+  std::string live_queue = string_of(live->queue);
+  if (!amqp_queue_bind(c.state(), Connection::kChannel, bytes_of(live_queue), amqp_cstring_bytes(kCancellationStream),
+                       amqp_empty_bytes, amqp_empty_table)) {
+    c.check(amqp_get_rpc_reply(c.state()), "Binding a queue for cancellations");
+  }
+  if (!amqp_basic_consume(c.state(), Connection::kChannel, bytes_of(live_queue), amqp_empty_bytes, 0,
+                          /*no_ack=*/1, 0, amqp_empty_table)) {
+    c.check(amqp_get_rpc_reply(c.state()), "Consuming cancellations");
   }
   const std::string first = "first";
   std::vector<amqp_table_entry_t> entries{text_entry("x-stream-offset", first)};
@@ -109,8 +130,11 @@ bool RabbitmqCancellationWatch::read(std::chrono::milliseconds wait, const std::
     c.check(reply, "Reading the cancellations stream");
     std::string entry = string_of(envelope.message.body);
     std::uint64_t tag = envelope.delivery_tag;
+    bool from_stream = string_of(envelope.routing_key) == kCancellationStream;  // the exchange's have none
     amqp_destroy_envelope(&envelope);
-    c.check_status(amqp_basic_ack(c.state(), Connection::kChannel, tag, 0), "Acking a cancellation");
+    if (from_stream) {  // the live queue's deliveries need no ack
+      c.check_status(amqp_basic_ack(c.state(), Connection::kChannel, tag, 0), "Acking a cancellation");
+    }
     if (entry.rfind(kMarkerPrefix, 0) == 0) {
       if (!until_marker.empty() && entry == until_marker) return true;
       continue;

@@ -1,8 +1,10 @@
 // Cancellations on RabbitMQ: a stream (x-queue-type=stream) named
 // "dramatiq.__cancellations__" keeps every cancellation, "<id> <expiry ms>",
-// for a week (x-max-age; entries also carry their own expiry). A watch
-// consumes it from its first entry, so it learns the cancellations in force
-// and then each new one; to know when it has read the history, it appends a
+// for a week (x-max-age; entries also carry their own expiry), and the
+// fanout exchange of the same name carries each one at once to a queue of
+// every watch's own (a stream delivers in chunks, tens of milliseconds
+// late at times). A watch binds its queue first, then consumes the stream
+// from its first entry; to know when it has read the history, it appends a
 // marker of its own and reads up to it before its constructor returns.
 #pragma once
 
@@ -19,9 +21,12 @@ namespace dramatiq::rabbitmq {
 
 inline constexpr const char* kCancellationStream = "dramatiq.__cancellations__";
 
+// Declares the stream and the exchange.
 void declare_cancellation_stream(Connection& connection);
 // The stream entry of a cancellation.
 Publication cancellation_entry(const std::string& message_id, std::int64_t expires_ms);
+// The same for the watches' queues (through the fanout exchange).
+Publication cancellation_broadcast(const Publication& entry);
 
 class RabbitmqCancellationWatch : public CancellationWatch {
  public:

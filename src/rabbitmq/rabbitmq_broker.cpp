@@ -187,7 +187,10 @@ void RabbitmqBroker::do_cancel(const std::string& message_id, std::int64_t expir
   auto lease = impl_->context.pool().acquire();
   try {
     rabbitmq::declare_cancellation_stream(lease->connection());
-    lease->publish({rabbitmq::cancellation_entry(message_id, expires_ms)});
+    auto entry = rabbitmq::cancellation_entry(message_id, expires_ms);
+    // At once to every watch, and kept for those to come. With no watch
+    // bound the broadcast is returned unroutable: nobody had to hear it.
+    lease->publish({rabbitmq::cancellation_broadcast(entry), entry});
   } catch (const BrokerConnectionError&) {
     if (!lease->healthy()) lease.discard();
     throw;

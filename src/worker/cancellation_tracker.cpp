@@ -23,9 +23,14 @@ void CancellationTracker::cancelled(const std::string& message_id, std::int64_t 
   ThreadId thread = 0;
   {
     std::lock_guard lock(mutex_);
+    const std::int64_t now = current_millis();
     auto& expiry = expiry_[message_id];
+    // A broker may tell of one cancellation twice (RabbitMQ: its exchange
+    // and its stream): a running message is interrupted once only.
+    const bool known = expiry > now;
     expiry = std::max(expiry, expires_ms);
-    if (++added_since_prune_ >= kPruneEvery) prune_locked(current_millis());
+    if (++added_since_prune_ >= kPruneEvery) prune_locked(now);
+    if (known) return;
     auto it = running_.find(message_id);
     if (it == running_.end()) return;
     thread = it->second;

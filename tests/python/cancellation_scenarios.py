@@ -4,6 +4,7 @@ test_cancellation.py (StubBroker) and by the Redis and SQLite suites
 against their real server or file. Every wait is an event with a bound."""
 
 import threading
+import time
 
 import pytest
 
@@ -39,7 +40,10 @@ def running_and_pending_are_cancelled(broker, canceller):
         runs.append(n)
         started.set()
         try:
-            threading.Event().wait(WAIT)
+            # Python code between short waits, where the interruption lands
+            # (as with TimeLimit, one long C call would see it only at its end).
+            for _ in range(WAIT * 100):
+                time.sleep(0.01)
         except dramatiq.Cancelled:
             cleaned_up.set()
             raise

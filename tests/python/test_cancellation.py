@@ -49,3 +49,20 @@ def test_a_broker_that_cannot_cancel_says_so():
 
     with pytest.raises(NotImplementedError, match="InMemory cannot cancel messages yet"):
         dramatiq.cancel("some-id", broker=InMemory())
+
+
+def test_cancelling_a_pipelines_message_stops_the_pipeline_there(stub_broker, stub_worker):
+    ran = []
+
+    @dramatiq.actor
+    def step(name):
+        ran.append(name)
+
+    first, second = step.message("first"), step.message_with_options(args=("second",), pipe_ignore=True)
+    third = step.message_with_options(args=("third",), pipe_ignore=True)
+    pipe = dramatiq.pipeline([first, second, third])
+    dramatiq.cancel(pipe.messages[1])  # the second's id, before it was sent
+    pipe.run()
+    stub_broker.join(step.queue_name)
+    stub_worker.join()
+    assert ran == ["first"]  # the second was skipped, so the third was never sent
