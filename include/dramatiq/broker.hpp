@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dramatiq/actor.hpp"
+#include "dramatiq/cancellation.hpp"
 #include "dramatiq/consumer.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/middleware.hpp"
@@ -207,11 +208,27 @@ class Broker {
   // last tick recorded; false (and nothing stored) if it is not. The
   // default throws std::logic_error (the broker has no such step yet).
   virtual bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message);
+  // Records the cancellation (until `expires_ms`) and notifies watchers.
+  virtual void do_cancel(const std::string& message_id, std::int64_t expires_ms);
   // Adds broker-specific options to a message about to be enqueued (before
   // any delay is applied), e.g. Redis's per-enqueue message id.
   virtual void stamp_message(Message& /*message*/) {}
 
   void log_hook_failure(const char* signal, const Middleware& m, std::exception_ptr error) const;
+
+ public:
+  // ---- cancellation (dramatiq/cancellation.hpp)
+  // Records that `message_id` is cancelled, for `ttl`, and tells every
+  // worker watching. Throws std::logic_error on a broker without support.
+  void cancel(const std::string& message_id, std::chrono::milliseconds ttl = kDefaultCancellationTtl);
+  virtual bool supports_cancellation() const { return false; }
+  // Starts watching: `callback` gets the cancellations in force now and
+  // every new one, from a thread of the broker's, until the watch is
+  // destroyed (nullptr on a broker without support).
+  virtual std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback);
+
+ protected:
+
   // Tells the queue listeners (workers) that `queue_name` was declared; for
   // brokers that override declare_queue.
   void announce_queue(const std::string& queue_name);

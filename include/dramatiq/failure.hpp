@@ -24,6 +24,9 @@ struct Failure {
   bool is_retry = false;  // dramatiq.Retry: retried without an error log
   std::optional<std::int64_t> retry_delay;
   bool is_rate_limit_exceeded = false;
+  // The message was cancelled while it ran (dramatiq::Cancelled, Python's
+  // dramatiq.Cancelled): not retried; its result is this failure.
+  bool is_cancellation = false;
 
   // Whether this failure matches `classes`: a host class/tuple (Foreign), a
   // type name (String), or an Array of those.

@@ -13,7 +13,7 @@
 
 namespace dramatiq {
 
-enum class InterruptKind { TimeLimitExceeded, Shutdown };
+enum class InterruptKind { TimeLimitExceeded, Shutdown, Cancelled };
 using ThreadId = unsigned long;  // pthread_self(), which is also Python's thread ident
 
 ThreadId current_thread_id();
@@ -42,6 +42,11 @@ class TimeLimitExceeded : public Interrupted {
 };
 // The worker is stopping and the actor asked to be told (notify_shutdown).
 class Shutdown : public Interrupted {
+ public:
+  using Interrupted::Interrupted;
+};
+// The message was cancelled while it ran (Broker::cancel); not retried.
+class Cancelled : public Interrupted {
  public:
   using Interrupted::Interrupted;
 };

@@ -22,6 +22,9 @@ class MessageProxy : public std::enable_shared_from_this<MessageProxy> {
 
   Message message;
   bool failed = false;
+  // It was cancelled (Broker::cancel): skipped before it ran, or
+  // interrupted while running; acked, and its result is a Cancelled failure.
+  bool cancelled = false;
   std::optional<Failure> failure;  // the exception "stuffed" into the message
   Value result;                    // the actor's return value, once it ran
 

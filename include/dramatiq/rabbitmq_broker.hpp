@@ -88,9 +88,15 @@ class RabbitmqBroker : public Broker {
   // transaction with the tick's message (src/rabbitmq/tick_records.hpp).
   bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
 
+  // Cancellations: entries of the stream dramatiq.__cancellations__
+  // (src/rabbitmq/cancellations.hpp).
+  void do_cancel(const std::string& message_id, std::int64_t expires_ms) override;
+
  public:
   std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
   bool supports_ticks() const override { return true; }
+  bool supports_cancellation() const override { return true; }
+  std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -88,9 +88,15 @@ class RedisBroker : public Broker {
   // WATCHed while the message and the new tick go in one MULTI/EXEC.
   bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
 
+  // Cancellations: the sorted set ns:__cancelled__ and the channel
+  // ns:__cancellations__ (src/redis/cancellations.hpp).
+  void do_cancel(const std::string& message_id, std::int64_t expires_ms) override;
+
  public:
   std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
   bool supports_ticks() const override { return true; }
+  bool supports_cancellation() const override { return true; }
+  std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
 
  protected:
 

@@ -98,9 +98,15 @@ class SQLiteBroker : public Broker {
   // and the message, committed directly (not spooled).
   bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
 
+  // A row of dramatiq_cancellations (expired rows dropped on the way);
+  // watchers in every process are woken through the doorbell.
+  void do_cancel(const std::string& message_id, std::int64_t expires_ms) override;
+
  public:
   std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
   bool supports_ticks() const override { return true; }
+  bool supports_cancellation() const override { return true; }
+  std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
 
  protected:
 

@@ -63,10 +63,15 @@ class StubBroker : public Broker {
   void do_declare_queue(const std::string& queue_name) override;
   void do_enqueue(const std::string& queue_name, const Message& message) override;
   bool do_enqueue_tick(const std::string& schedule_name, std::int64_t tick_ms, const Message& message) override;
+  // Cancellations: a map in memory; watchers are called from the
+  // cancelling thread.
+  void do_cancel(const std::string& message_id, std::int64_t expires_ms) override;
 
  public:
   std::optional<std::int64_t> last_tick(const std::string& schedule_name) override;
   bool supports_ticks() const override { return true; }
+  bool supports_cancellation() const override { return true; }
+  std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
 
  private:
   friend class StubConsumer;
@@ -96,6 +101,14 @@ class StubBroker : public Broker {
   // Held across a tick's check and enqueue (not mutex_: do_enqueue takes it).
   std::mutex ticks_mutex_;
   std::map<std::string, std::int64_t> last_ticks_;
+  // Cancellations in force and the watchers' callbacks, by watch.
+  struct Cancellations {
+    std::mutex mutex;
+    std::map<std::string, std::int64_t> expiry;
+    std::map<std::size_t, CancellationCallback> watchers;
+    std::size_t next_watch = 0;
+  };
+  std::shared_ptr<Cancellations> cancellations_ = std::make_shared<Cancellations>();
 };
 
 }  // namespace dramatiq

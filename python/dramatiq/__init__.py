@@ -30,6 +30,7 @@ from .results.errors import ResultFailure, ResultMissing, ResultTimeout
 from .threading import raise_thread_exception as _raise_thread_exception
 from .worker import ConsumerThread, Worker, WorkerThread
 from .schedules import schedule
+from .cancellation import Cancelled, cancel
 
 __all__ = [
     "Actor", "GenericActor", "actor", "Broker", "Consumer", "MessageProxy", "get_broker", "set_broker",
@@ -37,6 +38,7 @@ __all__ = [
     "DecodeError", "ActorNotFound", "QueueNotFound", "QueueJoinTimeout", "BrokerConnectionError",
     "ConnectionClosed", "ConnectionFailed", "RateLimitExceeded", "Retry", "get_logger", "Message",
     "get_encoder", "set_encoder", "Middleware", "Worker", "ConsumerThread", "WorkerThread", "schedule",
+    "cancel", "Cancelled",
 ]
 
 __version__ = "2.2.1"
@@ -50,6 +52,7 @@ _engine.register_python(
     SkipMessage=SkipMessage,
     TimeLimitExceeded=TimeLimitExceeded,
     Shutdown=Shutdown,
+    Cancelled=Cancelled,
     raise_thread_exception=_raise_thread_exception,
     WorkerThread=WorkerThread,
     ConsumerThread=ConsumerThread,

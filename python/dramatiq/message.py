@@ -12,6 +12,7 @@ from .encoder import Encoder, JSONEncoder
 from .errors import DecodeError
 
 if TYPE_CHECKING:
+    from .broker import Broker
     from .composition import pipeline
     from .results import ResultBackend
 
@@ -149,6 +150,17 @@ class Message(Generic[R]):
 
             backend = get_broker().get_results_backend()
         return backend.get_result(self, block=block, timeout=timeout)
+
+    def cancel(self, *, broker: Optional[Broker] = None, ttl: Optional[int] = None) -> None:
+        """Cancel this message (see ``dramatiq.cancel``).
+
+        Parameters:
+          broker: the broker it was sent to; by default the global broker.
+          ttl: milliseconds the cancellation is remembered (a day by default).
+        """
+        from .cancellation import cancel
+
+        cancel(self, broker=broker, ttl=ttl)
 
     def __str__(self) -> str:
         params = ", ".join(repr(arg) for arg in self.args)

@@ -190,6 +190,18 @@ bool Broker::do_enqueue_tick(const std::string& /*schedule_name*/, std::int64_t 
   throw std::logic_error(std::string(logger_name()) + " cannot enqueue periodic ticks yet");
 }
 
+void Broker::cancel(const std::string& message_id, std::chrono::milliseconds ttl) {
+  if (message_id.empty()) throw std::invalid_argument("a message id to cancel must not be empty");
+  if (ttl.count() <= 0) throw std::invalid_argument("a cancellation's ttl must be positive");
+  do_cancel(message_id, saturating_add(current_millis(), static_cast<std::int64_t>(ttl.count())));
+}
+
+void Broker::do_cancel(const std::string& /*message_id*/, std::int64_t /*expires_ms*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot cancel messages yet");
+}
+
+std::unique_ptr<CancellationWatch> Broker::watch_cancellations(CancellationCallback /*callback*/) { return nullptr; }
+
 Message Broker::enqueue_stored_by(Message message, const StoreStep& store) {
   Delay delay = prepare_for_enqueue(message, std::nullopt);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });

@@ -152,6 +152,41 @@ bool StubBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t 
   return true;
 }
 
+namespace {
+class StubCancellationWatch : public CancellationWatch {
+ public:
+  StubCancellationWatch(std::function<void()> stop) : stop_(std::move(stop)) {}
+  ~StubCancellationWatch() override { stop_(); }
+
+ private:
+  std::function<void()> stop_;
+};
+}  // namespace
+
+void StubBroker::do_cancel(const std::string& message_id, std::int64_t expires_ms) {
+  // Called under the lock, so that a watcher being removed is not called
+  // after its watch is gone.
+  std::lock_guard lock(cancellations_->mutex);
+  auto& expiry = cancellations_->expiry[message_id];
+  expiry = std::max(expiry, expires_ms);
+  for (auto& [id, callback] : cancellations_->watchers) callback(message_id, expires_ms);
+}
+
+std::unique_ptr<CancellationWatch> StubBroker::watch_cancellations(CancellationCallback callback) {
+  auto cancellations = cancellations_;
+  std::lock_guard lock(cancellations->mutex);
+  const std::int64_t now = current_millis();
+  for (const auto& [id, expiry] : cancellations->expiry) {
+    if (expiry > now) callback(id, expiry);
+  }
+  std::size_t watch = cancellations->next_watch++;
+  cancellations->watchers[watch] = std::move(callback);
+  return std::make_unique<StubCancellationWatch>([cancellations, watch] {
+    std::lock_guard lock(cancellations->mutex);
+    cancellations->watchers.erase(watch);
+  });
+}
+
 std::optional<std::int64_t> StubBroker::last_tick(const std::string& schedule_name) {
   std::lock_guard lock(ticks_mutex_);
   auto it = last_ticks_.find(schedule_name);

@@ -7,6 +7,7 @@
 #include <typeinfo>
 
 #include "dramatiq/errors.hpp"
+#include "dramatiq/interrupt.hpp"
 #include "dramatiq/rate_limits.hpp"
 
 namespace dramatiq {
@@ -54,6 +55,10 @@ Failure Failure::from_exception(const std::exception_ptr& error) {
   } catch (const RateLimitExceeded& e) {
     // A C++ actor whose limiter is full: logged quietly, as for Python actors.
     return Failure{"RateLimitExceeded", e.what(), {}, nullptr, false, std::nullopt, true};
+  } catch (const Cancelled& e) {
+    Failure f{"Cancelled", e.what(), {}, nullptr, false, std::nullopt, false};
+    f.is_cancellation = true;
+    return f;
   } catch (const std::exception& e) {
     std::string type_name = demangled_name(typeid(e));
     auto caught = std::make_shared<CaughtException>(error, type_name, e.what());

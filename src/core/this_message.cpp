@@ -17,6 +17,7 @@ void check_interrupted() {
   auto kind = pending_interrupt();
   if (!kind) return;
   if (*kind == InterruptKind::TimeLimitExceeded) throw TimeLimitExceeded("time limit exceeded");
+  if (*kind == InterruptKind::Cancelled) throw Cancelled("the message was cancelled");
   throw Shutdown("worker is shutting down");
 }
 

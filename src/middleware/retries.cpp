@@ -35,7 +35,8 @@ std::int64_t compute_backoff(std::int64_t attempts, std::int64_t factor, std::in
 
 void Retries::after_process_message(Broker& broker, MessageProxy& proxy, const Value*,
                                     const Failure* failure) {
-  if (!failure) return;
+  // A cancelled message is not retried (nor failed: it is acked).
+  if (!failure || failure->is_cancellation) return;
   auto actor = broker.actor_of(proxy);
   Value& options = proxy.message.options;
   Value throws = message_or_actor_option(proxy, *actor, "throws", Value());

@@ -299,6 +299,9 @@ Failure failure_from_python(const nb::python_error& error) {
       PyObject_IsInstance(exception.ptr(), r.rate_limit_exceeded.ptr()) == 1) {
     failure.is_rate_limit_exceeded = true;
   }
+  if (r.cancelled.is_valid() && PyObject_IsInstance(exception.ptr(), r.cancelled.ptr()) == 1) {
+    failure.is_cancellation = true;
+  }
   PyErr_Clear();
   return failure;
 }

@@ -158,6 +158,7 @@ NB_MODULE(_engine, m) {
     r.skip_message = take("SkipMessage");
     r.time_limit_exceeded = take("TimeLimitExceeded");
     r.shutdown = take("Shutdown");
+    r.cancelled = take("Cancelled");
     r.raise_thread_exception = take("raise_thread_exception");
     r.connection_error = take("ConnectionError");
     r.worker_thread_class = take("WorkerThread");
@@ -360,6 +361,11 @@ NB_MODULE(_engine, m) {
              nb::gil_scoped_release release;
              b.declare_queue(q);
            })
+      .def("cancel", [](Broker& b, const std::string& message_id, std::optional<std::int64_t> ttl) {
+             auto lifetime = ttl ? std::chrono::milliseconds(*ttl) : kDefaultCancellationTtl;
+             without_gil_interruptibly([&] { b.cancel(message_id, lifetime); });
+           }, "message_id"_a, "ttl"_a.none())
+      .def_prop_ro("supports_cancellation", &Broker::supports_cancellation)
       .def("get_declared_queues", &Broker::get_declared_queues)
       .def("get_declared_delay_queues", &Broker::get_declared_delay_queues)
       .def("get_declared_actors", &Broker::get_declared_actors)

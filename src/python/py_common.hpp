@@ -116,6 +116,7 @@ struct Registry {
   nb::object skip_message;
   nb::object time_limit_exceeded;
   nb::object shutdown;
+  nb::object cancelled;
   nb::object connection_error;  // dramatiq.errors.ConnectionError
   nb::object worker_thread_class;    // dramatiq.WorkerThread
   nb::object consumer_thread_class;  // dramatiq.ConsumerThread

@@ -112,6 +112,7 @@ void log_to_python(const log::Record& record) {
 nb::object replaced_raise_thread_exception(InterruptKind kind) {
   const Registry& r = registry();
   if (!r.raise_thread_exception.is_valid()) return nb::object();
+  if (kind == InterruptKind::Cancelled) return nb::object();  // no upstream module raises it
   const char* module_name =
       kind == InterruptKind::TimeLimitExceeded ? "dramatiq.middleware.time_limit" : "dramatiq.middleware.shutdown";
   nb::object modules = nb::module_::import_("sys").attr("modules");
@@ -125,8 +126,9 @@ nb::object replaced_raise_thread_exception(InterruptKind kind) {
 void interrupt_in_python(ThreadId thread, InterruptKind kind) {
   if (!interpreter_alive()) return;
   nb::gil_scoped_acquire gil;
-  const nb::object& exception =
-      kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded : registry().shutdown;
+  const nb::object& exception = kind == InterruptKind::TimeLimitExceeded ? registry().time_limit_exceeded
+                                : kind == InterruptKind::Cancelled       ? registry().cancelled
+                                                                         : registry().shutdown;
   if (!exception.is_valid()) return;
   try {
     if (nb::object replaced = replaced_raise_thread_exception(kind); replaced.is_valid()) {

@@ -6,11 +6,6 @@
 
 namespace dramatiq::rabbitmq {
 
-namespace {
-
-// Table values typed as pika encodes Python values ('S' strings, 'I' 32-bit
-// integers): RabbitMQ compares argument types when a queue is declared
-// again, so another type would fail with PRECONDITION_FAILED.
 amqp_table_entry_t text_entry(const char* key, const std::string& value) {
   amqp_table_entry_t entry{};
   entry.key = amqp_cstring_bytes(key);
@@ -18,6 +13,8 @@ amqp_table_entry_t text_entry(const char* key, const std::string& value) {
   entry.value.value.bytes = bytes_of(value);
   return entry;
 }
+
+namespace {
 
 amqp_table_entry_t int_entry(const char* key, std::int64_t value) {
   amqp_table_entry_t entry{};

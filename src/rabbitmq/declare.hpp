@@ -17,6 +17,11 @@ enum class QueueKind { Main, Delay, DeadLetter };
 
 // Declares one of the three queues of `canonical` (idempotent); returns its
 // count of ready messages (queue.declare-ok's message_count).
+// A table entry of text ('S', as pika encodes a str); `value` must outlive
+// the table's use. RabbitMQ compares argument types when a queue is
+// declared again, so another type would fail with PRECONDITION_FAILED.
+amqp_table_entry_t text_entry(const char* key, const std::string& value);
+
 std::uint32_t declare(Connection& connection, const std::string& canonical, QueueKind kind,
                       const RabbitmqBrokerOptions& options);
 

@@ -29,7 +29,7 @@ void send_persistent(Connection& connection, const Publication& publication, boo
     properties._flags |= AMQP_BASIC_PRIORITY_FLAG;
     properties.priority = static_cast<std::uint8_t>(std::clamp(*publication.priority, 0, 255));
   }
-  int status = amqp_basic_publish(connection.state(), Connection::kChannel, amqp_empty_bytes,
+  int status = amqp_basic_publish(connection.state(), Connection::kChannel, bytes_of(publication.exchange),
                                   bytes_of(publication.routing_key), mandatory ? 1 : 0, 0, &properties,
                                   bytes_of(publication.body));
   connection.check_status(status, "Publishing to queue '" + publication.routing_key + "'");

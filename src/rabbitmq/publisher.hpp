@@ -25,6 +25,7 @@ struct Publication {
   std::string routing_key;  // the queue
   std::string body;
   std::optional<int> priority;
+  std::string exchange = {};  // empty: the default exchange (routed by queue name)
 };
 
 // Sends one persistent message to the default exchange, routed to its

@@ -7,6 +7,7 @@
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
+#include "rabbitmq/cancellations.hpp"
 #include "rabbitmq/consumer.hpp"
 #include "rabbitmq/context.hpp"
 #include "rabbitmq/declare.hpp"
@@ -180,6 +181,24 @@ bool RabbitmqBroker::do_enqueue_tick(const std::string& schedule_name, std::int6
                                      [&](rabbitmq::Connection& connection) {
                                        impl_->ensure_declared(connection, canonical);
                                      });
+}
+
+void RabbitmqBroker::do_cancel(const std::string& message_id, std::int64_t expires_ms) {
+  auto lease = impl_->context.pool().acquire();
+  try {
+    rabbitmq::declare_cancellation_stream(lease->connection());
+    auto entry = rabbitmq::cancellation_entry(message_id, expires_ms);
+    // At once to every watch, and kept for those to come. With no watch
+    // bound the broadcast is returned unroutable: nobody had to hear it.
+    lease->publish({rabbitmq::cancellation_broadcast(entry), entry});
+  } catch (const BrokerConnectionError&) {
+    if (!lease->healthy()) lease.discard();
+    throw;
+  }
+}
+
+std::unique_ptr<CancellationWatch> RabbitmqBroker::watch_cancellations(CancellationCallback callback) {
+  return std::make_unique<rabbitmq::RabbitmqCancellationWatch>(impl_->context.options(), std::move(callback));
 }
 
 std::optional<std::int64_t> RabbitmqBroker::last_tick(const std::string& schedule_name) {

@@ -6,6 +6,7 @@
 
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
+#include "redis/cancellations.hpp"
 #include "redis/consumer.hpp"
 #include "redis/context.hpp"
 #include "redis/enqueue.hpp"
@@ -122,6 +123,14 @@ bool RedisBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_t
     }
   }
   throw ConnectionClosed("the tick of schedule '" + schedule_name + "' kept changing under a hundred attempts");
+}
+
+void RedisBroker::do_cancel(const std::string& message_id, std::int64_t expires_ms) {
+  redis::record_cancellation(impl_->context, message_id, expires_ms);
+}
+
+std::unique_ptr<CancellationWatch> RedisBroker::watch_cancellations(CancellationCallback callback) {
+  return std::make_unique<redis::RedisCancellationWatch>(impl_->context, std::move(callback));
 }
 
 std::optional<std::int64_t> RedisBroker::last_tick(const std::string& schedule_name) {

@@ -57,6 +57,10 @@ Results::Settings Results::settings_for(Broker& broker, const MessageProxy& mess
 void Results::after_process_message(Broker& broker, MessageProxy& message, const Value* result,
                                     const Failure* failure) {
   Settings settings = settings_for(broker, message);
+  if (settings.store && failure && failure->is_cancellation) {
+    backend->store_exception(message.message, *failure, settings.ttl);  // acked: no after_nack
+    return;
+  }
   if (settings.store && !failure) {
     try {
       backend->store_result(message.message, result ? *result : Value(), settings.ttl);
@@ -81,10 +85,16 @@ void Results::after_process_message(Broker& broker, MessageProxy& message, const
 }
 
 void Results::after_skip_message(Broker& broker, MessageProxy& message) {
-  // A skipped message that did not fail has None as its result; one that
-  // failed gets its failure stored by after_nack.
+  // A skipped message that did not fail has None as its result (a
+  // cancelled one, its Cancelled failure); one that failed gets its
+  // failure stored by after_nack.
   Settings settings = settings_for(broker, message);
-  if (settings.store && !message.failed) backend->store_result(message.message, Value(), settings.ttl);
+  if (!settings.store || message.failed) return;
+  if (message.cancelled && message.failure) {
+    backend->store_exception(message.message, *message.failure, settings.ttl);
+  } else {
+    backend->store_result(message.message, Value(), settings.ttl);
+  }
 }
 
 void Results::after_nack(Broker& broker, MessageProxy& message) {

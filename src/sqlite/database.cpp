@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS dramatiq_schedules (
   name TEXT PRIMARY KEY,
   last_tick INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dramatiq_cancellations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dramatiq_cancellations_expires ON dramatiq_cancellations (expires);
 CREATE TABLE IF NOT EXISTS dramatiq_workers (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   pid INTEGER NOT NULL,

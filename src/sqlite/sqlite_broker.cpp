@@ -5,12 +5,15 @@
 #include <set>
 #include <filesystem>
 #include <limits>
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 
 #include "core/saturating.hpp"
 #include "core/url.hpp"
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
 #include "sqlite/broker_context.hpp"
 #include "sqlite/consumer.hpp"
 
@@ -178,6 +181,85 @@ bool SQLiteBroker::do_enqueue_tick(const std::string& schedule_name, std::int64_
   });
   if (stored) impl_->context.store().doorbell().ring(row.queue);
   return stored;
+}
+
+namespace {
+
+// The doorbell slot cancellations ring (hashed like a queue name; a queue
+// sharing its slot only sees a spurious wake-up).
+constexpr const char* kCancellationsBell = "__cancellations__";
+
+// Reads new rows of dramatiq_cancellations when the doorbell rings.
+class SQLiteCancellationWatch : public CancellationWatch {
+ public:
+  SQLiteCancellationWatch(sqlite::Store& store, CancellationCallback callback)
+      : store_(store), callback_(std::move(callback)) {
+    ticket_ = store_.doorbell().ticket(kCancellationsBell);
+    read_new();  // those in force now, before the constructor returns
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SQLiteCancellationWatch() override {
+    stopping_ = true;
+    store_.doorbell().ring(kCancellationsBell);
+    thread_.join();
+  }
+
+ private:
+  void read_new() {
+    std::vector<std::pair<std::string, std::int64_t>> found;
+    store_.read_committed([&](Database& db) {
+      found.clear();
+      auto cursor = db.query("SELECT seq, message_id, expires FROM dramatiq_cancellations "
+                             "WHERE seq > ? AND expires > ? ORDER BY seq");
+      cursor.bind(1, last_seq_).bind(2, now_ms());
+      while (cursor.step()) {
+        last_seq_ = std::max(last_seq_, cursor.integer(0));
+        found.emplace_back(cursor.text(1), cursor.integer(2));
+      }
+    });
+    for (const auto& [id, expires] : found) callback_(id, expires);
+  }
+
+  void run() {
+    while (!stopping_) {
+      if (!store_.doorbell().wait(kCancellationsBell, ticket_,
+                                  std::chrono::steady_clock::now() + std::chrono::seconds(1))) {
+        continue;
+      }
+      ticket_ = store_.doorbell().ticket(kCancellationsBell);
+      if (stopping_) break;
+      try {
+        read_new();
+      } catch (const std::exception& e) {
+        log::write(log::Level::Warning, "dramatiq.broker.SQLiteBroker",
+                   std::string("Could not read cancellations (tried again at the next one): ") + e.what());
+      }
+    }
+  }
+
+  sqlite::Store& store_;
+  CancellationCallback callback_;
+  std::uint32_t ticket_ = 0;
+  std::int64_t last_seq_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+void SQLiteBroker::do_cancel(const std::string& message_id, std::int64_t expires_ms) {
+  impl_->context.store().write([&](Database& db) {
+    db.query("DELETE FROM dramatiq_cancellations WHERE expires <= ?").bind(1, now_ms()).run();
+    db.query("INSERT INTO dramatiq_cancellations (message_id, expires) VALUES (?, ?)")
+        .bind(1, message_id)
+        .bind(2, expires_ms)
+        .run();
+  });
+  impl_->context.store().doorbell().ring(kCancellationsBell);
+}
+
+std::unique_ptr<CancellationWatch> SQLiteBroker::watch_cancellations(CancellationCallback callback) {
+  return std::make_unique<SQLiteCancellationWatch>(impl_->context.store(), std::move(callback));
 }
 
 std::optional<std::int64_t> SQLiteBroker::last_tick(const std::string& schedule_name) {

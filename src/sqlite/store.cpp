@@ -228,6 +228,10 @@ void Store::read(const std::function<void(Database&)>& work) {
     std::lock_guard connection(connection_mutex_);
     if (drainer_.last_failed()) break;  // logged; the read shows what is in
   }
+  read_committed(work);
+}
+
+void Store::read_committed(const std::function<void(Database&)>& work) {
   std::lock_guard connection(connection_mutex_);
   work(database_);
 }

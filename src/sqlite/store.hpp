@@ -38,6 +38,9 @@ class Store {
   // Runs `work` on the connection outside any transaction (reads, PRAGMAs),
   // once what was spooled before the call is in the queues.
   void read(const std::function<void(Database&)>& work);
+  // The same without moving the spool first: what is committed now (for
+  // tables the spool never writes, such as the cancellations).
+  void read_committed(const std::function<void(Database&)>& work);
 
   // Sends `rows` (all of them or none): spooled, or with `durable` (or if
   // the spool cannot be written) committed to the database; then rings

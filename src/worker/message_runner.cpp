@@ -47,7 +47,10 @@ void run_message(Broker& broker, MessageProxy& message) {
     const Failure& failure = *message.failure;
     const Value* throws = message.message.options.find("throws");
     if ((!throws || throws->is_null()) && actor) throws = actor->options.find("throws");
-    if (failure.is_rate_limit_exceeded) {
+    if (failure.is_cancellation) {
+      log::write(log::Level::Info, kWorkerThreadLogger, "Message %s was cancelled while it ran.",
+                 {message.message.describe()});
+    } else if (failure.is_rate_limit_exceeded) {
       log::write(log::Level::Debug, kWorkerThreadLogger, "Rate limit exceeded in message %s: %s.",
                  {message.message.describe(), failure.message});
     } else if (throws && !throws->is_null() && failure.matches(*throws)) {
@@ -63,6 +66,16 @@ void run_message(Broker& broker, MessageProxy& message) {
       m.after_process_message(broker, message, nullptr, &failure);
     });
   }
+}
+
+void skip_cancelled(Broker& broker, MessageProxy& message) {
+  message.cancelled = true;
+  Failure failure{"Cancelled", "the message was cancelled before it ran", {}, nullptr, false, std::nullopt, false};
+  failure.is_cancellation = true;
+  message.failure = std::move(failure);
+  log::write(log::Level::Info, kWorkerThreadLogger, "Message %s was cancelled: skipped.",
+             {message.message.describe()});
+  broker.emit_after("after_skip_message", [&](Middleware& m) { m.after_skip_message(broker, message); });
 }
 
 }  // namespace dramatiq

@@ -9,4 +9,9 @@ namespace dramatiq {
 
 void run_message(Broker& broker, MessageProxy& message);
 
+// A cancelled message that must not run: marked cancelled (not failed, so
+// it is acked) with a Cancelled failure for the result backend, logged,
+// and after_skip_message emitted.
+void skip_cancelled(Broker& broker, MessageProxy& message);
+
 }  // namespace dramatiq

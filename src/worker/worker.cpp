@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "dramatiq/log.hpp"
+#include "worker/cancellation_tracker.hpp"
 #include "worker/consumer_thread.hpp"
 #include "worker/message_runner.hpp"
 #include "worker/work_queue.hpp"
@@ -142,6 +143,7 @@ class Worker::Impl {
   // Worker threads still running an actor when stop() gave up waiting.
   std::vector<std::unique_ptr<WorkerThreadSlot>> lingering_threads_;
   std::shared_ptr<Broker> kept_broker_;
+  CancellationTracker cancellations_;
 };
 
 void Worker::Impl::start() {
@@ -151,6 +153,8 @@ void Worker::Impl::start() {
   work_ = std::make_shared<WorkQueue>(worker_threads(), broker_.traits().hands_over_in_process, timeout(),
                                       WorkQueueTuning{}, [this] { return fetch_for_worker(); });
   if (paused_) work_->set_paused(true);
+  // Before any message is taken: those cancelled already are skipped.
+  cancellations_.start(broker_);
   running_ = true;
   for (int i = 0; i < worker_threads(); ++i) {
     auto slot = std::make_unique<WorkerThreadSlot>();
@@ -221,10 +225,17 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       continue;
     }
     MessageProxy& message = *item->message;
-    if (hooks_.around_message) {
-      hooks_.around_message(message, [&] { run_message(broker_, message); });
+    const std::string& message_id = message.message.message_id;
+    if (!cancellations_.begin(message_id, current_thread_id())) {
+      skip_cancelled(broker_, message);
     } else {
-      run_message(broker_, message);
+      if (hooks_.around_message) {
+        hooks_.around_message(message, [&] { run_message(broker_, message); });
+      } else {
+        run_message(broker_, message);
+      }
+      cancellations_.finished(message_id);
+      if (message.failure && message.failure->is_cancellation) message.cancelled = true;
     }
     item->source->settle(broker_, message);
     // Let go of what this delivery kept alive (exceptions hold tracebacks).
@@ -358,6 +369,7 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout, const std::function<b
     std::lock_guard lock(exit_mutex_);
     worker_threads_.clear();
   }
+  cancellations_.stop();
   if (!lingering_threads_.empty()) {
     log::write(log::Level::Warning, kWorkerLogger,
                std::to_string(lingering_threads_.size()) +

@@ -14,6 +14,7 @@
 #include "dramatiq/worker.hpp"
 #include "redis_server.hpp"
 #include "interrupt_wait_scenario.hpp"
+#include "cancellation_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
 #include "test_support.hpp"
@@ -489,4 +490,18 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
   broker->enqueue(make_message("add", {}));
   EXPECT_NE(consumer->next(kLongWait), nullptr);
   consumer->close();
+}
+
+// ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/redis/cancellations.hpp)
+
+TEST(RedisBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndSkipsAPendingOne) {
+  RedisServer server;
+  expect_running_interrupted_and_pending_skipped([&] { return make_broker(server); },
+                                                 [&] { return server.call({"ZCARD", "dramatiq:default.XQ"}).integer; });
+}
+
+TEST(RedisBroker, CancellationsInForceWhenAWorkerStartsAreHonouredAndExpiredOnesAreNot) {
+  RedisServer server;
+  expect_cancellations_in_force_honoured([&] { return make_broker(server); });
+  EXPECT_EQ(server.call({"ZCARD", "dramatiq:__cancelled__"}).integer, 2);
 }

@@ -24,6 +24,7 @@
 #include "dramatiq/wait_interruption.hpp"
 #include "dramatiq/worker.hpp"
 #include "interrupt_wait_scenario.hpp"
+#include "cancellation_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
 #include "sqlite/store.hpp"
@@ -951,4 +952,21 @@ TEST(SQLiteSpool, WithoutASpoolASendCommitsInstead) {
   Message stored = broker->enqueue(make_message("add", {}));
   EXPECT_EQ(count_rows(path, "SELECT count(*) FROM dramatiq_messages WHERE message_id = '" + stored.message_id + "'"),
             1);
+}
+
+// ---- cancellation (tests/cpp/cancellation_scenario.hpp)
+
+TEST(SQLiteBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndSkipsAPendingOne) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  auto inspector = make_broker(path);
+  expect_running_interrupted_and_pending_skipped(
+      [&] { return make_broker(path); },
+      [&] { return static_cast<long long>(inspector->dead_letters("default", 100).size()); });
+}
+
+TEST(SQLiteBroker, CancellationsInForceWhenAWorkerStartsAreHonouredAndExpiredOnesAreNot) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_cancellations_in_force_honoured([&] { return make_broker(path); });
 }

@@ -16,6 +16,7 @@
 #include "rabbitmq/connection.hpp"
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq_server.hpp"
+#include "cancellation_scenario.hpp"
 #include "schedule/scheduler.hpp"
 #include "test_support.hpp"
 
@@ -459,4 +460,17 @@ TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
   }
   EXPECT_EQ(brokers[0]->get_queue_message_counts(queue).ready, static_cast<std::size_t>(ticks));
   for (auto& broker : brokers) broker->close();
+}
+
+// ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/rabbitmq/cancellations.hpp)
+
+TEST(RabbitmqBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndSkipsAPendingOne) {
+  auto probe = make_broker(confirmed());
+  dramatiq::testing::expect_running_interrupted_and_pending_skipped(
+      [] { return make_broker(confirmed()); },
+      [&] { return static_cast<long long>(probe->get_queue_message_counts("default").dead); });
+}
+
+TEST(RabbitmqBroker, CancellationsInForceWhenAWorkerStartsAreHonouredAndExpiredOnesAreNot) {
+  dramatiq::testing::expect_cancellations_in_force_honoured([] { return make_broker(confirmed()); });
 }

@@ -411,3 +411,15 @@ def test_periodic_ticks_are_recorded_on_the_server(rabbitmq_broker, rabbitmq_ser
     finally:
         other.close()
     assert rabbitmq_broker.get_queue_message_counts("rmq-periodic")[0] == 1
+
+
+def test_a_cancellation_from_another_process_reaches_the_worker(rabbitmq_broker, rabbitmq_server):
+    # The canceller is another broker object on the same server, as
+    # another process's would be (tests/python/cancellation_scenarios.py).
+    from cancellation_scenarios import running_and_pending_are_cancelled
+
+    canceller = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
+    try:
+        running_and_pending_are_cancelled(rabbitmq_broker, canceller)
+    finally:
+        canceller.close()

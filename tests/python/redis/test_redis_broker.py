@@ -747,3 +747,15 @@ def test_unset_settings_are_the_engines_defaults(redis_server):
         assert (given.heartbeat_timeout, given.dead_message_ttl, given.maintenance_chance) == (1000, 5, 7)
     finally:
         given.close()
+
+
+def test_a_cancellation_from_another_process_reaches_the_worker(redis_broker, redis_server):
+    # The canceller is another broker object on the same server, as
+    # another process's would be (tests/python/cancellation_scenarios.py).
+    from cancellation_scenarios import running_and_pending_are_cancelled
+
+    canceller = RedisBroker(url=redis_server.url)
+    try:
+        running_and_pending_are_cancelled(redis_broker, canceller)
+    finally:
+        canceller.close()

@@ -310,3 +310,15 @@ def test_sigint_interrupts_a_send_waiting_for_the_files_lock(db_path):
     done = interrupt_when_blocked(LOCKED_SEND_SCRIPT.replace("sys.argv[1]", repr(db_path)))
     assert done.stdout.split() == ["INTERRUPTED", "QUEUED", "1"], done.stderr
     assert done.returncode == 0, done.stderr
+
+
+def test_a_cancellation_from_another_process_reaches_the_worker(sqlite_broker, db_path):
+    # The canceller is another broker object on the same file, as another
+    # process's would be (tests/python/cancellation_scenarios.py).
+    from cancellation_scenarios import running_and_pending_are_cancelled
+
+    canceller = SQLiteBroker(path=str(db_path))
+    try:
+        running_and_pending_are_cancelled(sqlite_broker, canceller)
+    finally:
+        canceller.close()
