@@ -2,9 +2,9 @@
 
 #include <sys/time.h>
 
-#include <charconv>
 #include <vector>
 
+#include "core/integer_text.hpp"
 #include "dramatiq/log.hpp"
 #include "dramatiq/message.hpp"
 #include "rabbitmq/declare.hpp"
@@ -16,13 +16,6 @@ constexpr const char* kLogger = "dramatiq.broker.RabbitmqBroker";
 constexpr const char* kMarkerPrefix = "marker ";
 constexpr auto kReconnectDelay = std::chrono::milliseconds(500);
 constexpr auto kHistoryWait = std::chrono::seconds(10);
-
-std::optional<std::int64_t> integer_of(std::string_view text) {
-  std::int64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 }  // namespace
 
 void declare_cancellation_stream(Connection& connection) {
@@ -141,7 +134,7 @@ bool RabbitmqCancellationWatch::read(std::chrono::milliseconds wait, const std::
     }
     auto space = entry.rfind(' ');
     if (space == std::string::npos) continue;
-    auto expiry = integer_of(std::string_view(entry).substr(space + 1));
+    auto expiry = parse_int64(std::string_view(entry).substr(space + 1));
     if (expiry && *expiry > current_millis()) callback_(entry.substr(0, space), *expiry);
     if (until_marker.empty()) timeout = timeval{0, 0};  // then only what is already here
   }

@@ -1,8 +1,9 @@
 #include "rabbitmq/tick_records.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <thread>
+
+#include "core/integer_text.hpp"
 
 namespace dramatiq::rabbitmq {
 
@@ -12,13 +13,6 @@ namespace {
 // hold lasts a few round trips) before reporting the tick as not stored yet.
 constexpr int kLockAttempts = 100;
 constexpr auto kLockRetryDelay = std::chrono::milliseconds(20);
-
-std::optional<std::int64_t> tick_of(const std::string& text) {
-  std::int64_t tick = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), tick);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return tick;
-}
 
 }  // namespace
 
@@ -89,7 +83,7 @@ TickRecords::Record TickRecords::take_record(const std::string& schedule) {
   amqp_message_t message;
   c.check(amqp_read_message(c.state(), Connection::kChannel, &message, 0),
           "Reading the record of schedule '" + schedule + "'");
-  taken.tick = tick_of(string_of(message.body));
+  taken.tick = parse_int64(string_of(message.body));
   amqp_destroy_message(&message);
   return taken;
 }

@@ -4,9 +4,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 
+#include "core/integer_text.hpp"
 #include "dramatiq/log.hpp"
 #include "dramatiq/message.hpp"
 
@@ -15,13 +15,6 @@ namespace dramatiq::redis {
 namespace {
 constexpr const char* kLogger = "dramatiq.broker.RedisBroker";
 constexpr auto kReconnectDelay = std::chrono::milliseconds(500);
-
-std::optional<std::int64_t> integer_of(std::string_view text) {
-  std::int64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 }  // namespace
 
 std::string cancelled_key(const std::string& key_namespace) { return key_namespace + ":__cancelled__"; }
@@ -75,7 +68,7 @@ void RedisCancellationWatch::subscribe_and_load() {
       {"ZRANGEBYSCORE", cancelled_key(context_.key_namespace()), after_now, "+inf", "WITHSCORES"});
   check(in_force);
   for (std::size_t i = 0; i + 1 < in_force.elements.size(); i += 2) {
-    auto expiry = integer_of(in_force.elements[i + 1].str);
+    auto expiry = parse_int64(in_force.elements[i + 1].str);
     if (expiry) callback_(in_force.elements[i].str, *expiry);
   }
   subscription_ = std::move(subscription);
@@ -95,7 +88,7 @@ void RedisCancellationWatch::run() {
       const std::string& payload = message->elements[2].str;
       auto space = payload.rfind(' ');
       if (space == std::string::npos) continue;
-      auto expiry = integer_of(std::string_view(payload).substr(space + 1));
+      auto expiry = parse_int64(std::string_view(payload).substr(space + 1));
       if (expiry) callback_(payload.substr(0, space), *expiry);
     } catch (const std::exception& e) {
       if (stopping_) break;

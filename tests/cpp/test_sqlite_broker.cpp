@@ -790,7 +790,11 @@ TEST(SQLiteStore, TheLogStartsOverAfterARoundThatCouldNotCopyEverythingAtFirst) 
   int logged = -1;
   sqlite3_wal_checkpoint_v2(reader, nullptr, SQLITE_CHECKPOINT_PASSIVE, &logged, nullptr);
   sqlite3_close(reader);
-  EXPECT_LT(logged, 100) << "the log did not start over after the checkpoint round";
+  // A log that never started over holds every insert's frames, over the
+  // 1000-page threshold; one that did holds those made after the round
+  // ended (how many depends on how soon it ended: a slow build's round
+  // ends while the inserts go on).
+  EXPECT_LT(logged, 1000) << "the log did not start over after the checkpoint round";
 }
 
 // ---------------------------------------------------------------------------

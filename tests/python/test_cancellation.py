@@ -4,9 +4,8 @@ own record is tested against its server: tests/python/redis, sqlite)."""
 import pytest
 
 import dramatiq
-from dramatiq.broker import Broker
-
 from cancellation_scenarios import running_and_pending_are_cancelled
+from engineless_broker import EnginelessBroker
 
 
 def test_running_and_pending_messages_are_cancelled(stub_broker):
@@ -37,19 +36,8 @@ def test_bad_arguments_are_clear_errors(stub_broker):
 
 
 def test_a_broker_that_cannot_cancel_says_so():
-    class InMemory(Broker):
-        def consume(self, queue_name, prefetch=1, timeout=100):
-            raise NotImplementedError
-
-        def declare_queue(self, queue_name):
-            self.queues[queue_name] = []
-
-        def enqueue(self, message, *, delay=None):
-            return message
-
-    with pytest.raises(NotImplementedError, match="InMemory cannot cancel messages yet"):
-        dramatiq.cancel("some-id", broker=InMemory())
-
+    with pytest.raises(NotImplementedError, match="EnginelessBroker cannot cancel messages yet"):
+        dramatiq.cancel("some-id", broker=EnginelessBroker())
 
 def test_cancelling_a_pipelines_message_stops_the_pipeline_there(stub_broker, stub_worker):
     ran = []

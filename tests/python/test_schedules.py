@@ -14,6 +14,8 @@ from dramatiq.brokers.sqlite import SQLiteBroker
 from dramatiq.middleware import CurrentMessage
 from dramatiq.schedules import Scheduler, periodic_tasks
 
+from engineless_broker import EnginelessBroker
+
 
 def at(*fields):
     """Unix seconds of a UTC date and time."""
@@ -148,20 +150,7 @@ def test_the_embedded_broker_records_ticks_across_schedulers(tmp_path):
 
 def test_a_broker_that_cannot_record_ticks_is_refused():
     # A broker written in Python has nowhere the engine could record ticks.
-    from dramatiq.broker import Broker
-
-    class InMemory(Broker):
-        def consume(self, queue_name, prefetch=1, timeout=100):
-            raise NotImplementedError
-
-        def declare_queue(self, queue_name):
-            self.queues[queue_name] = []
-
-        def enqueue(self, message, *, delay=None):
-            self.queues[message.queue_name].append(message)
-            return message
-
-    broker = InMemory()
+    broker = EnginelessBroker()
 
     @dramatiq.actor(broker=broker, periodic="* * * * *")
     def periodic():
