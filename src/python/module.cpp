@@ -542,7 +542,9 @@ NB_MODULE(_engine, m) {
              self->host_worker = wrap(host_worker);
            }, "broker"_a, "queues"_a.none(), "worker_timeout"_a.none(), "worker_threads"_a.none(),
            "host_worker"_a, "consumer_restart_delay"_a.none() = nb::none(), "process_message"_a.none() = nb::none())
-      .def("start", &Worker::start, nb::call_guard<nb::gil_scoped_release>())
+      // Interruptible: watching the broker's cancellations first reads
+      // those in force, a network wait Ctrl-C may cut short.
+      .def("start", [](Worker& w) { without_gil_interruptibly([&] { w.start(); }); })
       .def("pause", &Worker::pause, nb::call_guard<nb::gil_scoped_release>())
       .def("resume", &Worker::resume, nb::call_guard<nb::gil_scoped_release>())
       .def("join", [](Worker& w) {

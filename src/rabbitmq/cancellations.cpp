@@ -2,11 +2,13 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/integer_text.hpp"
 #include "dramatiq/log.hpp"
 #include "dramatiq/message.hpp"
+#include "dramatiq/wait_interruption.hpp"
 #include "rabbitmq/declare.hpp"
 
 namespace dramatiq::rabbitmq {
@@ -14,7 +16,10 @@ namespace dramatiq::rabbitmq {
 namespace {
 constexpr const char* kLogger = "dramatiq.broker.RabbitmqBroker";
 constexpr const char* kMarkerPrefix = "marker ";
+// Reconnecting waits this long after a first failure, twice as long after
+// each next one, up to kMaxReconnectDelay.
 constexpr auto kReconnectDelay = std::chrono::milliseconds(500);
+constexpr auto kMaxReconnectDelay = std::chrono::seconds(30);
 constexpr auto kHistoryWait = std::chrono::seconds(10);
 }  // namespace
 
@@ -92,6 +97,7 @@ void RabbitmqCancellationWatch::open() {
   send_persistent(c, Publication{kCancellationStream, marker, std::nullopt}, false);
   auto deadline = std::chrono::steady_clock::now() + kHistoryWait;
   while (!read(std::chrono::milliseconds(200), marker)) {
+    if (const InterruptibleWaits* scope = InterruptibleWaits::current()) scope->check();
     if (std::chrono::steady_clock::now() > deadline) {
       log::write(log::Level::Warning, kLogger, "Reading the cancellations in force took over 10 s; going on.");
       break;
@@ -141,19 +147,28 @@ bool RabbitmqCancellationWatch::read(std::chrono::milliseconds wait, const std::
 }
 
 void RabbitmqCancellationWatch::run() {
+  // A server that cannot hold the stream (RabbitMQ before 3.9) fails every
+  // time: each failure after the first of a row is logged at debug only.
+  auto delay = kReconnectDelay;
+  bool failing = !connection_;
   while (!stopping_) {
     try {
       if (!connection_) {
         open();
         log::write(log::Level::Info, kLogger, "Watching cancellations again.");
+        failing = false;
+        delay = kReconnectDelay;
       }
       read(std::chrono::milliseconds(200));
     } catch (const std::exception& e) {
       if (stopping_) break;
-      log::write(log::Level::Warning, kLogger, std::string("Lost the watch on cancellations: ") + e.what());
+      log::write(failing ? log::Level::Debug : log::Level::Warning, kLogger,
+                 std::string("Lost the watch on cancellations: ") + e.what());
       if (connection_) connection_->abandon();
       connection_.reset();
-      for (auto waited = std::chrono::milliseconds(0); waited < kReconnectDelay && !stopping_;
+      if (failing) delay = std::min<std::chrono::milliseconds>(delay * 2, kMaxReconnectDelay);
+      failing = true;
+      for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping_;
            waited += std::chrono::milliseconds(50)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }

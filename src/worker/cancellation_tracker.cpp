@@ -1,6 +1,7 @@
 #include "worker/cancellation_tracker.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "dramatiq/log.hpp"
 
@@ -19,8 +20,20 @@ void CancellationTracker::start(Broker& broker) {
 
 void CancellationTracker::stop() { watch_.reset(); }
 
+CancellationTracker::RunningSlot& CancellationTracker::enroll() {
+  std::lock_guard lock(slots_mutex_);
+  RunningSlot& slot = slots_.emplace_back();
+  slot.thread = current_thread_id();
+  return slot;
+}
+
+void CancellationTracker::leave(RunningSlot& slot) {
+  std::lock_guard lock(slots_mutex_);
+  slots_.remove_if([&](const RunningSlot& s) { return &s == &slot; });
+}
+
 void CancellationTracker::cancelled(const std::string& message_id, std::int64_t expires_ms) {
-  ThreadId thread = 0;
+  std::vector<ThreadId> threads;
   {
     std::lock_guard lock(mutex_);
     const std::int64_t now = current_millis();
@@ -29,32 +42,49 @@ void CancellationTracker::cancelled(const std::string& message_id, std::int64_t 
     // and its stream): a running message is interrupted once only.
     const bool known = expiry > now;
     expiry = std::max(expiry, expires_ms);
+    any_cancelled_.store(true);
     if (++added_since_prune_ >= kPruneEvery) prune_locked(now);
     if (known) return;
-    auto it = running_.find(message_id);
-    if (it == running_.end()) return;
-    thread = it->second;
   }
-  log::write(log::Level::Info, "dramatiq.worker.Worker", "Interrupting message %s: it was cancelled.",
-             {message_id});
-  interrupt_thread(thread, InterruptKind::Cancelled);
+  {
+    // The id is in the table before any slot is looked at, and begin()
+    // looks at the table while holding its slot: so either begin() sees
+    // the id, or it had put the message in its slot before this looks.
+    std::lock_guard lock(slots_mutex_);
+    for (RunningSlot& slot : slots_) {
+      std::lock_guard running(slot.mutex);
+      if (slot.message_id == message_id) threads.push_back(slot.thread);
+    }
+  }
+  for (ThreadId thread : threads) {
+    log::write(log::Level::Info, "dramatiq.worker.Worker", "Interrupting message %s: it was cancelled.",
+               {message_id});
+    interrupt_thread(thread, InterruptKind::Cancelled);
+  }
 }
 
 void CancellationTracker::prune_locked(std::int64_t now_ms) {
   added_since_prune_ = 0;
   for (auto it = expiry_.begin(); it != expiry_.end();) it = it->second <= now_ms ? expiry_.erase(it) : std::next(it);
+  any_cancelled_.store(!expiry_.empty());
 }
 
-bool CancellationTracker::begin(const std::string& message_id, ThreadId thread) {
+bool CancellationTracker::is_cancelled(const std::string& message_id) {
   std::lock_guard lock(mutex_);
-  if (auto it = expiry_.find(message_id); it != expiry_.end() && it->second > current_millis()) return false;
-  running_[message_id] = thread;
+  auto it = expiry_.find(message_id);
+  return it != expiry_.end() && it->second > current_millis();
+}
+
+bool CancellationTracker::begin(RunningSlot& slot, const std::string& message_id) {
+  std::lock_guard running(slot.mutex);
+  if (any_cancelled_.load() && is_cancelled(message_id)) return false;
+  slot.message_id = message_id;  // reuses the slot's buffer
   return true;
 }
 
-void CancellationTracker::finished(const std::string& message_id) {
-  std::lock_guard lock(mutex_);
-  running_.erase(message_id);
+void CancellationTracker::finished(RunningSlot& slot) {
+  std::lock_guard running(slot.mutex);
+  slot.message_id.clear();
 }
 
 }  // namespace dramatiq

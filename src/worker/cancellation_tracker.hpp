@@ -1,10 +1,17 @@
 // A worker's view of its broker's cancellations: the ids cancelled (each
-// until its expiry), fed by Broker::watch_cancellations, and the messages
-// its threads run now, so that a cancellation of one of them interrupts
-// its thread (InterruptKind::Cancelled).
+// until its expiry), fed by Broker::watch_cancellations, and the message
+// each of its threads runs now, so that a cancellation of one of them
+// interrupts its thread (InterruptKind::Cancelled).
+//
+// Each worker thread has a RunningSlot of its own, so a message's begin and
+// finish take only that slot's lock (nobody else's, unless a cancellation
+// is being told); the table of cancelled ids is read only while it holds
+// any id.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,23 +24,40 @@ namespace dramatiq {
 
 class CancellationTracker {
  public:
+  // What one worker thread runs now (enroll()).
+  class RunningSlot {
+    friend class CancellationTracker;
+    std::mutex mutex;
+    std::string message_id;  // empty between messages
+    ThreadId thread = 0;
+  };
+
   // Starts watching `broker`'s cancellations (nothing on a broker without).
   void start(Broker& broker);
   void stop();
 
+  // A slot for the calling worker thread, kept until leave(); slots are
+  // never moved, so the reference stays good.
+  RunningSlot& enroll();
+  void leave(RunningSlot& slot);
+
   // Called by a worker thread before running `message_id`: false if it is
-  // cancelled (then it must not run); else it counts as running on
-  // `thread` until finished().
-  bool begin(const std::string& message_id, ThreadId thread);
-  void finished(const std::string& message_id);
+  // cancelled (then it must not run); else it counts as running in `slot`
+  // until finished().
+  bool begin(RunningSlot& slot, const std::string& message_id);
+  void finished(RunningSlot& slot);
 
  private:
   void cancelled(const std::string& message_id, std::int64_t expires_ms);
+  bool is_cancelled(const std::string& message_id);
   void prune_locked(std::int64_t now_ms);
 
+  // Locks are taken in this order: slots_mutex_, a slot's, mutex_.
+  std::mutex slots_mutex_;
+  std::list<RunningSlot> slots_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::int64_t> expiry_;  // cancelled ids
-  std::unordered_map<std::string, ThreadId> running_;
+  std::atomic<bool> any_cancelled_{false};                // !expiry_.empty()
   std::size_t added_since_prune_ = 0;
   std::unique_ptr<CancellationWatch> watch_;
 };

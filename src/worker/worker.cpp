@@ -213,6 +213,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
   broker_.emit_after("after_worker_thread_boot",
                      [&](Middleware& m) { m.after_worker_thread_boot(broker_, info); });
   thread_booted();
+  CancellationTracker::RunningSlot& running = cancellations_.enroll();
   auto last_yield = std::chrono::steady_clock::now();
   std::function<void()> yield = [&] {
     if (hooks_.on_yield) hooks_.on_yield();
@@ -226,7 +227,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
     }
     MessageProxy& message = *item->message;
     const std::string& message_id = message.message.message_id;
-    if (!cancellations_.begin(message_id, current_thread_id())) {
+    if (!cancellations_.begin(running, message_id)) {
       skip_cancelled(broker_, message);
     } else {
       if (hooks_.around_message) {
@@ -234,7 +235,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       } else {
         run_message(broker_, message);
       }
-      cancellations_.finished(message_id);
+      cancellations_.finished(running);
       if (message.failure && message.failure->is_cancellation) message.cancelled = true;
     }
     item->source->settle(broker_, message);
@@ -247,6 +248,7 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
     if (std::chrono::steady_clock::now() - last_yield >= kYieldInterval) yield();
   }
   yield();
+  cancellations_.leave(running);
   broker_.emit_before("before_worker_thread_shutdown",
                       [&](Middleware& m) { m.before_worker_thread_shutdown(broker_, info); });
   if (hooks_.on_stop) hooks_.on_stop();
