@@ -59,7 +59,7 @@ if ! upstream_ok; then
     fi
   fi
   # pylibmc (built against libmemcached-dev) for the memcached rate-limit interop tests.
-  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pylibmc pytest msgpack pika
+  .venv-upstream/bin/pip install -q --disable-pip-version-check dramatiq==2.2.1 redis pylibmc pytest msgpack pika dramatiq-abort==1.2.1
   upstream_ok
 fi
 

@@ -57,9 +57,11 @@ void CancellationTracker::cancelled(const std::string& message_id, std::int64_t 
     }
   }
   for (ThreadId thread : threads) {
-    log::write(log::Level::Info, "dramatiq.worker.Worker", "Interrupting message %s: it was cancelled.",
-               {message_id});
+    // Interrupting first: logging through the host (Python) waits for its
+    // lock too, and the actor should not wait for the record.
     interrupt_thread(thread, InterruptKind::Cancelled);
+    log::write(log::Level::Info, "dramatiq.worker.Worker", "Interrupted message %s: it was cancelled.",
+               {message_id});
   }
 }
 
