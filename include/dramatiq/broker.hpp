@@ -57,6 +57,15 @@ struct JoinOptions {
 // The base of every broker. A concrete broker supplies storage and
 // transport (the do_* primitives, consume, counting for join); hooks,
 // delays, queue declaration and joining live here, once.
+// Messages of one queue by state, as its broker's server holds them (what
+// a dashboard shows). A state the broker cannot see is unset.
+struct QueueCounts {
+  std::int64_t ready = 0;                 // waiting for a worker, due
+  std::int64_t delayed = 0;               // waiting for their eta
+  std::optional<std::int64_t> in_flight;  // taken by a worker, not yet settled
+  std::int64_t dead = 0;                  // dead-lettered
+};
+
 class Broker {
  public:
   explicit Broker(BrokerTraits traits = {}) : traits_(traits) {}
@@ -226,6 +235,11 @@ class Broker {
   // every new one, from a thread of the broker's, until the watch is
   // destroyed (nullptr on a broker without support).
   virtual std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback);
+
+  // ---- inspection
+  // Counts of `queue_name` (canonical; its delay queue's messages count as
+  // delayed) by state. Throws std::logic_error on a broker that cannot.
+  virtual QueueCounts queue_counts(const std::string& queue_name);
 
  protected:
 

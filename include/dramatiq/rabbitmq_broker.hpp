@@ -43,6 +43,10 @@ class RabbitmqBroker : public Broker {
     std::uint32_t dead = 0;
   };
   QueueCounts get_queue_message_counts(const std::string& queue_name);
+  // The same as a dramatiq::QueueCounts; in_flight is unset (AMQP does not
+  // tell how many are delivered and unacked), delayed counts those no
+  // worker holds yet.
+  dramatiq::QueueCounts queue_counts(const std::string& queue_name) override;
 
   // Creates "<q>" itself on the server (not its delay and dead-letter
   // queues) on a pooled connection, once. Throws ConnectionClosed.

@@ -51,6 +51,10 @@ class RedisBroker : public Broker {
   // twice). A script call, so it may run maintenance too.
   std::size_t queue_size(const std::string& queue_name);
 
+  // In flight: in the queue's hash and not on its list (a worker holds
+  // it); delayed: every message of the delay queue's hash.
+  QueueCounts queue_counts(const std::string& queue_name) override;
+
   // Upstream's do_enqueue and do_fetch, for tools and tests that work on
   // the key layout itself: adds already-encoded bytes under a Redis message
   // id to a queue; takes up to `count` messages off a queue into this

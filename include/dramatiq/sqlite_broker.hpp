@@ -54,14 +54,6 @@ struct SQLiteDeadLetter {
   std::optional<std::string> traceback;
 };
 
-// Message counts of one queue.
-struct SQLiteQueueCounts {
-  std::int64_t ready = 0;      // waiting and due
-  std::int64_t delayed = 0;    // waiting for their eta
-  std::int64_t in_flight = 0;  // leased to a worker
-  std::int64_t dead = 0;       // dead-lettered
-};
-
 class SQLiteBroker : public Broker {
  public:
   explicit SQLiteBroker(SQLiteBrokerOptions options);
@@ -75,7 +67,8 @@ class SQLiteBroker : public Broker {
 
   const SQLiteBrokerOptions& options() const;
 
-  SQLiteQueueCounts queue_counts(const std::string& queue_name);
+  // in_flight: leased to a worker.
+  QueueCounts queue_counts(const std::string& queue_name) override;
   std::vector<SQLiteDeadLetter> dead_letters(const std::string& queue_name, std::size_t limit);
   // Puts dead letters back on their queue (all of the queue's when `ids`
   // is empty); returns how many.

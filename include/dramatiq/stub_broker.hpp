@@ -72,6 +72,7 @@ class StubBroker : public Broker {
   bool supports_ticks() const override { return true; }
   bool supports_cancellation() const override { return true; }
   std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
+  QueueCounts queue_counts(const std::string& queue_name) override;
 
  private:
   friend class StubConsumer;

@@ -251,6 +251,24 @@ class Broker:
             return set(self.delay_queues)
         return set(self._native.get_declared_delay_queues())
 
+    def get_queue_counts(self, queue_name: str) -> dict[str, Optional[int]]:
+        """Counts of a queue's messages by state, as the broker's server or
+        file holds them (every process's): ``ready`` (waiting and due),
+        ``delayed`` (waiting for their eta), ``in_flight`` (taken by a
+        worker and not yet settled; ``None`` where the broker cannot see
+        it, as on RabbitMQ) and ``dead`` (dead-lettered).
+
+        Raises ``QueueNotFound`` where the broker knows its queues (the
+        StubBroker), ``NotImplementedError`` on a broker written in Python
+        that does not define it.
+
+        Parameters:
+          queue_name: the queue.
+        """
+        if self._written_in_python:
+            raise NotImplementedError(f"{type(self).__name__} cannot count its queues' messages by state")
+        return self._native.queue_counts(queue_name)
+
     # ---- producing and housekeeping
 
     def enqueue(self, message: Message[Any], *, delay: Optional[int] = None) -> Message[Any]:

@@ -202,6 +202,10 @@ void Broker::do_cancel(const std::string& /*message_id*/, std::int64_t /*expires
 
 std::unique_ptr<CancellationWatch> Broker::watch_cancellations(CancellationCallback /*callback*/) { return nullptr; }
 
+QueueCounts Broker::queue_counts(const std::string& /*queue_name*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot count its queues' messages by state");
+}
+
 Message Broker::enqueue_stored_by(Message message, const StoreStep& store) {
   Delay delay = prepare_for_enqueue(message, std::nullopt);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });

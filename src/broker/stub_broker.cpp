@@ -294,6 +294,21 @@ std::size_t StubBroker::count_unfinished(const std::string& queue_name) {
   return count_unfinished_locked(queue_name);
 }
 
+QueueCounts StubBroker::queue_counts(const std::string& queue_name) {
+  std::lock_guard lock(mutex_);
+  auto queue = queues_.find(queue_name);
+  if (queue == queues_.end()) throw QueueNotFound(queue_name);
+  QueueCounts counts;
+  counts.ready = static_cast<std::int64_t>(queue->second.items.size());
+  counts.in_flight = static_cast<std::int64_t>(queue->second.unfinished - queue->second.items.size());
+  // Delayed ones a worker holds until their eta are still delayed.
+  if (auto delayed = queues_.find(delay_queue_name(queue_name)); delayed != queues_.end()) {
+    counts.delayed = static_cast<std::int64_t>(delayed->second.unfinished);
+  }
+  for (const auto& letter : dead_letters_) counts.dead += letter.queue_name == queue_name;
+  return counts;
+}
+
 void StubBroker::wait_for_settlement(const std::string& queue_name,
                                      std::chrono::steady_clock::time_point deadline,
                                      std::chrono::milliseconds /*poll_interval*/) {

@@ -366,6 +366,15 @@ NB_MODULE(_engine, m) {
              without_gil_interruptibly([&] { b.cancel(message_id, lifetime); });
            }, "message_id"_a, "ttl"_a.none())
       .def_prop_ro("supports_cancellation", &Broker::supports_cancellation)
+      .def("queue_counts", [](Broker& b, const std::string& queue) {
+             QueueCounts counts = without_gil_interruptibly([&] { return b.queue_counts(queue); });
+             nb::dict out;
+             out["ready"] = counts.ready;
+             out["delayed"] = counts.delayed;
+             out["in_flight"] = counts.in_flight ? nb::cast(*counts.in_flight) : nb::none();
+             out["dead"] = counts.dead;
+             return out;
+           }, "queue_name"_a)
       .def("get_declared_queues", &Broker::get_declared_queues)
       .def("get_declared_delay_queues", &Broker::get_declared_delay_queues)
       .def("get_declared_actors", &Broker::get_declared_actors)

@@ -50,19 +50,6 @@ void bind_sqlite_broker(nb::module_& m) {
       .def_prop_ro("durable", [](const SQLiteBroker& b) { return b.options().durable; })
       .def_prop_ro("heartbeat_timeout", [](const SQLiteBroker& b) { return b.options().heartbeat_timeout_ms; })
       .def_prop_ro("dead_message_ttl", [](const SQLiteBroker& b) { return b.options().dead_message_ttl_ms; })
-      .def("queue_counts", [](SQLiteBroker& b, const std::string& queue) {
-             SQLiteQueueCounts counts;
-             {
-               nb::gil_scoped_release release;
-               counts = b.queue_counts(queue);
-             }
-             nb::dict out;
-             out["ready"] = counts.ready;
-             out["delayed"] = counts.delayed;
-             out["in_flight"] = counts.in_flight;
-             out["dead"] = counts.dead;
-             return out;
-           })
       // [(row id, message id, dead_at ms, encoded bytes, failure type,
       // failure message, traceback)], oldest first.
       .def("dead_letters", [](SQLiteBroker& b, const std::string& queue, std::size_t limit) {

@@ -226,6 +226,15 @@ RabbitmqBroker::QueueCounts RabbitmqBroker::get_queue_message_counts(const std::
   }
 }
 
+dramatiq::QueueCounts RabbitmqBroker::queue_counts(const std::string& queue_name) {
+  auto counts = get_queue_message_counts(queue_name);
+  dramatiq::QueueCounts out;
+  out.ready = counts.ready;
+  out.delayed = counts.delayed;
+  out.dead = counts.dead;
+  return out;
+}
+
 void RabbitmqBroker::declare_main_queue(const std::string& canonical) {
   auto lease = impl_->context.pool().acquire();
   try {

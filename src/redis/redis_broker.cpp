@@ -207,6 +207,28 @@ std::size_t RedisBroker::count_unfinished(const std::string& queue_name) {
   return static_cast<std::size_t>(std::max<long long>(0, pending));
 }
 
+QueueCounts RedisBroker::queue_counts(const std::string& queue_name) {
+  const std::string key = impl_->context.key_namespace() + ":" + canonical_queue_name(queue_name);
+  auto connection = impl_->context.pool().acquire();
+  // One transaction: the counts are of one moment.
+  auto replies = connection->pipeline({{"MULTI"},
+                                       {"LLEN", key},
+                                       {"HLEN", key + ".msgs"},
+                                       {"HLEN", key + ".DQ.msgs"},
+                                       {"ZCARD", key + ".XQ"},
+                                       {"EXEC"}});
+  const redis::Reply& counts = replies.back();
+  redis::check(counts);
+  if (counts.elements.size() != 4) throw BrokerError("Redis answered a transaction of four counts with something else");
+  for (const auto& count : counts.elements) redis::check(count);
+  QueueCounts out;
+  out.ready = counts.elements[0].integer;
+  out.in_flight = std::max<long long>(0, counts.elements[1].integer - counts.elements[0].integer);
+  out.delayed = counts.elements[2].integer;
+  out.dead = counts.elements[3].integer;
+  return out;
+}
+
 void RedisBroker::ping() {
   auto connection = impl_->context.pool().acquire();
   redis::check(connection->call({"PING"}));

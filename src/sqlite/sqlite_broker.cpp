@@ -309,8 +309,8 @@ std::size_t SQLiteBroker::count_unfinished(const std::string& queue_name) {
   return static_cast<std::size_t>(count);
 }
 
-SQLiteQueueCounts SQLiteBroker::queue_counts(const std::string& queue_name) {
-  SQLiteQueueCounts counts;
+QueueCounts SQLiteBroker::queue_counts(const std::string& queue_name) {
+  QueueCounts counts;
   std::int64_t now = now_ms();
   impl_->context.store().read([&](Database& db) {
     auto ready = db.query("SELECT count(*) FROM dramatiq_messages WHERE queue = ? AND holder IS NULL AND due <= ?");

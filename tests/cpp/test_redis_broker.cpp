@@ -15,6 +15,7 @@
 #include "redis_server.hpp"
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
+#include "queue_counts_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
 #include "test_support.hpp"
@@ -490,6 +491,13 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
   broker->enqueue(make_message("add", {}));
   EXPECT_NE(consumer->next(kLongWait), nullptr);
   consumer->close();
+}
+
+// ---- queue counts (tests/cpp/queue_counts_scenario.hpp)
+
+TEST(RedisBroker, CountsAQueuesMessagesByState) {
+  RedisServer server;
+  expect_queue_counts_by_state([&] { return make_broker(server); }, /*sees_in_flight=*/true);
 }
 
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/redis/cancellations.hpp)

@@ -25,6 +25,7 @@
 #include "dramatiq/worker.hpp"
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
+#include "queue_counts_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
 #include "sqlite/store.hpp"
@@ -956,6 +957,14 @@ TEST(SQLiteSpool, WithoutASpoolASendCommitsInstead) {
   Message stored = broker->enqueue(make_message("add", {}));
   EXPECT_EQ(count_rows(path, "SELECT count(*) FROM dramatiq_messages WHERE message_id = '" + stored.message_id + "'"),
             1);
+}
+
+// ---- queue counts (tests/cpp/queue_counts_scenario.hpp)
+
+TEST(SQLiteBroker, CountsAQueuesMessagesByState) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_queue_counts_by_state([&] { return make_broker(path); }, /*sees_in_flight=*/true);
 }
 
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp)

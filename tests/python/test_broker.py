@@ -593,3 +593,21 @@ def test_enqueue_with_delay_returns_delay_queue_copy(stub_broker, peek_queue):
 
 def test_stub_broker_is_a_broker():
     assert isinstance(StubBroker(), dramatiq.Broker)
+
+
+def test_queue_counts_by_state(stub_broker):
+    from queue_counts_scenarios import counts_by_state
+
+    counts_by_state(stub_broker, stub_broker)
+
+
+def test_queue_counts_of_an_undeclared_queue_is_queue_not_found(stub_broker):
+    with pytest.raises(dramatiq.errors.QueueNotFound):
+        stub_broker.get_queue_counts("nowhere")
+
+
+def test_a_broker_written_in_python_without_queue_counts_says_so():
+    from engineless_broker import EnginelessBroker
+
+    with pytest.raises(NotImplementedError, match="EnginelessBroker cannot count"):
+        EnginelessBroker().get_queue_counts("default")

@@ -153,15 +153,6 @@ class SQLiteBroker(Broker):
         counts = self._native.queue_counts(queue_name)
         return counts["ready"] + counts["in_flight"], counts["delayed"], counts["dead"]
 
-    def get_queue_counts(self, queue_name: str) -> dict:
-        """Counts of a queue by state: ``ready`` (due), ``delayed``,
-        ``in_flight`` (leased to a worker) and ``dead``.
-
-        Parameters:
-          queue_name: the queue.
-        """
-        return self._native.queue_counts(queue_name)
-
     def get_dead_letters(self, queue_name: str, limit: int = 100) -> List[DeadLetter]:
         """The oldest dead letters of a queue.
 

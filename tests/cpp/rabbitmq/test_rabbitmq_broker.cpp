@@ -17,6 +17,7 @@
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq_server.hpp"
 #include "cancellation_scenario.hpp"
+#include "queue_counts_scenario.hpp"
 #include "schedule/scheduler.hpp"
 #include "test_support.hpp"
 
@@ -460,6 +461,13 @@ TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
   }
   EXPECT_EQ(brokers[0]->get_queue_message_counts(queue).ready, static_cast<std::size_t>(ticks));
   for (auto& broker : brokers) broker->close();
+}
+
+// ---- queue counts (tests/cpp/queue_counts_scenario.hpp)
+
+TEST(RabbitmqBroker, CountsAQueuesMessagesByStateButNotThoseInFlight) {
+  dramatiq::testing::expect_queue_counts_by_state([] { return make_broker(confirmed()); },
+                                                  /*sees_in_flight=*/false);
 }
 
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/rabbitmq/cancellations.hpp)

@@ -423,3 +423,13 @@ def test_a_cancellation_from_another_process_reaches_the_worker(rabbitmq_broker,
         running_and_pending_are_cancelled(rabbitmq_broker, canceller)
     finally:
         canceller.close()
+
+
+def test_queue_counts_by_state_seen_from_another_process(rabbitmq_broker, rabbitmq_server):
+    from queue_counts_scenarios import counts_by_state
+
+    counter = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
+    try:
+        counts_by_state(rabbitmq_broker, counter, sees_in_flight=False)
+    finally:
+        counter.close()

@@ -759,3 +759,13 @@ def test_a_cancellation_from_another_process_reaches_the_worker(redis_broker, re
         running_and_pending_are_cancelled(redis_broker, canceller)
     finally:
         canceller.close()
+
+
+def test_queue_counts_by_state_seen_from_another_process(redis_broker, redis_server):
+    from queue_counts_scenarios import counts_by_state
+
+    counter = RedisBroker(url=redis_server.url)
+    try:
+        counts_by_state(redis_broker, counter)
+    finally:
+        counter.close()

@@ -322,3 +322,13 @@ def test_a_cancellation_from_another_process_reaches_the_worker(sqlite_broker, d
         running_and_pending_are_cancelled(sqlite_broker, canceller)
     finally:
         canceller.close()
+
+
+def test_queue_counts_by_state_seen_from_another_process(sqlite_broker, db_path):
+    from queue_counts_scenarios import counts_by_state
+
+    counter = SQLiteBroker(path=str(db_path))
+    try:
+        counts_by_state(sqlite_broker, counter)
+    finally:
+        counter.close()
