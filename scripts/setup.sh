@@ -10,10 +10,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # System packages: compiler, the engine's C++ libraries, test frameworks.
 # clang: the sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh; its
 # compiler-rt brings libFuzzer and the sanitizer runtimes). tzdata: the IANA time zones periodic
-# schedules are read in (src/schedule/time_zone.cpp).
+# schedules are read in (src/schedule/time_zone.cpp). chromium, chromium-driver: the dashboard's
+# browser tests (tests/python/dashboard).
 packages=(g++ make pkg-config libsimdjson-dev libhiredis-dev libssl-dev libgtest-dev libbenchmark-dev
   redis-server memcached libmemcached-dev libsqlite3-dev librabbitmq-dev rabbitmq-server erlang-base
-  postgresql clang tzdata)
+  postgresql clang tzdata chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -38,7 +39,7 @@ fi
 # one mypy for both, pointed at each environment with --python-executable).
 python3 -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.8" "nanobind>=2.0" cmake ninja pytest pytest-timeout msgpack redis watchdog \
-  prometheus_client uv pylibmc pika mypy
+  prometheus_client uv pylibmc pika mypy starlette uvicorn httpx selenium
 
 # Upstream Dramatiq 2.2.1 in its own venv, for the Redis and RabbitMQ interop
 # tests (tests/python/redis, tests/python/rabbitmq, tests/python/rate_limits;

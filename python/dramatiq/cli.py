@@ -768,9 +768,43 @@ def schedules_main(argv) -> int:
     return RET_OK
 
 
+def dashboard_main(argv) -> int:
+    """``dramatiq dashboard APP [module ...]``: serves the dashboard of the
+    application's broker (docs/dashboard.md), on loopback unless told."""
+    parser = argparse.ArgumentParser(prog="dramatiq dashboard",
+                                     description="Serve a web dashboard of a dramatiq application's broker.")
+    parser.add_argument("broker", help="module to import for its actors and broker ('module:name' as for dramatiq)")
+    parser.add_argument("modules", metavar="module", nargs="*", help="more modules to import")
+    parser.add_argument("--path", "-P", nargs="*", type=str, default=["."], help="directories to put first on the import path")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this host only)")
+    parser.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
+    parser.add_argument("--read-only", action="store_true", help="refuse every action that changes the broker")
+    args = parser.parse_args(argv)
+    for path in reversed(args.path):
+        sys.path.insert(0, path)
+    try:
+        import uvicorn
+
+        from .dashboard import create_app
+    except ImportError as e:
+        print("dramatiq dashboard: %s (pip install 'dramatiq[dashboard]')" % e, file=sys.stderr)
+        return RET_IMPORT
+    try:
+        _, broker = import_broker(args.broker)
+        for module in args.modules:
+            importlib.import_module(module)
+    except (ImportError, ValueError, BrokerConnectionError) as e:
+        print("dramatiq dashboard: %s" % e, file=sys.stderr)
+        return RET_IMPORT
+    uvicorn.run(create_app(broker, read_only=args.read_only), host=args.host, port=args.port, log_level="info")
+    return RET_OK
+
+
 def main(args=None) -> int:
     if args is None and sys.argv[1:2] == ["schedules"]:
         return schedules_main(sys.argv[2:])
+    if args is None and sys.argv[1:2] == ["dashboard"]:
+        return dashboard_main(sys.argv[2:])
     args = args if args is not None else make_argument_parser().parse_args()
     for path in reversed(args.path):
         sys.path.insert(0, path)
