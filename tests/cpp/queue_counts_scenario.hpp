@@ -51,6 +51,7 @@ inline void expect_queue_counts_by_state(const std::function<std::shared_ptr<Bro
 
   consumer->ack(*second);
   consumer->close();
+  broker->flush_all();  // a server shared with the next test starts empty
 }
 
 }  // namespace dramatiq::testing
