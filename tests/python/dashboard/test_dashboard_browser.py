@@ -5,7 +5,6 @@ screenshot of each page is kept in build-artifacts/dashboard/."""
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import dramatiq
@@ -29,8 +28,11 @@ def browser():
 
 
 def ready_count(browser, queue_name):
-    cells = browser.find_elements(By.CSS_SELECTOR, 'tr[data-queue="%s"] td.ready' % queue_name)
-    return cells[0].text if cells else None
+    # Read in the page, in one step: each event rebuilds the table, so an
+    # element found in one call may be gone by the next.
+    return browser.execute_script(
+        "const cell = document.querySelector(arguments[0]); return cell ? cell.textContent : null;",
+        'tr[data-queue="%s"] td.ready' % queue_name)
 
 
 def test_the_queues_page_follows_sends_and_processing(sqlite_broker, live_server, browser):
