@@ -82,7 +82,10 @@ class EventLoopThread(threading.Thread):
         """
         from .middleware.threading import Interrupt  # here: middleware imports this module
 
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        if not asyncio.iscoroutine(coroutine):
+            raise TypeError("A coroutine object is required")
+        run = _CancellableRun(coroutine)
+        future = asyncio.run_coroutine_threadsafe(run.main(), self.loop)
         try:
             # Wait in short slices so async exceptions raised in this
             # thread get a chance to be delivered. Not future.result(timeout):
@@ -92,9 +95,12 @@ class EventLoopThread(threading.Thread):
                 concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
             return future.result()
         except Interrupt:
-            # Cancel the coroutine and let its cleanup (finally blocks,
-            # context managers) run before the interrupt goes on.
-            self.loop.call_soon_threadsafe(future.cancel)
+            # Cancel the task on the loop, not the concurrent future: that one
+            # is done the moment it is cancelled, while the coroutine's cleanup
+            # (finally blocks, context managers) has yet to run. The task's
+            # end is what completes the future, so waiting on it waits for
+            # the cleanup before the interrupt goes on.
+            self.loop.call_soon_threadsafe(run.cancel)
             while not future.done():
                 concurrent.futures.wait([future], timeout=self.interrupt_check_ival)
             raise
@@ -103,6 +109,38 @@ class EventLoopThread(threading.Thread):
             # holds this frame, whose future holds the exception: a cycle
             # only the garbage collector would break. Let go of the future.
             del future
+
+
+class _CancellableRun:
+    """A coroutine run as a task that can be cancelled from another thread.
+
+    ``main`` and ``cancel`` both run on the loop thread, so whichever comes
+    first decides: cancelled before it started, the coroutine never runs
+    (and is closed, so it is not reported as never awaited); cancelled while
+    running, its task is cancelled and unwinds.
+    """
+
+    def __init__(self, coroutine) -> None:
+        self.coroutine = coroutine
+        self.task: Optional[asyncio.Task] = None
+        self.cancelled = False
+
+    async def main(self):
+        if self.cancelled:
+            self.coroutine.close()
+            raise asyncio.CancelledError()
+        self.task = asyncio.current_task()
+        try:
+            return await self.coroutine
+        finally:
+            # The task keeps the coroutine's exception, whose traceback holds
+            # this frame: drop the task so that is not a reference cycle.
+            self.task = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 def async_to_sync(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:

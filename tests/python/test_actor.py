@@ -624,6 +624,8 @@ def test_an_interrupted_async_actor_cleans_up_before_its_message_is_done(stub_br
     # before the message is finished, as upstream does. The interrupt is
     # raised once the coroutine is inside its try block (a timer could fire
     # before the event loop started it, and then there is nothing to clean).
+    # The cleanup takes longer than the waiting thread's interrupt check
+    # interval, so finishing the message after one slice would be seen.
     import asyncio
 
     from dramatiq.middleware.time_limit import TimeLimitExceeded
@@ -650,7 +652,7 @@ def test_an_interrupted_async_actor_cleans_up_before_its_message_is_done(stub_br
             while True:
                 await asyncio.sleep(0.01)
         finally:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
             order.append("cleanup")
 
     make_worker(worker_threads=1)
