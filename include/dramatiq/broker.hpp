@@ -66,6 +66,18 @@ struct QueueCounts {
   std::int64_t dead = 0;                  // dead-lettered
 };
 
+// A dead-lettered message as its broker keeps it (what a dashboard lists).
+struct StoredDeadLetter {
+  std::string id;  // the broker's name for it: what requeue and delete take
+  std::optional<std::string> message_id;  // when the broker keeps it apart from the body
+  std::optional<std::int64_t> dead_at_ms;
+  std::string data;  // the encoded message
+  // Why it was dead-lettered, when the broker kept what the worker said.
+  std::optional<std::string> failure_type;
+  std::optional<std::string> failure_message;
+  std::optional<std::string> traceback;
+};
+
 class Broker {
  public:
   explicit Broker(BrokerTraits traits = {}) : traits_(traits) {}
@@ -240,6 +252,17 @@ class Broker {
   // Counts of `queue_name` (canonical; its delay queue's messages count as
   // delayed) by state. Throws std::logic_error on a broker that cannot.
   virtual QueueCounts queue_counts(const std::string& queue_name);
+  // The dead letters of `queue_name` (canonical), oldest first, at most
+  // `limit`. Throws std::logic_error on a broker that cannot list them.
+  virtual std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit);
+  // Puts dead letters of `queue_name` back on it, to run again (all of
+  // them when `ids` is empty); an id that names none of them is passed
+  // over. Returns how many went back. Throws std::logic_error on a broker
+  // that cannot.
+  virtual std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids);
+  // Drops dead letters of `queue_name` (all of them when `ids` is empty);
+  // returns how many. Throws std::logic_error on a broker that cannot.
+  virtual std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids);
 
  protected:
 

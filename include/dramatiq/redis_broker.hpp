@@ -54,6 +54,10 @@ class RedisBroker : public Broker {
   // In flight: in the queue's hash and not on its list (a worker holds
   // it); delayed: every message of the delay queue's hash.
   QueueCounts queue_counts(const std::string& queue_name) override;
+  // A dead letter's id is its Redis message id (the member of ns:q.XQ).
+  std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
+  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
 
   // Upstream's do_enqueue and do_fetch, for tools and tests that work on
   // the key layout itself: adds already-encoded bytes under a Redis message

@@ -41,19 +41,6 @@ struct SQLiteBrokerOptions {
   static std::string default_path();
 };
 
-// A message in the dead letters of a queue.
-struct SQLiteDeadLetter {
-  std::int64_t id;  // row id, for requeue/delete
-  std::string queue_name;
-  std::string message_id;
-  std::int64_t dead_at_ms;
-  std::string data;  // the encoded message
-  // Why it was dead-lettered, when the worker that rejected it said.
-  std::optional<std::string> failure_type;
-  std::optional<std::string> failure_message;
-  std::optional<std::string> traceback;
-};
-
 class SQLiteBroker : public Broker {
  public:
   explicit SQLiteBroker(SQLiteBrokerOptions options);
@@ -69,11 +56,10 @@ class SQLiteBroker : public Broker {
 
   // in_flight: leased to a worker.
   QueueCounts queue_counts(const std::string& queue_name) override;
-  std::vector<SQLiteDeadLetter> dead_letters(const std::string& queue_name, std::size_t limit);
-  // Puts dead letters back on their queue (all of the queue's when `ids`
-  // is empty); returns how many.
-  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::int64_t>& ids);
-  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::int64_t>& ids);
+  // A dead letter's id is its row id in dramatiq_dead_letters, in decimal.
+  std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
+  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   // Runs the liveness check now (tests, tools): returns the leases of dead
   // worker processes to their queues and drops expired dead letters.
   std::size_t reclaim_dead_workers();

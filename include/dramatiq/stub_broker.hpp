@@ -73,6 +73,10 @@ class StubBroker : public Broker {
   bool supports_cancellation() const override { return true; }
   std::unique_ptr<CancellationWatch> watch_cancellations(CancellationCallback callback) override;
   QueueCounts queue_counts(const std::string& queue_name) override;
+  // A dead letter's id is its message id.
+  std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
+  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
 
  private:
   friend class StubConsumer;
@@ -92,6 +96,8 @@ class StubBroker : public Broker {
   void dead_letter(const std::string& queue_name, std::shared_ptr<MessageProxy> message);
   bool dead_letters_keep_exceptions() const;
   std::size_t count_unfinished_locked(const std::string& queue_name) const;  // mutex_ held
+  // Takes the dead letters of `queue_name` that `ids` names (all when empty) out of dead_letters_.
+  std::vector<DeadLetter> take_dead_letters_locked(const std::string& queue_name, const std::vector<std::string>& ids);
 
   mutable std::mutex mutex_;
   std::condition_variable items_added_;  // consumers wait for messages

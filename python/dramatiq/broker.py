@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Optional, Union
 
 from . import _engine
 from .errors import ActorNotFound, QueueNotFound
@@ -18,6 +18,30 @@ if TYPE_CHECKING:
     from .results import ResultBackend
 
 global_broker: Optional["Broker"] = None
+
+
+class DeadLetter(NamedTuple):
+    """A dead-lettered message, as its broker keeps it.
+
+    Parameters:
+      id: the broker's name for it, for ``requeue_dead_letters`` and
+        ``delete_dead_letters`` (the row id on SQLite, the Redis message id
+        on Redis).
+      message_id: the message's id (None when its bytes do not decode and
+        the broker keeps no id apart from them).
+      dead_at: when it was dead-lettered (ms since the epoch), when known.
+      message: the decoded ``Message``, or the raw bytes when they do not decode.
+      failure: why it was rejected, as ``"ExceptionType: message"`` (None
+        when the broker did not keep what the worker said).
+      traceback: the formatted traceback of that failure, when known.
+    """
+
+    id: str
+    message_id: Optional[str]
+    dead_at: Optional[int]
+    message: Union["Message[Any]", bytes]
+    failure: Optional[str] = None
+    traceback: Optional[str] = None
 
 
 def get_broker() -> "Broker":
@@ -268,6 +292,57 @@ class Broker:
         if self._written_in_python:
             raise NotImplementedError(f"{type(self).__name__} cannot count its queues' messages by state")
         return self._native.queue_counts(queue_name)
+
+    def get_dead_letters(self, queue_name: str, limit: int = 100) -> list[DeadLetter]:
+        """The oldest dead letters of a queue.
+
+        Raises ``NotImplementedError`` on a broker that cannot list them
+        (a broker written in Python that does not define it).
+
+        Parameters:
+          queue_name: the queue.
+          limit: at most this many.
+        """
+        from .message import Message
+
+        native = self._dead_letter_store("list")
+        letters = []
+        for letter_id, message_id, dead_at, data, kind, text, traceback in native.list_dead_letters(
+            queue_name, limit
+        ):
+            try:
+                message: Union[Message[Any], bytes] = Message.decode(data)
+            except Exception:
+                message = data
+            if message_id is None and isinstance(message, Message):
+                message_id = message.message_id
+            failure = None if kind is None else ("%s: %s" % (kind, text) if text else kind)
+            letters.append(DeadLetter(letter_id, message_id, dead_at, message, failure, traceback or None))
+        return letters
+
+    def requeue_dead_letters(self, queue_name: str, ids: Optional[Iterable[Any]] = None) -> int:
+        """Put dead letters back on their queue, to run again; returns how
+        many. An id that names none of the queue's dead letters is passed over.
+
+        Parameters:
+          queue_name: the queue.
+          ids: the ``DeadLetter.id`` of each to requeue; all when omitted.
+        """
+        return self._dead_letter_store("requeue").requeue_dead_letters(queue_name, [str(i) for i in ids or []])
+
+    def delete_dead_letters(self, queue_name: str, ids: Optional[Iterable[Any]] = None) -> int:
+        """Drop dead letters; returns how many.
+
+        Parameters:
+          queue_name: the queue.
+          ids: the ``DeadLetter.id`` of each to drop; all of the queue's when omitted.
+        """
+        return self._dead_letter_store("delete").delete_dead_letters(queue_name, [str(i) for i in ids or []])
+
+    def _dead_letter_store(self, verb: str) -> Any:
+        if self._written_in_python:
+            raise NotImplementedError(f"{type(self).__name__} cannot {verb} its dead letters")
+        return self._native
 
     # ---- producing and housekeeping
 

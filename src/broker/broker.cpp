@@ -206,6 +206,18 @@ QueueCounts Broker::queue_counts(const std::string& /*queue_name*/) {
   throw std::logic_error(std::string(logger_name()) + " cannot count its queues' messages by state");
 }
 
+std::vector<StoredDeadLetter> Broker::list_dead_letters(const std::string& /*queue_name*/, std::size_t /*limit*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot list its dead letters");
+}
+
+std::size_t Broker::requeue_dead_letters(const std::string& /*queue_name*/, const std::vector<std::string>& /*ids*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot requeue its dead letters");
+}
+
+std::size_t Broker::delete_dead_letters(const std::string& /*queue_name*/, const std::vector<std::string>& /*ids*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot delete its dead letters");
+}
+
 Message Broker::enqueue_stored_by(Message message, const StoreStep& store) {
   Delay delay = prepare_for_enqueue(message, std::nullopt);
   emit_before("before_enqueue", [&](Middleware& m) { m.before_enqueue(*this, message, delay); });

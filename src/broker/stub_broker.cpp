@@ -1,6 +1,7 @@
 #include "dramatiq/stub_broker.hpp"
 
 #include <algorithm>
+#include <set>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -277,6 +278,65 @@ void StubBroker::flush_all() {
   }
   settled_.notify_all();
   if (drained) release_free_memory();
+}
+
+std::vector<StoredDeadLetter> StubBroker::list_dead_letters(const std::string& queue_name, std::size_t limit) {
+  std::vector<DeadLetter> letters;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& letter : dead_letters_) {
+      if (letters.size() >= limit) break;
+      if (letter.queue_name == queue_name) letters.push_back(letter);
+    }
+  }
+  std::vector<StoredDeadLetter> out;
+  out.reserve(letters.size());
+  for (const auto& letter : letters) {  // encoded without the lock: the encoder may be the host's
+    const MessageProxy& proxy = *letter.message;
+    StoredDeadLetter stored;
+    stored.id = proxy.message.message_id;
+    stored.message_id = proxy.message.message_id;
+    stored.data = proxy.decode_error ? proxy.raw : get_encoder()->encode(proxy.message);
+    if (proxy.failure) {
+      stored.failure_type = proxy.failure->type_name;
+      stored.failure_message = proxy.failure->message;
+      stored.traceback = proxy.failure->traceback;
+    }
+    out.push_back(std::move(stored));
+  }
+  return out;
+}
+
+std::vector<DeadLetter> StubBroker::take_dead_letters_locked(const std::string& queue_name,
+                                                             const std::vector<std::string>& ids) {
+  std::set<std::string> wanted(ids.begin(), ids.end());
+  std::vector<DeadLetter> taken;
+  std::vector<DeadLetter> kept;
+  for (auto& letter : dead_letters_) {
+    bool chosen = letter.queue_name == queue_name &&
+                  (wanted.empty() || wanted.count(letter.message->message.message_id) > 0);
+    (chosen ? taken : kept).push_back(std::move(letter));
+  }
+  dead_letters_ = std::move(kept);
+  return taken;
+}
+
+std::size_t StubBroker::requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  std::vector<DeadLetter> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken = take_dead_letters_locked(queue_name, ids);
+  }
+  for (auto& letter : taken) {
+    const MessageProxy& proxy = *letter.message;
+    put_raw(queue_name, proxy.decode_error ? proxy.raw : get_encoder()->encode(proxy.message));
+  }
+  return taken.size();
+}
+
+std::size_t StubBroker::delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  std::lock_guard lock(mutex_);
+  return take_dead_letters_locked(queue_name, ids).size();
 }
 
 std::size_t StubBroker::count_unfinished_locked(const std::string& queue_name) const {

@@ -375,6 +375,24 @@ NB_MODULE(_engine, m) {
              out["dead"] = counts.dead;
              return out;
            }, "queue_name"_a)
+      // [(id, message id or None, dead_at ms or None, encoded bytes,
+      // failure type, failure message, traceback)], oldest first.
+      .def("list_dead_letters", [](Broker& b, const std::string& queue, std::size_t limit) {
+             auto letters = without_gil_interruptibly([&] { return b.list_dead_letters(queue, limit); });
+             nb::list out;
+             for (auto& letter : letters) {
+               out.append(nb::make_tuple(letter.id, letter.message_id, letter.dead_at_ms,
+                                         nb::bytes(letter.data.data(), letter.data.size()),
+                                         letter.failure_type, letter.failure_message, letter.traceback));
+             }
+             return out;
+           }, "queue_name"_a, "limit"_a)
+      .def("requeue_dead_letters", [](Broker& b, const std::string& queue, const std::vector<std::string>& ids) {
+             return without_gil_interruptibly([&] { return b.requeue_dead_letters(queue, ids); });
+           }, "queue_name"_a, "ids"_a)
+      .def("delete_dead_letters", [](Broker& b, const std::string& queue, const std::vector<std::string>& ids) {
+             return without_gil_interruptibly([&] { return b.delete_dead_letters(queue, ids); });
+           }, "queue_name"_a, "ids"_a)
       .def("get_declared_queues", &Broker::get_declared_queues)
       .def("get_declared_delay_queues", &Broker::get_declared_delay_queues)
       .def("get_declared_actors", &Broker::get_declared_actors)

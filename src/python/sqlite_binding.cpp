@@ -50,26 +50,6 @@ void bind_sqlite_broker(nb::module_& m) {
       .def_prop_ro("durable", [](const SQLiteBroker& b) { return b.options().durable; })
       .def_prop_ro("heartbeat_timeout", [](const SQLiteBroker& b) { return b.options().heartbeat_timeout_ms; })
       .def_prop_ro("dead_message_ttl", [](const SQLiteBroker& b) { return b.options().dead_message_ttl_ms; })
-      // [(row id, message id, dead_at ms, encoded bytes, failure type,
-      // failure message, traceback)], oldest first.
-      .def("dead_letters", [](SQLiteBroker& b, const std::string& queue, std::size_t limit) {
-             std::vector<SQLiteDeadLetter> letters;
-             {
-               nb::gil_scoped_release release;
-               letters = b.dead_letters(queue, limit);
-             }
-             nb::list out;
-             for (auto& letter : letters) {
-               out.append(nb::make_tuple(letter.id, letter.message_id, letter.dead_at_ms,
-                                         nb::bytes(letter.data.data(), letter.data.size()),
-                                         letter.failure_type, letter.failure_message, letter.traceback));
-             }
-             return out;
-           })
-      .def("requeue_dead_letters", &SQLiteBroker::requeue_dead_letters,
-           nb::call_guard<nb::gil_scoped_release>())
-      .def("delete_dead_letters", &SQLiteBroker::delete_dead_letters,
-           nb::call_guard<nb::gil_scoped_release>())
       .def("reclaim_dead_workers", &SQLiteBroker::reclaim_dead_workers,
            nb::call_guard<nb::gil_scoped_release>())
       .def("close", &SQLiteBroker::close, nb::call_guard<nb::gil_scoped_release>());

@@ -229,6 +229,49 @@ QueueCounts RedisBroker::queue_counts(const std::string& queue_name) {
   return out;
 }
 
+std::vector<StoredDeadLetter> RedisBroker::list_dead_letters(const std::string& queue_name, std::size_t limit) {
+  std::vector<StoredDeadLetter> letters;
+  if (limit == 0) return letters;
+  auto connection = impl_->context.pool().acquire();
+  auto reply = impl_->context.run(*connection, Operation::DeadLetters, canonical_queue_name(queue_name),
+                                  {std::to_string(std::min<std::size_t>(limit, 1u << 30))});
+  if (reply.elements.size() % 3 != 0) throw BrokerError("Redis answered a dead-letter listing with something else");
+  for (std::size_t i = 0; i < reply.elements.size(); i += 3) {
+    StoredDeadLetter letter;
+    letter.id = reply.elements[i].str;
+    // The score: when it died, in ms (Lua hands it over as a string).
+    letter.dead_at_ms = std::strtoll(reply.elements[i + 1].str.c_str(), nullptr, 10);
+    letter.data = std::move(reply.elements[i + 2].str);
+    letters.push_back(std::move(letter));
+  }
+  return letters;
+}
+
+namespace {
+
+// The arguments of the scripts that settle dead letters: all, or these ids.
+std::vector<std::string> dead_letter_selection(const std::vector<std::string>& ids) {
+  std::vector<std::string> arguments{ids.empty() ? "all" : "ids"};
+  arguments.insert(arguments.end(), ids.begin(), ids.end());
+  return arguments;
+}
+
+}  // namespace
+
+std::size_t RedisBroker::requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  auto connection = impl_->context.pool().acquire();
+  auto reply = impl_->context.run(*connection, Operation::RequeueDead, canonical_queue_name(queue_name),
+                                  dead_letter_selection(ids));
+  return static_cast<std::size_t>(std::max<long long>(0, reply.integer));
+}
+
+std::size_t RedisBroker::delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  auto connection = impl_->context.pool().acquire();
+  auto reply = impl_->context.run(*connection, Operation::DeleteDead, canonical_queue_name(queue_name),
+                                  dead_letter_selection(ids));
+  return static_cast<std::size_t>(std::max<long long>(0, reply.integer));
+}
+
 void RedisBroker::ping() {
   auto connection = impl_->context.pool().acquire();
   redis::check(connection->call({"PING"}));

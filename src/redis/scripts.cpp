@@ -24,6 +24,9 @@ const LuaScript& script(Operation operation) {
   static const LuaScript heartbeat = with_prelude(lua::heartbeat);
   static const LuaScript queue_size = with_prelude(lua::queue_size);
   static const LuaScript move_due = with_prelude(lua::move_due);
+  static const LuaScript dead_letters = with_prelude(lua::dead_letters);
+  static const LuaScript requeue_dead = with_prelude(lua::requeue_dead);
+  static const LuaScript delete_dead = with_prelude(lua::delete_dead);
   switch (operation) {
     case Operation::Fetch: return fetch;
     case Operation::Requeue: return requeue;
@@ -32,6 +35,9 @@ const LuaScript& script(Operation operation) {
     case Operation::Heartbeat: return heartbeat;
     case Operation::QueueSize: return queue_size;
     case Operation::MoveDue: return move_due;
+    case Operation::DeadLetters: return dead_letters;
+    case Operation::RequeueDead: return requeue_dead;
+    case Operation::DeleteDead: return delete_dead;
   }
   return heartbeat;
 }
@@ -40,7 +46,8 @@ const ScriptRunner& broker_scripts() {
   static const ScriptRunner runner({&script(Operation::Fetch), &script(Operation::Requeue),
                                     &script(Operation::Purge), &script(Operation::PendingCount),
                                     &script(Operation::Heartbeat), &script(Operation::QueueSize),
-                                    &script(Operation::MoveDue)});
+                                    &script(Operation::MoveDue), &script(Operation::DeadLetters),
+                                    &script(Operation::RequeueDead), &script(Operation::DeleteDead)});
   return runner;
 }
 

@@ -21,6 +21,9 @@ enum class Operation {
   QueueSize,     // (none) -> upstream's do_qsize count (see queue_size.lua)
   Heartbeat,  // (none)
   MoveDue,    // delayed id, target queue, id, data -> 1 moved, 0 not this worker's
+  DeadLetters,    // limit -> {id, dead_at_ms, data, ...}, oldest first
+  RequeueDead,    // "all" | "ids", ids... -> how many went back on the queue
+  DeleteDead,     // "all" | "ids", ids... -> how many were dropped
 };
 
 const LuaScript& script(Operation operation);

@@ -1,6 +1,7 @@
 #include "dramatiq/sqlite_broker.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <set>
 #include <filesystem>
@@ -329,27 +330,26 @@ QueueCounts SQLiteBroker::queue_counts(const std::string& queue_name) {
   return counts;
 }
 
-std::vector<SQLiteDeadLetter> SQLiteBroker::dead_letters(const std::string& queue_name, std::size_t limit) {
-  std::vector<SQLiteDeadLetter> letters;
+std::vector<StoredDeadLetter> SQLiteBroker::list_dead_letters(const std::string& queue_name, std::size_t limit) {
+  std::vector<StoredDeadLetter> letters;
   impl_->context.store().read([&](Database& db) {
     auto select = db.query(
-        "SELECT id, queue, message_id, dead_at, body, failure_type, failure_message, traceback "
+        "SELECT id, message_id, dead_at, body, failure_type, failure_message, traceback "
         "FROM dramatiq_dead_letters WHERE queue = ? ORDER BY id LIMIT ?");
-    select.bind(1, queue_name).bind(2, static_cast<std::int64_t>(limit));
+    select.bind(1, queue_name).bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
     auto optional_text = [&](int column) {
       return select.is_null(column) ? std::nullopt : std::optional<std::string>(select.text(column));
     };
     while (select.step()) {
-      letters.push_back(SQLiteDeadLetter{select.integer(0), select.text(1), select.text(2),
-                                         select.integer(3), select.blob(4), optional_text(5),
-                                         optional_text(6), optional_text(7)});
+      letters.push_back(StoredDeadLetter{std::to_string(select.integer(0)), select.text(1), select.integer(2),
+                                         select.blob(3), optional_text(4), optional_text(5), optional_text(6)});
     }
   });
   return letters;
 }
 
 std::shared_ptr<MessageProxy> SQLiteBroker::first_dead_letter(const std::string& queue_name) {
-  auto letters = dead_letters(queue_name, 1);
+  auto letters = list_dead_letters(queue_name, 1);
   if (letters.empty()) return nullptr;
   auto proxy = std::make_shared<MessageProxy>();
   try {
@@ -369,8 +369,26 @@ std::shared_ptr<MessageProxy> SQLiteBroker::first_dead_letter(const std::string&
   return proxy;
 }
 
-std::size_t SQLiteBroker::requeue_dead_letters(const std::string& queue_name,
-                                               const std::vector<std::int64_t>& ids) {
+namespace {
+
+// Dead letters' row ids, from their decimal names; a name that is not one
+// names no row and is passed over.
+std::vector<std::int64_t> dead_letter_row_ids(const std::vector<std::string>& ids) {
+  std::vector<std::int64_t> rows;
+  rows.reserve(ids.size());
+  for (const auto& id : ids) {
+    std::int64_t row = 0;
+    auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), row);
+    if (error == std::errc() && end == id.data() + id.size()) rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::size_t SQLiteBroker::requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  const std::vector<std::int64_t> rows = dead_letter_row_ids(ids);
+  if (!ids.empty() && rows.empty()) return 0;
   std::size_t moved = 0;
   auto& store = impl_->context.store();
   store.write([&](Database& db) {
@@ -386,8 +404,8 @@ std::size_t SQLiteBroker::requeue_dead_letters(const std::string& queue_name,
       db.query("DELETE FROM dramatiq_dead_letters WHERE id = ? AND queue = ?").bind(1, id).bind(2, queue_name).run();
       moved += static_cast<std::size_t>(db.changes());
     };
-    if (!ids.empty()) {
-      for (std::int64_t id : ids) move_one(id);
+    if (!rows.empty()) {
+      for (std::int64_t id : rows) move_one(id);
       return;
     }
     std::vector<std::int64_t> all;
@@ -402,17 +420,18 @@ std::size_t SQLiteBroker::requeue_dead_letters(const std::string& queue_name,
   return moved;
 }
 
-std::size_t SQLiteBroker::delete_dead_letters(const std::string& queue_name,
-                                              const std::vector<std::int64_t>& ids) {
+std::size_t SQLiteBroker::delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  const std::vector<std::int64_t> rows = dead_letter_row_ids(ids);
+  if (!ids.empty() && rows.empty()) return 0;
   std::size_t deleted = 0;
   impl_->context.store().write([&](Database& db) {
     deleted = 0;
-    if (ids.empty()) {
+    if (rows.empty()) {
       db.query("DELETE FROM dramatiq_dead_letters WHERE queue = ?").bind(1, queue_name).run();
       deleted = static_cast<std::size_t>(db.changes());
       return;
     }
-    for (std::int64_t id : ids) {
+    for (std::int64_t id : rows) {
       db.query("DELETE FROM dramatiq_dead_letters WHERE id = ? AND queue = ?").bind(1, id).bind(2, queue_name).run();
       deleted += static_cast<std::size_t>(db.changes());
     }

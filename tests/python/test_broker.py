@@ -611,3 +611,21 @@ def test_a_broker_written_in_python_without_queue_counts_says_so():
 
     with pytest.raises(NotImplementedError, match="EnginelessBroker cannot count"):
         EnginelessBroker().get_queue_counts("default")
+
+
+def test_dead_letters_listed_requeued_and_deleted(stub_broker):
+    from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
+
+    dead_letters_listed_requeued_and_deleted(stub_broker, stub_broker)
+
+
+def test_a_broker_written_in_python_without_dead_letters_says_so():
+    from engineless_broker import EnginelessBroker
+
+    broker = EnginelessBroker()
+    with pytest.raises(NotImplementedError, match="EnginelessBroker cannot list its dead letters"):
+        broker.get_dead_letters("default")
+    with pytest.raises(NotImplementedError, match="EnginelessBroker cannot requeue its dead letters"):
+        broker.requeue_dead_letters("default", ["1"])
+    with pytest.raises(NotImplementedError, match="EnginelessBroker cannot delete its dead letters"):
+        broker.delete_dead_letters("default")

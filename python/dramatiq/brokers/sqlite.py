@@ -12,6 +12,7 @@ from typing import Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from .. import _engine
 from ..broker import Broker
+from ..broker import DeadLetter as DeadLetter  # re-exported: it was first defined here
 from ..message import Message
 
 #: The file used when no path is given: ``$XDG_DATA_HOME/dramatiq/broker.sqlite3``
@@ -28,27 +29,6 @@ DEFAULT_DEAD_MESSAGE_TTL = _engine.SQLITE_DEFAULT_DEAD_MESSAGE_TTL
 
 #: How long (ms) one write waits for another process's lock before retrying.
 DEFAULT_BUSY_TIMEOUT = _engine.SQLITE_DEFAULT_BUSY_TIMEOUT
-
-
-class DeadLetter(NamedTuple):
-    """A dead-lettered message of an SQLiteBroker queue.
-
-    Parameters:
-      id: its row id, for ``requeue_dead_letters`` and ``delete_dead_letters``.
-      message_id: the message's id.
-      dead_at: when it was dead-lettered (ms since the epoch).
-      message: the decoded ``Message``, or the raw bytes when they do not decode.
-      failure: why it was rejected, as ``"ExceptionType: message"`` (None
-        when the worker that rejected it did not say).
-      traceback: the formatted traceback of that failure, when known.
-    """
-
-    id: int
-    message_id: str
-    dead_at: int
-    message: Union[Message, bytes]
-    failure: Optional[str] = None
-    traceback: Optional[str] = None
 
 
 class SQLiteBroker(Broker):
@@ -152,43 +132,6 @@ class SQLiteBroker(Broker):
         """
         counts = self._native.queue_counts(queue_name)
         return counts["ready"] + counts["in_flight"], counts["delayed"], counts["dead"]
-
-    def get_dead_letters(self, queue_name: str, limit: int = 100) -> List[DeadLetter]:
-        """The oldest dead letters of a queue.
-
-        Parameters:
-          queue_name: the queue.
-          limit: at most this many.
-        """
-        letters = []
-        for row_id, message_id, dead_at, data, kind, text, traceback in self._native.dead_letters(
-            queue_name, limit
-        ):
-            try:
-                message: Union[Message, bytes] = Message.decode(data)
-            except Exception:
-                message = data
-            failure = None if kind is None else ("%s: %s" % (kind, text) if text else kind)
-            letters.append(DeadLetter(row_id, message_id, dead_at, message, failure, traceback or None))
-        return letters
-
-    def requeue_dead_letters(self, queue_name: str, ids: Optional[Iterable[int]] = None) -> int:
-        """Put dead letters back on their queue; returns how many.
-
-        Parameters:
-          queue_name: the queue.
-          ids: the row ids (``DeadLetter.id``) to requeue; all when omitted.
-        """
-        return self._native.requeue_dead_letters(queue_name, list(ids or []))
-
-    def delete_dead_letters(self, queue_name: str, ids: Optional[Iterable[int]] = None) -> int:
-        """Drop dead letters; returns how many.
-
-        Parameters:
-          queue_name: the queue.
-          ids: the row ids to drop; all of the queue's when omitted.
-        """
-        return self._native.delete_dead_letters(queue_name, list(ids or []))
 
     def flush(self, queue_name: str) -> None:
         """Drop every message of a queue: waiting, delayed, leased and dead-lettered.

@@ -58,6 +58,15 @@ def redis_broker(redis_server):
 
 
 @pytest.fixture
+def another_redis_broker(redis_server):
+    """A second broker object on the test's server, not the global one (as
+    another process would have: one that cancels, counts or keeps dead letters)."""
+    broker = RedisBroker(url=redis_server.url)
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
 def redis_worker(redis_broker):
     """A started worker (8 threads, 100 ms worker_timeout) on ``redis_broker``."""
     worker = dramatiq.Worker(redis_broker, worker_timeout=100, worker_threads=8)

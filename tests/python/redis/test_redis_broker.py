@@ -749,23 +749,21 @@ def test_unset_settings_are_the_engines_defaults(redis_server):
         given.close()
 
 
-def test_a_cancellation_from_another_process_reaches_the_worker(redis_broker, redis_server):
+def test_a_cancellation_from_another_process_reaches_the_worker(redis_broker, another_redis_broker):
     # The canceller is another broker object on the same server, as
     # another process's would be (tests/python/cancellation_scenarios.py).
     from cancellation_scenarios import running_and_pending_are_cancelled
 
-    canceller = RedisBroker(url=redis_server.url)
-    try:
-        running_and_pending_are_cancelled(redis_broker, canceller)
-    finally:
-        canceller.close()
+    running_and_pending_are_cancelled(redis_broker, another_redis_broker)
 
 
-def test_queue_counts_by_state_seen_from_another_process(redis_broker, redis_server):
+def test_queue_counts_by_state_seen_from_another_process(redis_broker, another_redis_broker):
     from queue_counts_scenarios import counts_by_state
 
-    counter = RedisBroker(url=redis_server.url)
-    try:
-        counts_by_state(redis_broker, counter)
-    finally:
-        counter.close()
+    counts_by_state(redis_broker, another_redis_broker)
+
+
+def test_dead_letters_listed_requeued_and_deleted_from_another_process(redis_broker, another_redis_broker):
+    from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
+
+    dead_letters_listed_requeued_and_deleted(redis_broker, another_redis_broker)

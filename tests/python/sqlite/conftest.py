@@ -27,6 +27,15 @@ def sqlite_broker(db_path):
 
 
 @pytest.fixture
+def another_sqlite_broker(db_path):
+    """A second broker object on the test's file, not the global one (as
+    another process would have: one that cancels, counts or keeps dead letters)."""
+    broker = SQLiteBroker(db_path)
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
 def sqlite_worker(sqlite_broker):
     worker = dramatiq.Worker(sqlite_broker, worker_timeout=100, worker_threads=4)
     worker.start()

@@ -312,23 +312,21 @@ def test_sigint_interrupts_a_send_waiting_for_the_files_lock(db_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_a_cancellation_from_another_process_reaches_the_worker(sqlite_broker, db_path):
+def test_a_cancellation_from_another_process_reaches_the_worker(sqlite_broker, another_sqlite_broker):
     # The canceller is another broker object on the same file, as another
     # process's would be (tests/python/cancellation_scenarios.py).
     from cancellation_scenarios import running_and_pending_are_cancelled
 
-    canceller = SQLiteBroker(path=str(db_path))
-    try:
-        running_and_pending_are_cancelled(sqlite_broker, canceller)
-    finally:
-        canceller.close()
+    running_and_pending_are_cancelled(sqlite_broker, another_sqlite_broker)
 
 
-def test_queue_counts_by_state_seen_from_another_process(sqlite_broker, db_path):
+def test_queue_counts_by_state_seen_from_another_process(sqlite_broker, another_sqlite_broker):
     from queue_counts_scenarios import counts_by_state
 
-    counter = SQLiteBroker(path=str(db_path))
-    try:
-        counts_by_state(sqlite_broker, counter)
-    finally:
-        counter.close()
+    counts_by_state(sqlite_broker, another_sqlite_broker)
+
+
+def test_dead_letters_listed_requeued_and_deleted_from_another_process(sqlite_broker, another_sqlite_broker):
+    from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
+
+    dead_letters_listed_requeued_and_deleted(sqlite_broker, another_sqlite_broker)
