@@ -105,6 +105,21 @@ void translate_exceptions(const std::exception_ptr& error, void*) {
   }
 }
 
+// Runs `operation` (which releases the GIL itself); a broker without it
+// (the engine's std::logic_error) is NotImplementedError, as for a broker
+// written in Python.
+template <class Operation>
+auto unless_unsupported(Operation&& operation) {
+  try {
+    return operation();
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::logic_error& e) {
+    PyErr_SetString(PyExc_NotImplementedError, e.what());
+    throw nb::python_error();
+  }
+}
+
 std::optional<std::int64_t> optional_delay(nb::handle delay) {
   if (delay.is_none()) return std::nullopt;
   return nb::cast<std::int64_t>(delay);
@@ -378,7 +393,8 @@ NB_MODULE(_engine, m) {
       // [(id, message id or None, dead_at ms or None, encoded bytes,
       // failure type, failure message, traceback)], oldest first.
       .def("list_dead_letters", [](Broker& b, const std::string& queue, std::size_t limit) {
-             auto letters = without_gil_interruptibly([&] { return b.list_dead_letters(queue, limit); });
+             auto letters = unless_unsupported(
+                 [&] { return without_gil_interruptibly([&] { return b.list_dead_letters(queue, limit); }); });
              nb::list out;
              for (auto& letter : letters) {
                out.append(nb::make_tuple(letter.id, letter.message_id, letter.dead_at_ms,
@@ -388,10 +404,12 @@ NB_MODULE(_engine, m) {
              return out;
            }, "queue_name"_a, "limit"_a)
       .def("requeue_dead_letters", [](Broker& b, const std::string& queue, const std::vector<std::string>& ids) {
-             return without_gil_interruptibly([&] { return b.requeue_dead_letters(queue, ids); });
+             return unless_unsupported(
+                 [&] { return without_gil_interruptibly([&] { return b.requeue_dead_letters(queue, ids); }); });
            }, "queue_name"_a, "ids"_a)
       .def("delete_dead_letters", [](Broker& b, const std::string& queue, const std::vector<std::string>& ids) {
-             return without_gil_interruptibly([&] { return b.delete_dead_letters(queue, ids); });
+             return unless_unsupported(
+                 [&] { return without_gil_interruptibly([&] { return b.delete_dead_letters(queue, ids); }); });
            }, "queue_name"_a, "ids"_a)
       .def("get_declared_queues", &Broker::get_declared_queues)
       .def("get_declared_delay_queues", &Broker::get_declared_delay_queues)

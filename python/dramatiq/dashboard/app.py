@@ -49,6 +49,63 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class _BadRequest(Exception):
+    """A request the API refuses: a 4xx with ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+#: The most dead letters one listing returns.
+MAX_DEAD_LETTERS = 1000
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as JSON can carry it: what the encoder cannot (bytes, a
+    pickled object) is shown by its repr."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+def _dead_letter_view(letter: Any) -> dict:
+    view: dict = {"id": letter.id, "message_id": letter.message_id, "dead_at": letter.dead_at,
+                  "failure": letter.failure, "traceback": letter.traceback}
+    message = letter.message
+    if isinstance(message, (bytes, bytearray)):
+        view.update(actor_name=None, args=None, kwargs=None, options=None, retries=None,
+                    raw=bytes(message[:4096]).decode("utf-8", "replace"))
+    else:
+        options = _json_safe(dict(message.options))
+        view.update(actor_name=message.actor_name, args=_json_safe(list(message.args)),
+                    kwargs=_json_safe(dict(message.kwargs)), options=options,
+                    retries=options.get("retries", 0))
+        if view["traceback"] is None and isinstance(options.get("traceback"), str):
+            view["traceback"] = options["traceback"]  # the Retries middleware's record
+    return view
+
+
+async def _selection(request: Request) -> list:
+    """The dead letters an action names: ``{"ids": [...]}`` or ``{"all": true}``
+    (all of them is [])."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _BadRequest(400, 'the body must be JSON: {"ids": [...]} or {"all": true}')
+    if not isinstance(body, dict) or ("ids" in body) == ("all" in body):
+        raise _BadRequest(400, 'name the dead letters: {"ids": [...]} or {"all": true}')
+    if "all" in body:
+        if body["all"] is not True:
+            raise _BadRequest(400, '"all" must be true')
+        return []
+    ids = body["ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise _BadRequest(400, '"ids" must be a non-empty list of dead letter ids (strings)')
+    if len(ids) > MAX_DEAD_LETTERS:
+        raise _BadRequest(400, "at most %d ids at once" % MAX_DEAD_LETTERS)
+    return ids
+
+
 def create_app(
     broker: Any = None,
     *,
@@ -63,7 +120,8 @@ def create_app(
       broker(Broker): the broker to show; by default the global one.
       queues(callable): returns the queue names to list; by default the
         queues declared on ``broker`` (the application's actors').
-      read_only(bool): refuse every action that changes the broker (a 403).
+      read_only(bool): refuse every action that changes the broker (a 403),
+        and show none on the pages.
       authorize(callable): called with each request (a Starlette
         ``Request``); a false answer is a 403. The host application's
         authentication goes here.
@@ -84,22 +142,66 @@ def create_app(
                 return _error(403, "not authorized")
             try:
                 return await endpoint(request)
+            except _BadRequest as e:
+                return _error(e.status, e.message)
+            except NotImplementedError as e:
+                return _error(501, str(e))
             except BrokerConnectionError as e:
                 return _error(503, "the broker cannot be reached: %s" % e)
         return handler
 
+    def changing(endpoint):
+        # Actions that change the broker: refused in read-only mode.
+        async def handler(request: Request) -> Response:
+            if read_only:
+                return _error(403, "the dashboard is read-only")
+            return await endpoint(request)
+        return handler
+
+    async def known_queue(request: Request) -> str:
+        name = request.path_params["name"]
+        names = await run_in_threadpool(cache.queue_names)
+        if name not in names:
+            raise _BadRequest(404, "no queue named %r (known: %s)" % (name, ", ".join(names) or "none"))
+        return name
+
+    def dead_letter_operation(verb: str):
+        return getattr(broker, verb + "_dead_letters")
+
+    def page(name: str) -> Response:
+        text = resources.files(__package__).joinpath("static/" + name).read_text(encoding="utf-8")
+        return HTMLResponse(text.replace("{{read_only}}", "true" if read_only else "false"))
+
     async def index(request: Request) -> Response:
-        page = resources.files(__package__).joinpath("static/queues.html").read_text(encoding="utf-8")
-        return HTMLResponse(page.replace("{{read_only}}", "true" if read_only else "false"))
+        return page("queues.html")
+
+    async def queue_page(request: Request) -> Response:
+        await known_queue(request)
+        return page("queue.html")
+
+    async def dead_letters(request: Request) -> Response:
+        name = await known_queue(request)
+        raw_limit = request.query_params.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_DEAD_LETTERS:
+            raise _BadRequest(400, "limit must be a whole number from 1 to %d" % MAX_DEAD_LETTERS)
+        letters = await run_in_threadpool(dead_letter_operation("get"), name, int(raw_limit))
+        return JSONResponse({"queue": name, "dead_letters": [_dead_letter_view(letter) for letter in letters]})
+
+    def dead_letter_action(verb: str, done: str):
+        async def action(request: Request) -> Response:
+            name = await known_queue(request)
+            ids = await _selection(request)
+            count = await run_in_threadpool(dead_letter_operation(verb), name, ids)
+            if ids and count == 0:
+                raise _BadRequest(404, "no dead letter of queue %r has any of these ids" % name)
+            return JSONResponse({"queue": name, done: count})
+        return action
 
     async def list_queues(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(cache.read))
 
     async def one_queue(request: Request) -> Response:
-        name = request.path_params["name"]
-        names = await run_in_threadpool(cache.queue_names)
-        if name not in names:
-            return _error(404, "no queue named %r (known: %s)" % (name, ", ".join(names) or "none"))
+        name = await known_queue(request)
         try:
             counts = await run_in_threadpool(broker.get_queue_counts, name)
         except QueueNotFound:
@@ -118,7 +220,13 @@ def create_app(
     routes = [
         Route("/", guarded(index)),
         Route("/api/queues", guarded(list_queues)),
+        Route("/queues/{name}", guarded(queue_page)),
         Route("/api/queues/{name}", guarded(one_queue)),
+        Route("/api/queues/{name}/dead", guarded(dead_letters)),
+        Route("/api/queues/{name}/dead/requeue", guarded(changing(dead_letter_action("requeue", "requeued"))),
+              methods=["POST"]),
+        Route("/api/queues/{name}/dead/delete", guarded(changing(dead_letter_action("delete", "deleted"))),
+              methods=["POST"]),
         Route("/api/events", guarded(events)),
     ]
     async def http_error(request: Request, exc: Exception) -> Response:
