@@ -47,6 +47,12 @@ class RabbitmqBroker : public Broker {
   // tell how many are delivered and unacked), delayed counts those no
   // worker holds yet.
   dramatiq::QueueCounts queue_counts(const std::string& queue_name) override;
+  // Dead letters, read and settled on a connection of their own
+  // (src/rabbitmq/dead_letters.hpp): a dead letter's id is its message id;
+  // its death time is not kept.
+  std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
+  std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
 
   // Creates "<q>" itself on the server (not its delay and dead-letter
   // queues) on a pooled connection, once. Throws ConnectionClosed.

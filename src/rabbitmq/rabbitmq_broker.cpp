@@ -10,6 +10,7 @@
 #include "rabbitmq/cancellations.hpp"
 #include "rabbitmq/consumer.hpp"
 #include "rabbitmq/context.hpp"
+#include "rabbitmq/dead_letters.hpp"
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq/settler.hpp"
 #include "rabbitmq/tick_records.hpp"
@@ -233,6 +234,27 @@ dramatiq::QueueCounts RabbitmqBroker::queue_counts(const std::string& queue_name
   out.delayed = counts.delayed;
   out.dead = counts.dead;
   return out;
+}
+
+std::vector<StoredDeadLetter> RabbitmqBroker::list_dead_letters(const std::string& queue_name, std::size_t limit) {
+  const std::string canonical = canonical_queue_name(queue_name);
+  auto letters = rabbitmq::list_dead_letters(options(), canonical, limit);
+  impl_->context.mark_declared(canonical);
+  return letters;
+}
+
+std::size_t RabbitmqBroker::requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  const std::string canonical = canonical_queue_name(queue_name);
+  auto moved = rabbitmq::settle_dead_letters(options(), canonical, ids, rabbitmq::DeadLetterAction::Requeue);
+  impl_->context.mark_declared(canonical);
+  return moved;
+}
+
+std::size_t RabbitmqBroker::delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) {
+  const std::string canonical = canonical_queue_name(queue_name);
+  auto dropped = rabbitmq::settle_dead_letters(options(), canonical, ids, rabbitmq::DeadLetterAction::Delete);
+  impl_->context.mark_declared(canonical);
+  return dropped;
 }
 
 void RabbitmqBroker::declare_main_queue(const std::string& canonical) {

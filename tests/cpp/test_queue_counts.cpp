@@ -1,8 +1,10 @@
-// Broker::queue_counts on the StubBroker (the scenario: queue_counts_scenario.hpp;
-// the server brokers run it in their own test files).
+// Broker::queue_counts and the dead-letter operations on the StubBroker (the
+// scenarios: queue_counts_scenario.hpp, dead_letter_scenario.hpp; the
+// server brokers run them in their own test files).
 #include <gtest/gtest.h>
 
 #include "dramatiq/stub_broker.hpp"
+#include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 
 using namespace dramatiq;
@@ -16,4 +18,9 @@ TEST(StubBroker, CountsAQueuesMessagesByState) {
 TEST(StubBroker, CountingAnUndeclaredQueueIsQueueNotFound) {
   StubBroker broker;
   EXPECT_THROW(broker.queue_counts("nowhere"), QueueNotFound);
+}
+
+TEST(StubBroker, DeadLettersAreListedRequeuedAndDeleted) {
+  auto broker = std::make_shared<StubBroker>();
+  expect_dead_letters_listed_requeued_and_deleted([&] { return broker; });
 }

@@ -15,6 +15,7 @@
 #include "redis_server.hpp"
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
+#include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
@@ -498,6 +499,13 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
 TEST(RedisBroker, CountsAQueuesMessagesByState) {
   RedisServer server;
   expect_queue_counts_by_state([&] { return make_broker(server); }, /*sees_in_flight=*/true);
+}
+
+// ---- dead letters (tests/cpp/dead_letter_scenario.hpp)
+
+TEST(RedisBroker, DeadLettersAreListedRequeuedAndDeletedFromAnotherBroker) {
+  RedisServer server;
+  expect_dead_letters_listed_requeued_and_deleted([&] { return make_broker(server); });
 }
 
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/redis/cancellations.hpp)

@@ -25,6 +25,7 @@
 #include "dramatiq/worker.hpp"
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
+#include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
@@ -400,9 +401,9 @@ TEST(SQLiteBroker, MessageOutOfRetriesIsDeadLetteredAndCanBeRequeued) {
   Worker worker(broker, worker_options(1));
   worker.start();
   ASSERT_TRUE(broker->join("default", {.timeout = kLongWait, .poll_interval = 5ms}));
-  auto letters = broker->dead_letters("default", 10);
+  auto letters = broker->list_dead_letters("default", 10);
   ASSERT_EQ(letters.size(), 1u);
-  EXPECT_EQ(letters[0].message_id, stored.message_id);
+  EXPECT_EQ(letters[0].message_id.value_or(""), stored.message_id);
   EXPECT_EQ(broker->queue_counts("default").dead, 1);
 
   EXPECT_EQ(broker->requeue_dead_letters("default", {}), 1u);
@@ -967,6 +968,14 @@ TEST(SQLiteBroker, CountsAQueuesMessagesByState) {
   expect_queue_counts_by_state([&] { return make_broker(path); }, /*sees_in_flight=*/true);
 }
 
+// ---- dead letters (tests/cpp/dead_letter_scenario.hpp)
+
+TEST(SQLiteBroker, DeadLettersAreListedRequeuedAndDeletedFromAnotherBroker) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_dead_letters_listed_requeued_and_deleted([&] { return make_broker(path); });
+}
+
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp)
 
 TEST(SQLiteBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndSkipsAPendingOne) {
@@ -975,7 +984,7 @@ TEST(SQLiteBroker, ACancellationFromAnotherBrokerInterruptsTheRunningMessageAndS
   auto inspector = make_broker(path);
   expect_running_interrupted_and_pending_skipped(
       [&] { return make_broker(path); },
-      [&] { return static_cast<long long>(inspector->dead_letters("default", 100).size()); });
+      [&] { return static_cast<long long>(inspector->list_dead_letters("default", 100).size()); });
 }
 
 TEST(SQLiteBroker, CancellationsInForceWhenAWorkerStartsAreHonouredAndExpiredOnesAreNot) {

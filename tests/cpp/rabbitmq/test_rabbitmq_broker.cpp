@@ -17,6 +17,7 @@
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq_server.hpp"
 #include "cancellation_scenario.hpp"
+#include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "schedule/scheduler.hpp"
 #include "test_support.hpp"
@@ -468,6 +469,12 @@ TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
 TEST(RabbitmqBroker, CountsAQueuesMessagesByStateButNotThoseInFlight) {
   dramatiq::testing::expect_queue_counts_by_state([] { return make_broker(confirmed()); },
                                                   /*sees_in_flight=*/false);
+}
+
+// ---- dead letters (tests/cpp/dead_letter_scenario.hpp, src/rabbitmq/dead_letters.hpp)
+
+TEST(RabbitmqBroker, DeadLettersAreListedRequeuedAndDeletedFromAnotherBroker) {
+  dramatiq::testing::expect_dead_letters_listed_requeued_and_deleted([] { return make_broker(confirmed()); });
 }
 
 // ---- cancellation (tests/cpp/cancellation_scenario.hpp, src/rabbitmq/cancellations.hpp)

@@ -24,6 +24,48 @@ def sqlite_broker(tmp_path):
     broker.close()
 
 
+@pytest.fixture(scope="session")
+def dashboard_rabbitmq_server():
+    """A rabbitmq-server for the dashboard's tests, the session's."""
+    import rabbitmq_support
+
+    server = rabbitmq_support.RabbitmqServer()
+    try:
+        server.start()
+    except rabbitmq_support.RabbitmqServerError as e:
+        server.close()
+        pytest.fail(str(e))
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def server_broker(request):
+    """A broker on a real server (a fresh redis-server, or the session's
+    rabbitmq-server), installed as the global broker; flushed and closed after."""
+    import dramatiq
+
+    if request.param == "redis":
+        import redis_support
+        from dramatiq.brokers.redis import RedisBroker
+
+        server = redis_support.RedisServer()
+        server.start()
+        request.addfinalizer(server.close)
+        broker = RedisBroker(url=server.url)
+    else:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        server = request.getfixturevalue("dashboard_rabbitmq_server")
+        broker = RabbitmqBroker(url=server.url)
+    dramatiq.set_broker(broker)
+    yield broker
+    try:
+        broker.flush_all()
+    finally:
+        broker.close()
+
+
 class LiveServer:
     """uvicorn serving ``app`` from a thread; ``url`` once it listens."""
 

@@ -61,3 +61,126 @@ def test_the_queues_page_follows_sends_and_processing(sqlite_broker, live_server
     finally:
         worker.stop()
     assert sorted(ran) == [0, 1, 2]
+
+
+def dead_rows(browser):
+    # The message ids of the dead-letter rows, read in one step (see ready_count).
+    return browser.execute_script(
+        "return [...document.querySelectorAll('#dead tbody tr')].map((tr) => tr.dataset.messageId);")
+
+
+def click(browser, css):
+    # Found and clicked in one go, again if the table was rebuilt meanwhile.
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: b.find_element("css selector", css).click() or True)
+
+
+def text_of(browser, css):
+    return browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
+
+
+def answer_confirmation(browser, accept):
+    from selenium.webdriver.support import expected_conditions
+
+    WebDriverWait(browser, 15).until(expected_conditions.alert_is_present())
+    alert = browser.switch_to.alert
+    question = alert.text
+    alert.accept() if accept else alert.dismiss()
+    return question
+
+
+def test_a_dead_letter_requeued_from_its_queue_page_runs(sqlite_broker, live_server, browser):
+    ran = []
+    failing = [True]
+
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash", max_retries=0)
+    def flaky(n):
+        if failing[0]:
+            raise RuntimeError("not yet")
+        ran.append(n)
+
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        message = flaky.send(5)
+        sqlite_broker.join("dash", timeout=10_000)
+        server = live_server(create_app(sqlite_broker, refresh=0.1))
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 15)
+        click(browser, 'tr[data-queue="dash"] a')  # the queues page links to each queue's
+        wait.until(lambda b: dead_rows(b) == [message.message_id])
+        assert browser.title == "dramatiq — queue dash"
+        assert text_of(browser, "#dead tbody tr td.failure") == "RuntimeError: not yet"
+        assert text_of(browser, "#dead tbody tr td.call summary") == "flaky(5)"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "queue-dead-letters.png"))
+
+        failing[0] = False
+        # Asked first; a no leaves it where it is.
+        click(browser, "#dead tbody tr button.requeue")
+        assert answer_confirmation(browser, accept=False) == "Requeue message %s?" % message.message_id
+        wait.until(lambda b: text_of(b, "#notice") == "nothing done")
+        assert dead_rows(browser) == [message.message_id] and ran == []
+        click(browser, "#dead tbody tr button.requeue")
+        answer_confirmation(browser, accept=True)
+        wait.until(lambda b: text_of(b, "#notice") == "requeued 1")
+        sqlite_broker.join("dash", timeout=10_000)
+        assert ran == [5]
+        wait.until(lambda b: dead_rows(b) == [])
+        wait.until(lambda b: text_of(b, "#counts td.dead") == "0")
+    finally:
+        worker.stop()
+
+
+def test_dead_letters_deleted_from_the_queue_page_are_gone(sqlite_broker, live_server, browser):
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash", max_retries=0)
+    def broken(n):
+        raise RuntimeError("broken")
+
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        messages = [broken.send(n) for n in range(3)]
+        sqlite_broker.join("dash", timeout=10_000)
+    finally:
+        worker.stop()
+    server = live_server(create_app(sqlite_broker, refresh=0.1))
+    browser.get(server.url + "/queues/dash")
+    wait = WebDriverWait(browser, 15)
+    wait.until(lambda b: sorted(dead_rows(b)) == sorted(m.message_id for m in messages))
+    # One selected, deleted; then the rest at once.
+    click(browser, 'tr[data-message-id="%s"] input.pick' % messages[1].message_id)
+    click(browser, "#delete-selected")
+    assert answer_confirmation(browser, accept=True) == "Delete 1 selected dead letters?"
+    wait.until(lambda b: text_of(b, "#notice") == "deleted 1")
+    wait.until(lambda b: sorted(dead_rows(b)) == sorted([messages[0].message_id, messages[2].message_id]))
+    click(browser, "#delete-all")
+    assert answer_confirmation(browser, accept=True) == "Delete every dead letter of dash?"
+    wait.until(lambda b: text_of(b, "#notice") == "deleted 2")
+    wait.until(lambda b: dead_rows(b) == [])
+    assert sqlite_broker.get_dead_letters("dash") == []
+    browser.save_screenshot(str(ARTIFACTS / "queue-emptied.png"))
+
+
+def test_a_read_only_queue_page_offers_no_action(sqlite_broker, live_server, browser):
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash", max_retries=0)
+    def broken():
+        raise RuntimeError("broken")
+
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        message = broken.send()
+        sqlite_broker.join("dash", timeout=10_000)
+    finally:
+        worker.stop()
+    server = live_server(create_app(sqlite_broker, read_only=True, refresh=0.1))
+    browser.get(server.url + "/queues/dash")
+    WebDriverWait(browser, 15).until(lambda b: dead_rows(b) == [message.message_id])
+    buttons = browser.find_elements("css selector", "button")
+    assert buttons and not any(button.is_displayed() for button in buttons)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "queue-read-only.png"))

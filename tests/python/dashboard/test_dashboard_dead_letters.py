@@ -161,3 +161,46 @@ def test_the_queue_page_is_served_for_a_known_queue_only(sqlite_broker, failing)
     page = client.get("/queues/dash")
     assert page.status_code == 200 and "Dead letters" in page.text
     assert client.get("/queues/nowhere").status_code == 404
+
+
+def test_dead_letters_through_the_api_on_redis_and_rabbitmq(server_broker):
+    ran = []
+    failing = [True]
+
+    @dramatiq.actor(broker=server_broker, queue_name="dash", max_retries=0)
+    def flaky(n):
+        if failing[0]:
+            raise ValueError("no %s" % n)
+        ran.append(n)
+
+    def run_all():
+        worker = dramatiq.Worker(server_broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        try:
+            server_broker.join("dash", timeout=20_000)
+        finally:
+            worker.stop()
+
+    messages = [flaky.send(n) for n in range(3)]
+    run_all()
+    client = TestClient(create_app(server_broker))
+    letters = listing(client)
+    assert sorted(letter["message_id"] for letter in letters) == sorted(m.message_id for m in messages)
+    assert {letter["actor_name"] for letter in letters} == {"flaky"}
+    assert client.get("/api/queues/dash").json()["dead"] == 3
+    by_message = {letter["message_id"]: letter["id"] for letter in letters}
+
+    failing[0] = False
+    answer = client.post("/api/queues/dash/dead/requeue", json={"ids": [by_message[messages[0].message_id]]})
+    assert answer.json() == {"queue": "dash", "requeued": 1}
+    run_all()
+    assert ran == [0]
+    answer = client.post("/api/queues/dash/dead/delete", json={"ids": [by_message[messages[1].message_id]]})
+    assert answer.json() == {"queue": "dash", "deleted": 1}
+    assert [letter["message_id"] for letter in listing(client)] == [messages[2].message_id]
+    unknown = client.post("/api/queues/dash/dead/requeue", json={"ids": ["no-such-letter"]})
+    assert unknown.status_code == 404
+    assert client.post("/api/queues/dash/dead/requeue", json={"all": True}).json()["requeued"] == 1
+    run_all()
+    assert sorted(ran) == [0, 2]
+    assert listing(client) == []

@@ -47,6 +47,15 @@ def rabbitmq_broker(rabbitmq_server):
 
 
 @pytest.fixture
+def another_rabbitmq_broker(rabbitmq_server):
+    """A second broker object on the server, not the global one (as another
+    process would have: one that cancels, counts or keeps dead letters)."""
+    broker = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
 def rabbitmq_worker(rabbitmq_broker):
     """A started worker (8 threads, 100 ms worker_timeout) on ``rabbitmq_broker``."""
     worker = dramatiq.Worker(rabbitmq_broker, worker_timeout=100, worker_threads=8)

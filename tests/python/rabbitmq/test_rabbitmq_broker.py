@@ -413,23 +413,21 @@ def test_periodic_ticks_are_recorded_on_the_server(rabbitmq_broker, rabbitmq_ser
     assert rabbitmq_broker.get_queue_message_counts("rmq-periodic")[0] == 1
 
 
-def test_a_cancellation_from_another_process_reaches_the_worker(rabbitmq_broker, rabbitmq_server):
+def test_a_cancellation_from_another_process_reaches_the_worker(rabbitmq_broker, another_rabbitmq_broker):
     # The canceller is another broker object on the same server, as
     # another process's would be (tests/python/cancellation_scenarios.py).
     from cancellation_scenarios import running_and_pending_are_cancelled
 
-    canceller = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
-    try:
-        running_and_pending_are_cancelled(rabbitmq_broker, canceller)
-    finally:
-        canceller.close()
+    running_and_pending_are_cancelled(rabbitmq_broker, another_rabbitmq_broker)
 
 
-def test_queue_counts_by_state_seen_from_another_process(rabbitmq_broker, rabbitmq_server):
+def test_queue_counts_by_state_seen_from_another_process(rabbitmq_broker, another_rabbitmq_broker):
     from queue_counts_scenarios import counts_by_state
 
-    counter = RabbitmqBroker(url=rabbitmq_server.url, max_priority=10)
-    try:
-        counts_by_state(rabbitmq_broker, counter, sees_in_flight=False)
-    finally:
-        counter.close()
+    counts_by_state(rabbitmq_broker, another_rabbitmq_broker, sees_in_flight=False)
+
+
+def test_dead_letters_listed_requeued_and_deleted_from_another_process(rabbitmq_broker, another_rabbitmq_broker):
+    from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
+
+    dead_letters_listed_requeued_and_deleted(rabbitmq_broker, another_rabbitmq_broker)
