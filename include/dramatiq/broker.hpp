@@ -21,6 +21,7 @@
 #include "dramatiq/consumer.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/middleware.hpp"
+#include "dramatiq/worker_record.hpp"
 
 namespace dramatiq {
 
@@ -263,6 +264,17 @@ class Broker {
   // Drops dead letters of `queue_name` (all of them when `ids` is empty);
   // returns how many. Throws std::logic_error on a broker that cannot.
   virtual std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids);
+
+  // ---- worker records (dramatiq/worker_record.hpp)
+  // Whether workers' records are kept (put_worker_record does something).
+  virtual bool keeps_worker_records() const { return false; }
+  // Stores (or replaces) a running worker's record until its expires_at_ms.
+  // The base keeps nothing.
+  virtual void put_worker_record(const WorkerRecord& /*record*/) {}
+  virtual void remove_worker_record(const std::string& /*worker_id*/) {}
+  // The records not yet expired, every process's. Throws std::logic_error
+  // on a broker that keeps none.
+  virtual std::vector<WorkerRecord> list_worker_records();
 
  protected:
 

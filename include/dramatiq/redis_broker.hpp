@@ -58,6 +58,12 @@ class RedisBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Worker records: the hash ns:__worker_records__ (worker id -> JSON);
+  // expired ones are dropped when listed.
+  bool keeps_worker_records() const override { return true; }
+  void put_worker_record(const WorkerRecord& record) override;
+  void remove_worker_record(const std::string& worker_id) override;
+  std::vector<WorkerRecord> list_worker_records() override;
 
   // Upstream's do_enqueue and do_fetch, for tools and tests that work on
   // the key layout itself: adds already-encoded bytes under a Redis message

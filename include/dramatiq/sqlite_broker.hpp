@@ -60,6 +60,12 @@ class SQLiteBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Worker records: rows of dramatiq_worker_records (expired ones dropped
+  // when listed).
+  bool keeps_worker_records() const override { return true; }
+  void put_worker_record(const WorkerRecord& record) override;
+  void remove_worker_record(const std::string& worker_id) override;
+  std::vector<WorkerRecord> list_worker_records() override;
   // Runs the liveness check now (tests, tools): returns the leases of dead
   // worker processes to their queues and drops expired dead letters.
   std::size_t reclaim_dead_workers();

@@ -77,6 +77,11 @@ class StubBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Worker records: a map in memory.
+  bool keeps_worker_records() const override { return true; }
+  void put_worker_record(const WorkerRecord& record) override;
+  void remove_worker_record(const std::string& worker_id) override;
+  std::vector<WorkerRecord> list_worker_records() override;
 
  private:
   friend class StubConsumer;
@@ -105,6 +110,8 @@ class StubBroker : public Broker {
   std::map<std::string, Queue> queues_;
   std::vector<DeadLetter> dead_letters_;
   std::function<bool()> dead_letters_keep_exceptions_;  // mutex_; empty: they do
+  std::mutex worker_records_mutex_;
+  std::map<std::string, WorkerRecord> worker_records_;
   // Held across a tick's check and enqueue (not mutex_: do_enqueue takes it).
   std::mutex ticks_mutex_;
   std::map<std::string, std::int64_t> last_ticks_;

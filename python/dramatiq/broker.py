@@ -339,6 +339,23 @@ class Broker:
         """
         return self._dead_letter_store("delete").delete_dead_letters(queue_name, [str(i) for i in ids or []])
 
+    def get_worker_records(self) -> list[dict[str, Any]]:
+        """The records of the workers running on this broker now, every
+        process's and host's: each worker puts one every second while it
+        runs and removes it when it stops; a worker that died stops being
+        listed within three seconds. Each is a dict: ``worker_id``,
+        ``hostname``, ``pid``, ``started_at``, ``heartbeat_at`` and
+        ``expires_at`` (ms since the epoch), ``worker_threads``, ``queues``,
+        ``running`` (a dict per busy thread: ``thread``, ``message_id``,
+        ``actor_name``, ``queue_name``, ``started_at``), and the counts since
+        it started: ``processed``, ``failed``, ``skipped``.
+
+        Raises ``NotImplementedError`` on a broker that keeps no worker records.
+        """
+        if self._written_in_python:
+            raise NotImplementedError(f"{type(self).__name__} keeps no worker records")
+        return self._native.list_worker_records()
+
     def _dead_letter_store(self, verb: str) -> Any:
         if self._written_in_python:
             raise NotImplementedError(f"{type(self).__name__} cannot {verb} its dead letters")

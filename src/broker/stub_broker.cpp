@@ -339,6 +339,31 @@ std::size_t StubBroker::delete_dead_letters(const std::string& queue_name, const
   return take_dead_letters_locked(queue_name, ids).size();
 }
 
+void StubBroker::put_worker_record(const WorkerRecord& record) {
+  std::lock_guard lock(worker_records_mutex_);
+  worker_records_[record.worker_id] = record;
+}
+
+void StubBroker::remove_worker_record(const std::string& worker_id) {
+  std::lock_guard lock(worker_records_mutex_);
+  worker_records_.erase(worker_id);
+}
+
+std::vector<WorkerRecord> StubBroker::list_worker_records() {
+  const std::int64_t now = current_millis();
+  std::lock_guard lock(worker_records_mutex_);
+  std::vector<WorkerRecord> records;
+  for (auto it = worker_records_.begin(); it != worker_records_.end();) {
+    if (it->second.expires_at_ms <= now) {
+      it = worker_records_.erase(it);
+    } else {
+      records.push_back(it->second);
+      ++it;
+    }
+  }
+  return records;
+}
+
 std::size_t StubBroker::count_unfinished_locked(const std::string& queue_name) const {
   std::size_t count = 0;
   for (const auto& name : {queue_name, delay_queue_name(queue_name)}) {

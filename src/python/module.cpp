@@ -403,6 +403,39 @@ NB_MODULE(_engine, m) {
              }
              return out;
            }, "queue_name"_a, "limit"_a)
+      .def_prop_ro("keeps_worker_records", &Broker::keeps_worker_records)
+      .def("list_worker_records", [](Broker& b) {
+             auto records = unless_unsupported(
+                 [&] { return without_gil_interruptibly([&] { return b.list_worker_records(); }); });
+             nb::list out;
+             for (const auto& record : records) {
+               nb::list running;
+               for (const auto& message : record.running) {
+                 nb::dict one;
+                 one["thread"] = message.thread;
+                 one["message_id"] = message.message_id;
+                 one["actor_name"] = message.actor_name;
+                 one["queue_name"] = message.queue_name;
+                 one["started_at"] = message.started_at_ms;
+                 running.append(one);
+               }
+               nb::dict item;
+               item["worker_id"] = record.worker_id;
+               item["hostname"] = record.hostname;
+               item["pid"] = record.pid;
+               item["started_at"] = record.started_at_ms;
+               item["heartbeat_at"] = record.heartbeat_at_ms;
+               item["expires_at"] = record.expires_at_ms;
+               item["worker_threads"] = record.worker_threads;
+               item["queues"] = nb::cast(record.queues);
+               item["running"] = running;
+               item["processed"] = record.processed;
+               item["failed"] = record.failed;
+               item["skipped"] = record.skipped;
+               out.append(item);
+             }
+             return out;
+           })
       .def("requeue_dead_letters", [](Broker& b, const std::string& queue, const std::vector<std::string>& ids) {
              return unless_unsupported(
                  [&] { return without_gil_interruptibly([&] { return b.requeue_dead_letters(queue, ids); }); });

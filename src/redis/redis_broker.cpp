@@ -1,11 +1,13 @@
 #include "dramatiq/redis_broker.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
+#include "dramatiq/log.hpp"
 #include "redis/cancellations.hpp"
 #include "redis/consumer.hpp"
 #include "redis/context.hpp"
@@ -270,6 +272,46 @@ std::size_t RedisBroker::delete_dead_letters(const std::string& queue_name, cons
   auto reply = impl_->context.run(*connection, Operation::DeleteDead, canonical_queue_name(queue_name),
                                   dead_letter_selection(ids));
   return static_cast<std::size_t>(std::max<long long>(0, reply.integer));
+}
+
+namespace {
+std::string worker_records_key(const std::string& key_namespace) { return key_namespace + ":__worker_records__"; }
+}  // namespace
+
+void RedisBroker::put_worker_record(const WorkerRecord& record) {
+  auto connection = impl_->context.pool().acquire();
+  redis::check(connection->call(
+      {"HSET", worker_records_key(impl_->context.key_namespace()), record.worker_id, encode_worker_record(record)}));
+}
+
+void RedisBroker::remove_worker_record(const std::string& worker_id) {
+  auto connection = impl_->context.pool().acquire();
+  redis::check(connection->call({"HDEL", worker_records_key(impl_->context.key_namespace()), worker_id}));
+}
+
+std::vector<WorkerRecord> RedisBroker::list_worker_records() {
+  const std::string key = worker_records_key(impl_->context.key_namespace());
+  auto connection = impl_->context.pool().acquire();
+  redis::Reply all = connection->call({"HGETALL", key});
+  redis::check(all);
+  const std::int64_t now = current_millis();
+  std::vector<WorkerRecord> records;
+  std::vector<std::string> gone{"HDEL", key};
+  for (std::size_t i = 0; i + 1 < all.elements.size(); i += 2) {
+    const std::string& worker_id = all.elements[i].str;
+    try {
+      WorkerRecord record = decode_worker_record(all.elements[i + 1].str);
+      if (record.expires_at_ms > now) {
+        records.push_back(std::move(record));
+        continue;
+      }
+    } catch (const DecodeError& e) {
+      log::write(log::Level::Warning, logger_name(), "Dropped the worker record of %s: %s", {worker_id, e.what()});
+    }
+    gone.push_back(worker_id);
+  }
+  if (gone.size() > 2) redis::check(connection->call(gone));
+  return records;
 }
 
 void RedisBroker::ping() {

@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS dramatiq_cancellations (
   expires INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dramatiq_cancellations_expires ON dramatiq_cancellations (expires);
+CREATE TABLE IF NOT EXISTS dramatiq_worker_records (
+  worker_id TEXT PRIMARY KEY,
+  expires INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dramatiq_workers (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   pid INTEGER NOT NULL,

@@ -310,6 +310,54 @@ std::size_t SQLiteBroker::count_unfinished(const std::string& queue_name) {
   return static_cast<std::size_t>(count);
 }
 
+void SQLiteBroker::put_worker_record(const WorkerRecord& record) {
+  const std::string text = encode_worker_record(record);
+  impl_->context.store().write([&](Database& db) {
+    db.query("INSERT OR REPLACE INTO dramatiq_worker_records (worker_id, expires, record) VALUES (?, ?, ?)")
+        .bind(1, record.worker_id)
+        .bind(2, record.expires_at_ms)
+        .bind(3, text)
+        .run();
+  });
+}
+
+void SQLiteBroker::remove_worker_record(const std::string& worker_id) {
+  impl_->context.store().write([&](Database& db) {
+    db.query("DELETE FROM dramatiq_worker_records WHERE worker_id = ?").bind(1, worker_id).run();
+  });
+}
+
+std::vector<WorkerRecord> SQLiteBroker::list_worker_records() {
+  const std::int64_t now = now_ms();
+  std::vector<std::pair<std::string, std::string>> rows;
+  bool any_expired = false;
+  impl_->context.store().read([&](Database& db) {
+    rows.clear();
+    auto select = db.query("SELECT worker_id, expires, record FROM dramatiq_worker_records ORDER BY worker_id");
+    while (select.step()) {
+      if (select.integer(1) <= now) {
+        any_expired = true;
+      } else {
+        rows.emplace_back(select.text(0), select.text(2));
+      }
+    }
+  });
+  if (any_expired) {
+    impl_->context.store().write([&](Database& db) {
+      db.query("DELETE FROM dramatiq_worker_records WHERE expires <= ?").bind(1, now).run();
+    });
+  }
+  std::vector<WorkerRecord> records;
+  for (const auto& [worker_id, text] : rows) {
+    try {
+      records.push_back(decode_worker_record(text));
+    } catch (const DecodeError& e) {
+      log::write(log::Level::Warning, logger_name(), "Skipped the worker record of %s: %s", {worker_id, e.what()});
+    }
+  }
+  return records;
+}
+
 QueueCounts SQLiteBroker::queue_counts(const std::string& queue_name) {
   QueueCounts counts;
   std::int64_t now = now_ms();

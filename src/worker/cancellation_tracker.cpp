@@ -77,16 +77,32 @@ bool CancellationTracker::is_cancelled(const std::string& message_id) {
   return it != expiry_.end() && it->second > current_millis();
 }
 
-bool CancellationTracker::begin(RunningSlot& slot, const std::string& message_id) {
+bool CancellationTracker::begin(RunningSlot& slot, const Message& message) {
   std::lock_guard running(slot.mutex);
-  if (any_cancelled_.load() && is_cancelled(message_id)) return false;
-  slot.message_id = message_id;  // reuses the slot's buffer
+  if (any_cancelled_.load() && is_cancelled(message.message_id)) return false;
+  // Assigned, so each reuses the slot's buffer.
+  slot.message_id = message.message_id;
+  slot.actor_name = message.actor_name;
+  slot.queue_name = message.queue_name;
+  slot.started_at_ms = current_millis();
   return true;
 }
 
 void CancellationTracker::finished(RunningSlot& slot) {
   std::lock_guard running(slot.mutex);
   slot.message_id.clear();
+}
+
+std::vector<RunningMessage> CancellationTracker::running() {
+  std::vector<RunningMessage> messages;
+  std::lock_guard lock(slots_mutex_);
+  for (RunningSlot& slot : slots_) {
+    std::lock_guard running(slot.mutex);
+    if (slot.message_id.empty()) continue;
+    messages.push_back(RunningMessage{slot.thread, slot.message_id, slot.actor_name, slot.queue_name,
+                                      slot.started_at_ms});
+  }
+  return messages;
 }
 
 }  // namespace dramatiq

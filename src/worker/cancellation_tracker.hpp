@@ -1,7 +1,8 @@
 // A worker's view of its broker's cancellations: the ids cancelled (each
 // until its expiry), fed by Broker::watch_cancellations, and the message
 // each of its threads runs now, so that a cancellation of one of them
-// interrupts its thread (InterruptKind::Cancelled).
+// interrupts its thread (InterruptKind::Cancelled). The worker's record
+// (dramatiq/worker_record.hpp) reads what each thread runs from here too.
 //
 // Each worker thread has a RunningSlot of its own, so a message's begin and
 // finish take only that slot's lock (nobody else's, unless a cancellation
@@ -16,9 +17,12 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "dramatiq/broker.hpp"
 #include "dramatiq/interrupt.hpp"
+#include "dramatiq/message.hpp"
+#include "dramatiq/worker_record.hpp"
 
 namespace dramatiq {
 
@@ -29,6 +33,9 @@ class CancellationTracker {
     friend class CancellationTracker;
     std::mutex mutex;
     std::string message_id;  // empty between messages
+    std::string actor_name;
+    std::string queue_name;
+    std::int64_t started_at_ms = 0;
     ThreadId thread = 0;
   };
 
@@ -41,11 +48,13 @@ class CancellationTracker {
   RunningSlot& enroll();
   void leave(RunningSlot& slot);
 
-  // Called by a worker thread before running `message_id`: false if it is
+  // Called by a worker thread before running `message`: false if it is
   // cancelled (then it must not run); else it counts as running in `slot`
   // until finished().
-  bool begin(RunningSlot& slot, const std::string& message_id);
+  bool begin(RunningSlot& slot, const Message& message);
   void finished(RunningSlot& slot);
+  // What every enrolled thread runs now.
+  std::vector<RunningMessage> running();
 
  private:
   void cancelled(const std::string& message_id, std::int64_t expires_ms);

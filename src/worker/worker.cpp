@@ -12,6 +12,7 @@
 #include "worker/consumer_thread.hpp"
 #include "worker/message_runner.hpp"
 #include "worker/work_queue.hpp"
+#include "worker/worker_record_keeper.hpp"
 
 namespace dramatiq {
 
@@ -144,6 +145,11 @@ class Worker::Impl {
   std::vector<std::unique_ptr<WorkerThreadSlot>> lingering_threads_;
   std::shared_ptr<Broker> kept_broker_;
   CancellationTracker cancellations_;
+  // For the worker's record, since it started.
+  std::atomic<std::int64_t> processed_{0};
+  std::atomic<std::int64_t> failed_{0};
+  std::atomic<std::int64_t> skipped_{0};
+  std::unique_ptr<WorkerRecordKeeper> records_;
 };
 
 void Worker::Impl::start() {
@@ -179,6 +185,14 @@ void Worker::Impl::start() {
     std::unique_lock lock(boot_mutex_);
     booted_.wait(lock, [&] { return static_cast<std::size_t>(booted_threads_) >= expected; });
   }
+  records_ = std::make_unique<WorkerRecordKeeper>(broker_, hooks_, worker_threads(), [this](WorkerRecord& record) {
+    record.queues = consumed_queues();
+    record.running = cancellations_.running();
+    record.processed = processed_.load(std::memory_order_relaxed);
+    record.failed = failed_.load(std::memory_order_relaxed);
+    record.skipped = skipped_.load(std::memory_order_relaxed);
+  });
+  records_->start();
   broker_.emit_after("after_worker_boot",
                      [&](Middleware& m) { m.after_worker_boot(broker_, owner_); });
 }
@@ -226,9 +240,9 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       continue;
     }
     MessageProxy& message = *item->message;
-    const std::string& message_id = message.message.message_id;
-    if (!cancellations_.begin(running, message_id)) {
+    if (!cancellations_.begin(running, message.message)) {
       skip_cancelled(broker_, message);
+      skipped_.fetch_add(1, std::memory_order_relaxed);
     } else {
       if (hooks_.around_message) {
         hooks_.around_message(message, [&] { run_message(broker_, message); });
@@ -237,6 +251,8 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       }
       cancellations_.finished(running);
       if (message.failure && message.failure->is_cancellation) message.cancelled = true;
+      processed_.fetch_add(1, std::memory_order_relaxed);
+      if (message.failure) failed_.fetch_add(1, std::memory_order_relaxed);
     }
     item->source->settle(broker_, message);
     // Let go of what this delivery kept alive (exceptions hold tracebacks).
@@ -400,6 +416,7 @@ void Worker::Impl::stop(std::chrono::milliseconds timeout, const std::function<b
   }
   for (auto& [name, consumer] : consumers) consumer->requeue_held();
   consumers.clear();
+  if (records_) records_->stop();
   broker_.emit_after("after_worker_shutdown",
                      [&](Middleware& m) { m.after_worker_shutdown(broker_, owner_); });
   log::write(log::Level::Info, kWorkerLogger, "Worker has been shut down.");

@@ -17,6 +17,7 @@
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
+#include "worker_record_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "tracking_broker.hpp"
 #include "test_support.hpp"
@@ -499,6 +500,19 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
 TEST(RedisBroker, CountsAQueuesMessagesByState) {
   RedisServer server;
   expect_queue_counts_by_state([&] { return make_broker(server); }, /*sees_in_flight=*/true);
+}
+
+// ---- worker records (tests/cpp/worker_record_scenario.hpp)
+
+TEST(RedisBroker, WorkerRecordsFollowTheWorker) {
+  RedisServer server;
+  expect_worker_records_follow_the_worker([&] { return make_broker(server); });
+}
+
+TEST(RedisBroker, ExpiredWorkerRecordsAreNotListed) {
+  RedisServer server;
+  expect_expired_worker_records_not_listed([&] { return make_broker(server); });
+  EXPECT_EQ(server.call({"HLEN", "dramatiq:__worker_records__"}).integer, 0);  // dropped when listed
 }
 
 // ---- dead letters (tests/cpp/dead_letter_scenario.hpp)

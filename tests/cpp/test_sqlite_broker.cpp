@@ -27,6 +27,7 @@
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
+#include "worker_record_scenario.hpp"
 #include "settlement_scenario.hpp"
 #include "sqlite/doorbell.hpp"
 #include "sqlite/store.hpp"
@@ -966,6 +967,20 @@ TEST(SQLiteBroker, CountsAQueuesMessagesByState) {
   TempDir dir;
   const std::string path = dir.file("broker.sqlite3");
   expect_queue_counts_by_state([&] { return make_broker(path); }, /*sees_in_flight=*/true);
+}
+
+// ---- worker records (tests/cpp/worker_record_scenario.hpp)
+
+TEST(SQLiteBroker, WorkerRecordsFollowTheWorker) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_worker_records_follow_the_worker([&] { return make_broker(path); });
+}
+
+TEST(SQLiteBroker, ExpiredWorkerRecordsAreNotListed) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_expired_worker_records_not_listed([&] { return make_broker(path); });
 }
 
 // ---- dead letters (tests/cpp/dead_letter_scenario.hpp)
