@@ -53,6 +53,12 @@ class RabbitmqBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Worker records: messages of "dramatiq.__worker_records__" that expire
+  // with them (src/rabbitmq/worker_records.hpp).
+  bool keeps_worker_records() const override { return true; }
+  void put_worker_record(const WorkerRecord& record) override;
+  void remove_worker_record(const std::string& worker_id) override;
+  std::vector<WorkerRecord> list_worker_records() override;
 
   // Creates "<q>" itself on the server (not its delay and dead-letter
   // queues) on a pooled connection, once. Throws ConnectionClosed.

@@ -6,6 +6,7 @@
 
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/message.hpp"
+#include "rabbitmq/basic_get.hpp"
 #include "rabbitmq/connection.hpp"
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq/publisher.hpp"
@@ -14,48 +15,12 @@ namespace dramatiq::rabbitmq {
 
 namespace {
 
-struct Taken {
-  std::uint64_t delivery_tag = 0;
-  std::string id;
-  std::string body;
-  std::optional<int> priority;
-};
-
 std::string dead_letter_id(const std::string& body) {
   try {
     return get_encoder()->decode(body).message_id;
   } catch (const std::exception&) {
     return "undecodable-" + std::to_string(std::hash<std::string>{}(body));
   }
-}
-
-// Takes up to `limit` messages off "<q>.XQ", unacknowledged.
-std::vector<Taken> take(Connection& c, const std::string& dead_queue, std::size_t limit) {
-  std::vector<Taken> taken;
-  const std::string what = "Reading the dead letters of '" + dead_queue + "'";
-  while (taken.size() < limit) {
-    amqp_rpc_reply_t reply = amqp_basic_get(c.state(), Connection::kChannel, bytes_of(dead_queue), /*no_ack=*/0);
-    c.check(reply, what);
-    if (reply.reply.id != AMQP_BASIC_GET_OK_METHOD) break;  // get-empty
-    Taken one;
-    one.delivery_tag = static_cast<amqp_basic_get_ok_t*>(reply.reply.decoded)->delivery_tag;
-    amqp_message_t message;
-    c.check(amqp_read_message(c.state(), Connection::kChannel, &message, 0), what);
-    one.body = string_of(message.body);
-    if (message.properties._flags & AMQP_BASIC_PRIORITY_FLAG) one.priority = message.properties.priority;
-    amqp_destroy_message(&message);
-    one.id = dead_letter_id(one.body);
-    taken.push_back(std::move(one));
-  }
-  return taken;
-}
-
-// Puts back every message taken (none was acked).
-void give_back_all(Connection& c, const std::vector<Taken>& taken, const std::string& what) {
-  if (taken.empty()) return;
-  c.check_status(amqp_basic_nack(c.state(), Connection::kChannel, taken.back().delivery_tag, /*multiple=*/1,
-                                 /*requeue=*/1),
-                 what);
 }
 
 // The ready count of "<q>.XQ" (declaring the queues, as counting does).
@@ -72,12 +37,12 @@ std::vector<StoredDeadLetter> list_dead_letters(const RabbitmqBrokerOptions& opt
   Connection c(options);
   const std::string dead_queue = dead_letter_queue_name(canonical);
   dead_count(c, canonical, options);
-  auto taken = take(c, dead_queue, limit);
+  auto taken = take_unacked(c, dead_queue, limit);
   give_back_all(c, taken, "Returning the dead letters of '" + dead_queue + "'");
   c.close();
   for (auto& one : taken) {
     StoredDeadLetter letter;
-    letter.id = std::move(one.id);
+    letter.id = dead_letter_id(one.body);
     letter.data = std::move(one.body);
     letters.push_back(std::move(letter));
   }
@@ -93,11 +58,11 @@ std::size_t settle_dead_letters(const RabbitmqBrokerOptions& options, const std:
   const std::uint32_t count = dead_count(c, canonical, options);
   if (!amqp_tx_select(c.state(), Connection::kChannel)) c.check(amqp_get_rpc_reply(c.state()), what);
   // Every one present when the operation began, at most: what dies meanwhile waits for the next.
-  auto taken = take(c, dead_queue, count);
+  auto taken = take_unacked(c, dead_queue, count);
   const std::set<std::string> wanted(ids.begin(), ids.end());
   std::size_t settled = 0;
   for (const auto& one : taken) {
-    if (!wanted.empty() && wanted.count(one.id) == 0) {
+    if (!wanted.empty() && wanted.count(dead_letter_id(one.body)) == 0) {
       c.check_status(amqp_basic_reject(c.state(), Connection::kChannel, one.delivery_tag, /*requeue=*/1), what);
       continue;
     }

@@ -29,6 +29,12 @@ void send_persistent(Connection& connection, const Publication& publication, boo
     properties._flags |= AMQP_BASIC_PRIORITY_FLAG;
     properties.priority = static_cast<std::uint8_t>(std::clamp(*publication.priority, 0, 255));
   }
+  std::string expiration;
+  if (publication.expiration_ms) {
+    expiration = std::to_string(std::max<std::int64_t>(0, *publication.expiration_ms));
+    properties._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+    properties.expiration = bytes_of(expiration);
+  }
   int status = amqp_basic_publish(connection.state(), Connection::kChannel, bytes_of(publication.exchange),
                                   bytes_of(publication.routing_key), mandatory ? 1 : 0, 0, &properties,
                                   bytes_of(publication.body));

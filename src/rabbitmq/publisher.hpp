@@ -26,6 +26,7 @@ struct Publication {
   std::string body;
   std::optional<int> priority;
   std::string exchange = {};  // empty: the default exchange (routed by queue name)
+  std::optional<std::int64_t> expiration_ms = {};  // the message's TTL in its queue
 };
 
 // Sends one persistent message to the default exchange, routed to its

@@ -14,6 +14,7 @@
 #include "rabbitmq/declare.hpp"
 #include "rabbitmq/settler.hpp"
 #include "rabbitmq/tick_records.hpp"
+#include "rabbitmq/worker_records.hpp"
 
 namespace dramatiq {
 
@@ -256,6 +257,28 @@ std::size_t RabbitmqBroker::delete_dead_letters(const std::string& queue_name, c
   impl_->context.mark_declared(canonical);
   return dropped;
 }
+
+void RabbitmqBroker::put_worker_record(const WorkerRecord& record) {
+  auto lease = impl_->context.pool().acquire();
+  try {
+    rabbitmq::declare_worker_record_queue(lease->connection());
+    lease->publish({rabbitmq::worker_record_entry(record)});
+  } catch (const BrokerConnectionError&) {
+    if (!lease->healthy()) lease.discard();
+    throw;
+  }
+}
+
+void RabbitmqBroker::remove_worker_record(const std::string& worker_id) {
+  // A newer record that has expired already hides the older ones.
+  WorkerRecord gone;
+  gone.worker_id = worker_id;
+  gone.heartbeat_at_ms = current_millis();
+  gone.expires_at_ms = gone.heartbeat_at_ms;
+  put_worker_record(gone);
+}
+
+std::vector<WorkerRecord> RabbitmqBroker::list_worker_records() { return rabbitmq::list_worker_records(options()); }
 
 void RabbitmqBroker::declare_main_queue(const std::string& canonical) {
   auto lease = impl_->context.pool().acquire();

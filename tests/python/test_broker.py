@@ -629,3 +629,16 @@ def test_a_broker_written_in_python_without_dead_letters_says_so():
         broker.requeue_dead_letters("default", ["1"])
     with pytest.raises(NotImplementedError, match="EnginelessBroker cannot delete its dead letters"):
         broker.delete_dead_letters("default")
+
+
+def test_worker_records(stub_broker):
+    from worker_record_scenarios import records_follow_the_worker
+
+    records_follow_the_worker(stub_broker, stub_broker)
+
+
+def test_a_broker_written_in_python_keeps_no_worker_records():
+    from engineless_broker import EnginelessBroker
+
+    with pytest.raises(NotImplementedError, match="EnginelessBroker keeps no worker records"):
+        EnginelessBroker().get_worker_records()

@@ -19,6 +19,7 @@
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
 #include "queue_counts_scenario.hpp"
+#include "worker_record_scenario.hpp"
 #include "schedule/scheduler.hpp"
 #include "test_support.hpp"
 
@@ -469,6 +470,16 @@ TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
 TEST(RabbitmqBroker, CountsAQueuesMessagesByStateButNotThoseInFlight) {
   dramatiq::testing::expect_queue_counts_by_state([] { return make_broker(confirmed()); },
                                                   /*sees_in_flight=*/false);
+}
+
+// ---- worker records (tests/cpp/worker_record_scenario.hpp, src/rabbitmq/worker_records.hpp)
+
+TEST(RabbitmqBroker, WorkerRecordsFollowTheWorker) {
+  dramatiq::testing::expect_worker_records_follow_the_worker([] { return make_broker(confirmed()); });
+}
+
+TEST(RabbitmqBroker, ExpiredWorkerRecordsAreNotListed) {
+  dramatiq::testing::expect_expired_worker_records_not_listed([] { return make_broker(confirmed()); });
 }
 
 // ---- dead letters (tests/cpp/dead_letter_scenario.hpp, src/rabbitmq/dead_letters.hpp)

@@ -427,6 +427,12 @@ def test_queue_counts_by_state_seen_from_another_process(rabbitmq_broker, anothe
     counts_by_state(rabbitmq_broker, another_rabbitmq_broker, sees_in_flight=False)
 
 
+def test_worker_records_seen_from_another_process(rabbitmq_broker, another_rabbitmq_broker):
+    from worker_record_scenarios import records_follow_the_worker
+
+    records_follow_the_worker(rabbitmq_broker, another_rabbitmq_broker)
+
+
 def test_dead_letters_listed_requeued_and_deleted_from_another_process(rabbitmq_broker, another_rabbitmq_broker):
     from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
 

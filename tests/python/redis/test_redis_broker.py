@@ -763,6 +763,12 @@ def test_queue_counts_by_state_seen_from_another_process(redis_broker, another_r
     counts_by_state(redis_broker, another_redis_broker)
 
 
+def test_worker_records_seen_from_another_process(redis_broker, another_redis_broker):
+    from worker_record_scenarios import records_follow_the_worker
+
+    records_follow_the_worker(redis_broker, another_redis_broker)
+
+
 def test_dead_letters_listed_requeued_and_deleted_from_another_process(redis_broker, another_redis_broker):
     from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
 

@@ -326,6 +326,12 @@ def test_queue_counts_by_state_seen_from_another_process(sqlite_broker, another_
     counts_by_state(sqlite_broker, another_sqlite_broker)
 
 
+def test_worker_records_seen_from_another_process(sqlite_broker, another_sqlite_broker):
+    from worker_record_scenarios import records_follow_the_worker
+
+    records_follow_the_worker(sqlite_broker, another_sqlite_broker)
+
+
 def test_dead_letters_listed_requeued_and_deleted_from_another_process(sqlite_broker, another_sqlite_broker):
     from dead_letter_scenarios import dead_letters_listed_requeued_and_deleted
 
