@@ -21,9 +21,10 @@ except ImportError as e:  # pragma: no cover - the message is the point
 from ..errors import BrokerConnectionError, QueueNotFound
 
 
-class _CountsCache:
-    """Queue counts read at most once per ``refresh`` seconds, however many
-    pages and streams ask (each read is a round trip per queue)."""
+class _Snapshots:
+    """Queue counts and worker records read at most once per ``refresh``
+    seconds, however many pages and streams ask (each read is a round trip
+    per queue, and one for the records)."""
 
     def __init__(self, broker: Any, queues: Optional[Callable[[], list]], refresh: float) -> None:
         self.broker = broker
@@ -32,6 +33,8 @@ class _CountsCache:
         self.lock = threading.Lock()
         self.read_at = 0.0
         self.snapshot: Optional[dict] = None
+        self.workers_read_at = 0.0
+        self.workers_snapshot: Optional[dict] = None
 
     def queue_names(self) -> list:
         return list(self.queues())
@@ -43,6 +46,17 @@ class _CountsCache:
                 self.snapshot = {"queues": queues, "at": time.time()}
                 self.read_at = time.monotonic()
             return self.snapshot
+
+    def read_workers(self) -> dict:
+        """``{"workers": [...], "at": seconds}``; NotImplementedError when
+        the broker keeps no worker records."""
+        with self.lock:
+            if self.workers_snapshot is None or time.monotonic() - self.workers_read_at >= self.refresh:
+                workers = sorted(self.broker.get_worker_records(),
+                                 key=lambda record: (record["hostname"], record["pid"], record["started_at"]))
+                self.workers_snapshot = {"workers": workers, "at": time.time()}
+                self.workers_read_at = time.monotonic()
+            return self.workers_snapshot
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -134,7 +148,7 @@ def create_app(
         broker = get_broker()
     if refresh <= 0:
         raise ValueError("refresh must be positive")
-    cache = _CountsCache(broker, queues, refresh)
+    cache = _Snapshots(broker, queues, refresh)
 
     def guarded(endpoint):
         async def handler(request: Request) -> Response:
@@ -175,6 +189,12 @@ def create_app(
     async def index(request: Request) -> Response:
         return page("queues.html")
 
+    async def workers_page(request: Request) -> Response:
+        return page("workers.html")
+
+    async def list_workers(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(cache.read_workers))
+
     async def queue_page(request: Request) -> Response:
         await known_queue(request)
         return page("queue.html")
@@ -210,9 +230,17 @@ def create_app(
 
     async def events(request: Request) -> Response:
         async def stream():
+            keeps_workers = True
             while True:
                 snapshot = await run_in_threadpool(cache.read)
                 yield "event: queues\ndata: %s\n\n" % json.dumps(snapshot)
+                if keeps_workers:
+                    try:
+                        workers = await run_in_threadpool(cache.read_workers)
+                    except NotImplementedError:
+                        keeps_workers = False  # the broker keeps none: the workers page says so
+                    else:
+                        yield "event: workers\ndata: %s\n\n" % json.dumps(workers)
                 await asyncio.sleep(refresh)
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -220,6 +248,8 @@ def create_app(
     routes = [
         Route("/", guarded(index)),
         Route("/api/queues", guarded(list_queues)),
+        Route("/workers", guarded(workers_page)),
+        Route("/api/workers", guarded(list_workers)),
         Route("/queues/{name}", guarded(queue_page)),
         Route("/api/queues/{name}", guarded(one_queue)),
         Route("/api/queues/{name}/dead", guarded(dead_letters)),

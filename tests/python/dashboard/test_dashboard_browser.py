@@ -184,3 +184,38 @@ def test_a_read_only_queue_page_offers_no_action(sqlite_broker, live_server, bro
     assert buttons and not any(button.is_displayed() for button in buttons)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "queue-read-only.png"))
+
+
+def test_the_workers_page_shows_what_each_worker_runs(sqlite_broker, live_server, browser):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
+    def crunch():
+        started.set()
+        assert release.wait(15)
+
+    server = live_server(create_app(sqlite_broker, refresh=0.1))
+    browser.get(server.url + "/")
+    click(browser, 'nav a[href="workers"]')
+    wait = WebDriverWait(browser, 15)
+    wait.until(lambda b: text_of(b, "#notice") == "no worker is running")
+    assert browser.title == "dramatiq — workers"
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        message = crunch.send()
+        assert started.wait(15)
+        item = '#workers li[data-message-id="%s"]' % message.message_id
+        wait.until(lambda b: (text_of(b, item) or "").startswith("crunch on dash for "))
+        assert text_of(browser, "#workers td.busy") == "1 of 2"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "workers.png"))
+        release.set()
+        wait.until(lambda b: text_of(b, "#workers td.processed") == "1")
+        assert text_of(browser, "#workers li.idle") == "idle"
+    finally:
+        release.set()
+        worker.stop()
+    wait.until(lambda b: text_of(b, "#notice") == "no worker is running")
