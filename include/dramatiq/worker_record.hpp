@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,7 +44,15 @@ struct WorkerRecord {
   std::int64_t processed = 0;  // run to the end, failed or not
   std::int64_t failed = 0;     // whose actor (or a hook) raised
   std::int64_t skipped = 0;    // cancelled before they ran, or skipped by a hook
+  // Of the messages that finished since the previous record (a sample of
+  // at most kTimingSamplesPerThread per thread): how long each ran, and how
+  // long it had waited from when it was sent until a thread began it (for
+  // a delayed message, its delay included), in ms.
+  std::vector<std::int64_t> recent_durations_ms;
+  std::vector<std::int64_t> recent_waits_ms;
 };
+
+inline constexpr std::size_t kTimingSamplesPerThread = 64;
 
 std::string encode_worker_record(const WorkerRecord& record);
 // Throws DecodeError for text that is not a worker record.

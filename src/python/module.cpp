@@ -432,6 +432,8 @@ NB_MODULE(_engine, m) {
                item["processed"] = record.processed;
                item["failed"] = record.failed;
                item["skipped"] = record.skipped;
+               item["recent_durations"] = nb::cast(record.recent_durations_ms);
+               item["recent_waits"] = nb::cast(record.recent_waits_ms);
                out.append(item);
              }
              return out;

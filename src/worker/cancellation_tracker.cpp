@@ -85,12 +85,41 @@ bool CancellationTracker::begin(RunningSlot& slot, const Message& message) {
   slot.actor_name = message.actor_name;
   slot.queue_name = message.queue_name;
   slot.started_at_ms = current_millis();
+  slot.waited_ms = std::max<std::int64_t>(0, slot.started_at_ms - message.message_timestamp);
   return true;
 }
 
 void CancellationTracker::finished(RunningSlot& slot) {
   std::lock_guard running(slot.mutex);
+  const std::int64_t duration = std::max<std::int64_t>(0, current_millis() - slot.started_at_ms);
   slot.message_id.clear();
+  // Reservoir sampling: each finished message is kept with the same chance.
+  std::uint64_t seen = ++slot.finished_since_take;
+  if (slot.durations_ms.size() < kTimingSamplesPerThread) {
+    slot.durations_ms.push_back(duration);
+    slot.waits_ms.push_back(slot.waited_ms);
+    return;
+  }
+  slot.random_state ^= slot.random_state << 13;  // xorshift64
+  slot.random_state ^= slot.random_state >> 7;
+  slot.random_state ^= slot.random_state << 17;
+  std::uint64_t pick = slot.random_state % seen;
+  if (pick < kTimingSamplesPerThread) {
+    slot.durations_ms[pick] = duration;
+    slot.waits_ms[pick] = slot.waited_ms;
+  }
+}
+
+void CancellationTracker::take_timings(std::vector<std::int64_t>& durations_ms, std::vector<std::int64_t>& waits_ms) {
+  std::lock_guard lock(slots_mutex_);
+  for (RunningSlot& slot : slots_) {
+    std::lock_guard running(slot.mutex);
+    durations_ms.insert(durations_ms.end(), slot.durations_ms.begin(), slot.durations_ms.end());
+    waits_ms.insert(waits_ms.end(), slot.waits_ms.begin(), slot.waits_ms.end());
+    slot.durations_ms.clear();
+    slot.waits_ms.clear();
+    slot.finished_since_take = 0;
+  }
 }
 
 std::vector<RunningMessage> CancellationTracker::running() {

@@ -36,7 +36,14 @@ class CancellationTracker {
     std::string actor_name;
     std::string queue_name;
     std::int64_t started_at_ms = 0;
+    std::int64_t waited_ms = 0;  // of the message it runs
     ThreadId thread = 0;
+    // Timings of the messages finished since the last take_timings(): a
+    // uniform sample of at most kTimingSamplesPerThread (reservoir).
+    std::vector<std::int64_t> durations_ms;
+    std::vector<std::int64_t> waits_ms;
+    std::uint64_t finished_since_take = 0;
+    std::uint64_t random_state = 0x9e3779b97f4a7c15ull;
   };
 
   // Starts watching `broker`'s cancellations (nothing on a broker without).
@@ -55,6 +62,8 @@ class CancellationTracker {
   void finished(RunningSlot& slot);
   // What every enrolled thread runs now.
   std::vector<RunningMessage> running();
+  // The timings sampled since the last call (appended to the vectors).
+  void take_timings(std::vector<std::int64_t>& durations_ms, std::vector<std::int64_t>& waits_ms);
 
  private:
   void cancelled(const std::string& message_id, std::int64_t expires_ms);

@@ -188,6 +188,7 @@ void Worker::Impl::start() {
   records_ = std::make_unique<WorkerRecordKeeper>(broker_, hooks_, worker_threads(), [this](WorkerRecord& record) {
     record.queues = consumed_queues();
     record.running = cancellations_.running();
+    cancellations_.take_timings(record.recent_durations_ms, record.recent_waits_ms);
     record.processed = processed_.load(std::memory_order_relaxed);
     record.failed = failed_.load(std::memory_order_relaxed);
     record.skipped = skipped_.load(std::memory_order_relaxed);

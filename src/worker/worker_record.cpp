@@ -19,6 +19,12 @@ std::string encode_worker_record(const WorkerRecord& record) {
                                 {"queue_name", message.queue_name},
                                 {"started_at", message.started_at_ms}});
   }
+  auto numbers = [](const std::vector<std::int64_t>& values) {
+    Array out;
+    out.reserve(values.size());
+    for (std::int64_t value : values) out.emplace_back(value);
+    return out;
+  };
   return to_json(Value(Object{{"worker_id", record.worker_id},
                               {"hostname", record.hostname},
                               {"pid", record.pid},
@@ -30,7 +36,9 @@ std::string encode_worker_record(const WorkerRecord& record) {
                               {"running", std::move(running)},
                               {"processed", record.processed},
                               {"failed", record.failed},
-                              {"skipped", record.skipped}}));
+                              {"skipped", record.skipped},
+                              {"recent_durations", numbers(record.recent_durations_ms)},
+                              {"recent_waits", numbers(record.recent_waits_ms)}}));
 }
 
 namespace {
@@ -94,6 +102,13 @@ WorkerRecord decode_worker_record(std::string_view text_in) {
   record.processed = integer(root, "processed");
   record.failed = integer(root, "failed");
   record.skipped = integer(root, "skipped");
+  for (auto [key, into] : {std::pair{"recent_durations", &record.recent_durations_ms},
+                           std::pair{"recent_waits", &record.recent_waits_ms}}) {
+    for (const auto& value : array(root, key)) {
+      if (!value.is_int()) throw DecodeError(std::string("a worker record's '") + key + "' holds a non-integer");
+      into->push_back(value.as_int());
+    }
+  }
   return record;
 }
 

@@ -25,6 +25,8 @@ TEST(WorkerRecord, ReadsBackWhatItWrote) {
   record.processed = 7;
   record.failed = 2;
   record.skipped = 1;
+  record.recent_durations_ms = {3, 5};
+  record.recent_waits_ms = {1, 0};
   WorkerRecord back = decode_worker_record(encode_worker_record(record));
   EXPECT_EQ(back.worker_id, "w-1");
   EXPECT_EQ(back.hostname, "host \"a\"");
@@ -43,6 +45,8 @@ TEST(WorkerRecord, ReadsBackWhatItWrote) {
   EXPECT_EQ(back.processed, 7);
   EXPECT_EQ(back.failed, 2);
   EXPECT_EQ(back.skipped, 1);
+  EXPECT_EQ(back.recent_durations_ms, (std::vector<std::int64_t>{3, 5}));
+  EXPECT_EQ(back.recent_waits_ms, (std::vector<std::int64_t>{1, 0}));
 }
 
 TEST(WorkerRecord, TextThatIsNotARecordIsADecodeError) {

@@ -71,6 +71,12 @@ inline void expect_worker_records_follow_the_worker(const std::function<std::sha
   EXPECT_EQ(idle->worker_id, busy->worker_id);
   EXPECT_TRUE(idle->running.empty());
   EXPECT_EQ(idle->failed, 0);
+  // The first record after the message finished carries its timings.
+  ASSERT_EQ(idle->recent_durations_ms.size(), 1u);
+  ASSERT_EQ(idle->recent_waits_ms.size(), 1u);
+  EXPECT_GE(idle->recent_durations_ms[0], 0);
+  EXPECT_LE(idle->recent_durations_ms[0], current_millis() - before);
+  EXPECT_GE(idle->recent_waits_ms[0], 0);
 
   worker->stop(kLongWait);
   EXPECT_TRUE(lister->list_worker_records().empty());  // removed when it stopped

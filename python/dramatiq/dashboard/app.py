@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
+import logging
+import math
 import threading
 import time
 from importlib import resources
@@ -14,11 +18,14 @@ try:
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("the dramatiq dashboard needs Starlette: pip install 'dramatiq[dashboard]'") from e
 
 from ..errors import BrokerConnectionError, QueueNotFound
+
+_logger = logging.getLogger("dramatiq.dashboard")
 
 
 class _Snapshots:
@@ -57,6 +64,100 @@ class _Snapshots:
                 self.workers_snapshot = {"workers": workers, "at": time.time()}
                 self.workers_read_at = time.monotonic()
             return self.workers_snapshot
+
+
+def _percentile(ordered: list, fraction: float) -> Optional[int]:
+    """Nearest-rank percentile of a sorted list (None when it is empty)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+class _Throughput:
+    """What the workers' records tell over the last hour, sampled once per
+    ``refresh`` seconds by a thread of the app's (while it is served):
+    messages processed, failed and skipped per second, and the 50th and
+    99th percentiles of how long messages ran and waited.
+
+    A worker's rate is the change of its counts between its two latest
+    records over the time between them, kept until its next record; a
+    point sums the rates of the workers listed then. Percentiles are of the
+    timings in the records that arrived since the previous point (None when
+    none did)."""
+
+    WINDOW_S = 3600
+
+    def __init__(self, snapshots: "_Snapshots", refresh: float) -> None:
+        self.snapshots = snapshots
+        self.refresh = refresh
+        self.points: collections.deque = collections.deque(maxlen=int(self.WINDOW_S / refresh) + 1)
+        self.lock = threading.Lock()
+        self.latest: dict = {}  # worker id -> its newest record
+        self.rates: dict = {}  # worker id -> (processed, failed, skipped) per second
+        self.supported = True
+        self.stopping = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def sample(self) -> None:
+        snapshot = self.snapshots.read_workers()
+        durations: list = []
+        waits: list = []
+        listed = set()
+        for record in snapshot["workers"]:
+            worker_id = record["worker_id"]
+            listed.add(worker_id)
+            previous = self.latest.get(worker_id)
+            if previous is not None and previous["heartbeat_at"] == record["heartbeat_at"]:
+                continue  # read before; its timings are counted already
+            if previous is not None and record["heartbeat_at"] > previous["heartbeat_at"]:
+                seconds = (record["heartbeat_at"] - previous["heartbeat_at"]) / 1000
+                self.rates[worker_id] = tuple(
+                    (record[count] - previous[count]) / seconds for count in ("processed", "failed", "skipped"))
+            durations.extend(record["recent_durations"])
+            waits.extend(record["recent_waits"])
+            self.latest[worker_id] = record
+        for gone in set(self.latest) - listed:
+            self.latest.pop(gone, None)
+            self.rates.pop(gone, None)
+        totals = [sum(rate[i] for rate in self.rates.values()) for i in range(3)]
+        durations.sort()
+        waits.sort()
+        point = {"at": snapshot["at"], "workers": len(listed),
+                 "processed": round(totals[0], 3), "failed": round(totals[1], 3), "skipped": round(totals[2], 3),
+                 "duration_p50": _percentile(durations, 0.5), "duration_p99": _percentile(durations, 0.99),
+                 "wait_p50": _percentile(waits, 0.5), "wait_p99": _percentile(waits, 0.99)}
+        with self.lock:
+            self.points.append(point)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sample()
+            except NotImplementedError:
+                self.supported = False
+                return
+            except Exception as e:  # the broker out of reach for a moment: the next sample tries again
+                _logger.debug("Could not sample the workers' records: %s", e)
+            self.stopping.wait(self.refresh)
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self.run, name="dramatiq-dashboard-sampler", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(10)
+
+    def since(self, seconds: float) -> list:
+        with self.lock:
+            points = list(self.points)
+        if not points:
+            return points
+        newest = points[-1]["at"]
+        return [point for point in points if point["at"] >= newest - seconds]
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -149,6 +250,7 @@ def create_app(
     if refresh <= 0:
         raise ValueError("refresh must be positive")
     cache = _Snapshots(broker, queues, refresh)
+    throughput = _Throughput(cache, refresh)
 
     def guarded(endpoint):
         async def handler(request: Request) -> Response:
@@ -194,6 +296,16 @@ def create_app(
 
     async def list_workers(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(cache.read_workers))
+
+    async def throughput_page(request: Request) -> Response:
+        return page("throughput.html")
+
+    async def throughput_points(request: Request) -> Response:
+        raw_minutes = request.query_params.get("minutes", "60")
+        if not raw_minutes.isdigit() or not 1 <= int(raw_minutes) <= 60:
+            raise _BadRequest(400, "minutes must be a whole number from 1 to 60")
+        await run_in_threadpool(cache.read_workers)  # NotImplementedError: a broker that keeps no records
+        return JSONResponse({"points": throughput.since(int(raw_minutes) * 60), "refresh": refresh})
 
     async def queue_page(request: Request) -> Response:
         await known_queue(request)
@@ -248,6 +360,8 @@ def create_app(
     routes = [
         Route("/", guarded(index)),
         Route("/api/queues", guarded(list_queues)),
+        Route("/throughput", guarded(throughput_page)),
+        Route("/api/throughput", guarded(throughput_points)),
         Route("/workers", guarded(workers_page)),
         Route("/api/workers", guarded(list_workers)),
         Route("/queues/{name}", guarded(queue_page)),
@@ -264,7 +378,19 @@ def create_app(
         status = getattr(exc, "status_code", 500)
         return _error(status, getattr(exc, "detail", None) or "error")
 
-    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        # Sampling runs while the app is served, whether anyone looks or not.
+        throughput.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(throughput.stop)
+
+    # Chart.js, shipped in the package: dashboards often run where no CDN is reachable.
+    vendor = resources.files(__package__).joinpath("static", "vendor")
+    routes.append(Mount("/static/vendor", StaticFiles(directory=str(vendor))))
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error}, lifespan=lifespan)
     app.state.broker = broker
     app.state.read_only = read_only
     return app

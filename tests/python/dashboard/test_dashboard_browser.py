@@ -219,3 +219,36 @@ def test_the_workers_page_shows_what_each_worker_runs(sqlite_broker, live_server
         release.set()
         worker.stop()
     wait.until(lambda b: text_of(b, "#notice") == "no worker is running")
+
+
+def test_the_throughput_page_charts_what_the_workers_do(sqlite_broker, live_server, browser):
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
+    def quick(n):
+        pass
+
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        server = live_server(create_app(sqlite_broker, refresh=0.2))
+        browser.get(server.url + "/")
+        click(browser, 'nav a[href="throughput"]')
+        assert browser.title == "dramatiq — throughput"
+
+        def charted(b):
+            for n in range(20):
+                quick.send(n)
+            return b.execute_script(
+                "const c = Chart.getChart('rates'), l = Chart.getChart('latency');"
+                "return !!c && c.data.datasets[0].data.some((p) => p.y > 0)"
+                " && l.data.datasets[0].data.some((p) => p.y !== null);")
+
+        WebDriverWait(browser, 20).until(charted)
+        from selenium.webdriver.support.ui import Select
+
+        Select(browser.find_element("id", "minutes")).select_by_value("1")
+        WebDriverWait(browser, 10).until(
+            lambda b: b.execute_script("return Chart.getChart('rates').options.scales.x.min") == -1)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "throughput.png"))
+    finally:
+        worker.stop()
