@@ -198,3 +198,16 @@ def close_broker(broker, server):
             delete_queues(server, broker.get_declared_queues())
     finally:
         broker.close()
+
+
+def started_or_failed(server: "RabbitmqServer") -> "RabbitmqServer":
+    """``server`` started, for a test fixture: when it does not start, it is
+    closed and the test fails with the reason."""
+    import pytest
+
+    try:
+        server.start()
+    except RabbitmqServerError as e:
+        server.close()
+        pytest.fail(str(e))
+    return server

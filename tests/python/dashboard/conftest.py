@@ -29,12 +29,7 @@ def dashboard_rabbitmq_server():
     """A rabbitmq-server for the dashboard's tests, the session's."""
     import rabbitmq_support
 
-    server = rabbitmq_support.RabbitmqServer()
-    try:
-        server.start()
-    except rabbitmq_support.RabbitmqServerError as e:
-        server.close()
-        pytest.fail(str(e))
+    server = rabbitmq_support.started_or_failed(rabbitmq_support.RabbitmqServer())
     yield server
     server.close()
 
@@ -64,6 +59,19 @@ def server_broker(request):
         broker.flush_all()
     finally:
         broker.close()
+
+
+def drain(broker, queue_name="dash", timeout_ms=20_000):
+    """Run what ``queue_name`` holds with a worker of one thread until the
+    queue is done (``broker.join``), then stop the worker."""
+    import dramatiq
+
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join(queue_name, timeout=timeout_ms)
+    finally:
+        worker.stop()
 
 
 class LiveServer:

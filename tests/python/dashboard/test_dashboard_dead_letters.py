@@ -7,6 +7,8 @@ from starlette.testclient import TestClient
 import dramatiq
 from dramatiq.dashboard import create_app
 
+from .conftest import drain
+
 
 @pytest.fixture
 def failing(sqlite_broker):
@@ -19,22 +21,12 @@ def failing(sqlite_broker):
 
         def kill(self, *values):
             messages = [self.actor.send(value) for value in values]
-            worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
-            worker.start()
-            try:
-                sqlite_broker.join("dash", timeout=10_000)
-            finally:
-                worker.stop()
+            drain(sqlite_broker)
             return messages
 
         def run_what_is_queued(self):
             self.on = False
-            worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
-            worker.start()
-            try:
-                sqlite_broker.join("dash", timeout=10_000)
-            finally:
-                worker.stop()
+            drain(sqlite_broker)
 
     state = Failing()
 
@@ -173,16 +165,8 @@ def test_dead_letters_through_the_api_on_redis_and_rabbitmq(server_broker):
             raise ValueError("no %s" % n)
         ran.append(n)
 
-    def run_all():
-        worker = dramatiq.Worker(server_broker, worker_threads=1, worker_timeout=100)
-        worker.start()
-        try:
-            server_broker.join("dash", timeout=20_000)
-        finally:
-            worker.stop()
-
     messages = [flaky.send(n) for n in range(3)]
-    run_all()
+    drain(server_broker)
     client = TestClient(create_app(server_broker))
     letters = listing(client)
     assert sorted(letter["message_id"] for letter in letters) == sorted(m.message_id for m in messages)
@@ -193,7 +177,7 @@ def test_dead_letters_through_the_api_on_redis_and_rabbitmq(server_broker):
     failing[0] = False
     answer = client.post("/api/queues/dash/dead/requeue", json={"ids": [by_message[messages[0].message_id]]})
     assert answer.json() == {"queue": "dash", "requeued": 1}
-    run_all()
+    drain(server_broker)
     assert ran == [0]
     answer = client.post("/api/queues/dash/dead/delete", json={"ids": [by_message[messages[1].message_id]]})
     assert answer.json() == {"queue": "dash", "deleted": 1}
@@ -201,6 +185,6 @@ def test_dead_letters_through_the_api_on_redis_and_rabbitmq(server_broker):
     unknown = client.post("/api/queues/dash/dead/requeue", json={"ids": ["no-such-letter"]})
     assert unknown.status_code == 404
     assert client.post("/api/queues/dash/dead/requeue", json={"all": True}).json()["requeued"] == 1
-    run_all()
+    drain(server_broker)
     assert sorted(ran) == [0, 2]
     assert listing(client) == []

@@ -26,12 +26,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 @pytest.fixture(scope="session")
 def rabbitmq_server():
     """The session's rabbitmq-server."""
-    server = rabbitmq_support.RabbitmqServer(tls=True)
-    try:
-        server.start()
-    except rabbitmq_support.RabbitmqServerError as e:
-        server.close()
-        pytest.fail(str(e))
+    server = rabbitmq_support.started_or_failed(rabbitmq_support.RabbitmqServer(tls=True))
     yield server
     server.close()
 
