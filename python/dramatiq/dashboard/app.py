@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from importlib import resources
@@ -176,6 +177,9 @@ class _BadRequest(Exception):
 #: The most dead letters one listing returns.
 MAX_DEAD_LETTERS = 1000
 
+# ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
 
 def _json_safe(value: Any) -> Any:
     """``value`` as JSON can carry it: what the encoder cannot (bytes, a
@@ -240,8 +244,9 @@ def create_app(
       authorize(callable): called with each request (a Starlette
         ``Request``); a false answer is a 403. The host application's
         authentication goes here.
-      refresh(float): seconds between two reads of the counts, and between
-        two events of the live stream.
+      refresh(float): seconds between two reads of the counts and of the
+        workers' records, between two events of the live stream, and
+        between two points of the throughput charts.
     """
     if broker is None:
         from ..broker import get_broker
@@ -302,7 +307,7 @@ def create_app(
 
     async def throughput_points(request: Request) -> Response:
         raw_minutes = request.query_params.get("minutes", "60")
-        if not raw_minutes.isdigit() or not 1 <= int(raw_minutes) <= 60:
+        if not _WHOLE_NUMBER.fullmatch(raw_minutes) or not 1 <= int(raw_minutes) <= 60:
             raise _BadRequest(400, "minutes must be a whole number from 1 to 60")
         await run_in_threadpool(cache.read_workers)  # NotImplementedError: a broker that keeps no records
         return JSONResponse({"points": throughput.since(int(raw_minutes) * 60), "refresh": refresh})
@@ -314,7 +319,7 @@ def create_app(
     async def dead_letters(request: Request) -> Response:
         name = await known_queue(request)
         raw_limit = request.query_params.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_DEAD_LETTERS:
+        if not _WHOLE_NUMBER.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_DEAD_LETTERS:
             raise _BadRequest(400, "limit must be a whole number from 1 to %d" % MAX_DEAD_LETTERS)
         letters = await run_in_threadpool(dead_letter_operation("get"), name, int(raw_limit))
         return JSONResponse({"queue": name, "dead_letters": [_dead_letter_view(letter) for letter in letters]})

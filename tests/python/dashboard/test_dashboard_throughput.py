@@ -92,7 +92,7 @@ def test_throughput_is_sampled_from_running_workers(sqlite_broker):
 
 def test_a_minutes_value_out_of_range_is_a_400(sqlite_broker):
     client = TestClient(create_app(sqlite_broker))
-    for minutes in ["0", "61", "-1", "x", "", "1.5"]:
+    for minutes in ["0", "61", "-1", "x", "", "1.5", "²", "9" * 40]:
         answer = client.get("/api/throughput", params={"minutes": minutes})
         assert answer.status_code == 400, minutes
         assert answer.json() == {"error": "minutes must be a whole number from 1 to 60"}
