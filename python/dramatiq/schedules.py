@@ -104,8 +104,8 @@ class Scheduler:
     thread (no GIL). Many may run on one broker, in any number of
     processes and hosts: each tick is enqueued once among them.
 
-    Raises ``ValueError`` for a broker that cannot record ticks
-    (RabbitMQ, for now).
+    Raises ``ValueError`` for a broker that cannot record ticks (a broker
+    written in Python).
 
     Parameters:
       broker(Broker): the broker to enqueue on.

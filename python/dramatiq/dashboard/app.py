@@ -179,6 +179,28 @@ MAX_DEAD_LETTERS = 1000
 
 # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+# What a message id may be: upstream's are UUIDs; others' ids are printable words.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+
+
+def _milliseconds(moment: Optional[Any]) -> Optional[int]:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _schedule_states(broker: Any) -> dict:
+    """The broker's schedules with their last and next runs (ms since the
+    epoch); NotImplementedError on a broker that cannot record ticks."""
+    from ..schedules import Scheduler
+
+    try:
+        scheduler = Scheduler(broker)
+    except ValueError as e:
+        raise NotImplementedError(str(e)) from e
+    return {"schedules": [{"name": state.name, "actor_name": state.actor_name, "cron": state.cron,
+                           "timezone": state.timezone or "UTC", "missed": state.missed or "skip",
+                           "last_run": _milliseconds(state.last_run), "next_run": _milliseconds(state.next_run)}
+                          for state in scheduler.schedules()],
+            "at": time.time()}
 
 
 def _json_safe(value: Any) -> Any:
@@ -312,6 +334,21 @@ def create_app(
         await run_in_threadpool(cache.read_workers)  # NotImplementedError: a broker that keeps no records
         return JSONResponse({"points": throughput.since(int(raw_minutes) * 60), "refresh": refresh})
 
+    async def schedules_page(request: Request) -> Response:
+        return page("schedules.html")
+
+    async def list_schedules(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(_schedule_states, broker))
+
+    async def cancel_message(request: Request) -> Response:
+        from ..cancellation import cancel
+
+        message_id = request.path_params["message_id"]
+        if not _MESSAGE_ID.fullmatch(message_id):
+            raise _BadRequest(400, "a message id is 1 to 200 letters, digits and . _ : -")
+        await run_in_threadpool(lambda: cancel(message_id, broker=broker))
+        return JSONResponse({"cancelled": message_id})
+
     async def queue_page(request: Request) -> Response:
         await known_queue(request)
         return page("queue.html")
@@ -365,6 +402,9 @@ def create_app(
     routes = [
         Route("/", guarded(index)),
         Route("/api/queues", guarded(list_queues)),
+        Route("/schedules", guarded(schedules_page)),
+        Route("/api/schedules", guarded(list_schedules)),
+        Route("/api/messages/{message_id}/cancel", guarded(changing(cancel_message)), methods=["POST"]),
         Route("/throughput", guarded(throughput_page)),
         Route("/api/throughput", guarded(throughput_points)),
         Route("/workers", guarded(workers_page)),

@@ -252,3 +252,59 @@ def test_the_throughput_page_charts_what_the_workers_do(sqlite_broker, live_serv
         browser.save_screenshot(str(ARTIFACTS / "throughput.png"))
     finally:
         worker.stop()
+
+
+def test_a_running_message_cancelled_from_the_workers_page(sqlite_broker, live_server, browser):
+    import threading
+    import time
+
+    started, interrupted = threading.Event(), threading.Event()
+
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
+    def endless():
+        started.set()
+        try:
+            while True:
+                time.sleep(0.01)
+        except dramatiq.Cancelled:
+            interrupted.set()
+            raise
+
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        message = endless.send()
+        assert started.wait(15)
+        server = live_server(create_app(sqlite_broker, refresh=0.1))
+        browser.get(server.url + "/workers")
+        button = '#workers li[data-message-id="%s"] button.cancel' % message.message_id
+        wait = WebDriverWait(browser, 15)
+        wait.until(lambda b: text_of(b, button) == "Cancel")
+        click(browser, button)
+        assert answer_confirmation(browser, accept=False) == "Cancel message %s (endless)?" % message.message_id
+        wait.until(lambda b: text_of(b, "#notice") == "nothing done")
+        assert not interrupted.is_set()
+        click(browser, button)
+        answer_confirmation(browser, accept=True)
+        wait.until(lambda b: text_of(b, "#notice") == "cancelled " + message.message_id)
+        assert interrupted.wait(15)
+        wait.until(lambda b: text_of(b, "#workers li.idle") == "idle")
+    finally:
+        worker.stop()
+
+
+def test_the_schedules_page_lists_each_schedule(sqlite_broker, live_server, browser):
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash", periodic="*/5 * * * *")
+    def every_five_minutes():
+        pass
+
+    server = live_server(create_app(sqlite_broker))
+    browser.get(server.url + "/")
+    click(browser, 'nav a[href="schedules"]')
+    row = 'tr[data-schedule="every_five_minutes"]'
+    WebDriverWait(browser, 15).until(lambda b: text_of(b, row + " td.cron") == "*/5 * * * *")
+    assert browser.title == "dramatiq — schedules"
+    assert text_of(browser, row + " td.last-run") == "–"
+    assert text_of(browser, row + " td.next-run") not in (None, "–")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "schedules.png"))
