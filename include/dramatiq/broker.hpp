@@ -79,6 +79,12 @@ struct StoredDeadLetter {
   std::optional<std::string> traceback;
 };
 
+// A message waiting on a queue, as its broker holds it (what a dashboard lists).
+struct StoredMessage {
+  std::string data;      // the encoded message
+  bool delayed = false;  // on the delay queue, waiting for its eta
+};
+
 class Broker {
  public:
   explicit Broker(BrokerTraits traits = {}) : traits_(traits) {}
@@ -264,6 +270,11 @@ class Broker {
   // Drops dead letters of `queue_name` (all of them when `ids` is empty);
   // returns how many. Throws std::logic_error on a broker that cannot.
   virtual std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids);
+
+  // Messages of `queue_name` (canonical) waiting for a worker: the ready
+  // ones in the order they will be taken, then the delayed ones, at most
+  // `limit` in all. Throws std::logic_error on a broker that cannot list them.
+  virtual std::vector<StoredMessage> list_messages(const std::string& queue_name, std::size_t limit);
 
   // ---- worker records (dramatiq/worker_record.hpp)
   // Whether workers' records are kept (put_worker_record does something).

@@ -53,6 +53,9 @@ class RabbitmqBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Taken with basic.get and given back (src/rabbitmq/basic_get.hpp): only
+  // those no consumer holds; each listed comes back marked redelivered.
+  std::vector<StoredMessage> list_messages(const std::string& queue_name, std::size_t limit) override;
   // Worker records: messages of "dramatiq.__worker_records__" that expire
   // with them (src/rabbitmq/worker_records.hpp).
   bool keeps_worker_records() const override { return true; }

@@ -58,6 +58,7 @@ class RedisBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  std::vector<StoredMessage> list_messages(const std::string& queue_name, std::size_t limit) override;
   // Worker records: the hash ns:__worker_records__ (worker id -> JSON);
   // expired ones are dropped when listed.
   bool keeps_worker_records() const override { return true; }

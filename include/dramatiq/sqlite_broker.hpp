@@ -60,6 +60,9 @@ class SQLiteBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // Rows no worker holds: the due ones in the order they are taken, then
+  // those waiting for their eta, soonest first.
+  std::vector<StoredMessage> list_messages(const std::string& queue_name, std::size_t limit) override;
   // Worker records: rows of dramatiq_worker_records (expired ones dropped
   // when listed).
   bool keeps_worker_records() const override { return true; }

@@ -77,6 +77,8 @@ class StubBroker : public Broker {
   std::vector<StoredDeadLetter> list_dead_letters(const std::string& queue_name, std::size_t limit) override;
   std::size_t requeue_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
   std::size_t delete_dead_letters(const std::string& queue_name, const std::vector<std::string>& ids) override;
+  // What the queue and its delay queue hold, not what workers took.
+  std::vector<StoredMessage> list_messages(const std::string& queue_name, std::size_t limit) override;
   // Worker records: a map in memory.
   bool keeps_worker_records() const override { return true; }
   void put_worker_record(const WorkerRecord& record) override;

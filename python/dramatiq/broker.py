@@ -20,6 +20,18 @@ if TYPE_CHECKING:
 global_broker: Optional["Broker"] = None
 
 
+class WaitingMessage(NamedTuple):
+    """A message waiting on a queue for a worker.
+
+    Parameters:
+      message: the decoded ``Message``, or the raw bytes when they do not decode.
+      delayed: whether it waits on the delay queue for its eta.
+    """
+
+    message: Union["Message[Any]", bytes]
+    delayed: bool
+
+
 class DeadLetter(NamedTuple):
     """A dead-lettered message, as its broker keeps it.
 
@@ -338,6 +350,32 @@ class Broker:
           ids: the ``DeadLetter.id`` of each to drop; all of the queue's when omitted.
         """
         return self._dead_letter_store("delete").delete_dead_letters(queue_name, [str(i) for i in ids or []])
+
+    def get_messages(self, queue_name: str, limit: int = 100) -> list[WaitingMessage]:
+        """Messages of a queue waiting for a worker: the ready ones in the
+        order workers will take them, then the delayed ones, at most
+        ``limit``. Messages workers have taken are not listed. On RabbitMQ
+        each listed message is taken and given back (it comes back marked
+        redelivered).
+
+        Raises ``NotImplementedError`` on a broker that cannot list them.
+
+        Parameters:
+          queue_name: the queue.
+          limit: at most this many.
+        """
+        from .message import Message
+
+        if self._written_in_python:
+            raise NotImplementedError(f"{type(self).__name__} cannot list its queues' messages")
+        waiting = []
+        for data, delayed in self._native.list_messages(queue_name, limit):
+            try:
+                message: Union[Message[Any], bytes] = Message.decode(data)
+            except Exception:
+                message = data
+            waiting.append(WaitingMessage(message, delayed))
+        return waiting
 
     def get_worker_records(self) -> list[dict[str, Any]]:
         """The records of the workers running on this broker now, every

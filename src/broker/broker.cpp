@@ -206,6 +206,10 @@ QueueCounts Broker::queue_counts(const std::string& /*queue_name*/) {
   throw std::logic_error(std::string(logger_name()) + " cannot count its queues' messages by state");
 }
 
+std::vector<StoredMessage> Broker::list_messages(const std::string& /*queue_name*/, std::size_t /*limit*/) {
+  throw std::logic_error(std::string(logger_name()) + " cannot list its queues' messages");
+}
+
 std::vector<WorkerRecord> Broker::list_worker_records() {
   throw std::logic_error(std::string(logger_name()) + " keeps no worker records");
 }

@@ -339,6 +339,21 @@ std::size_t StubBroker::delete_dead_letters(const std::string& queue_name, const
   return take_dead_letters_locked(queue_name, ids).size();
 }
 
+std::vector<StoredMessage> StubBroker::list_messages(const std::string& queue_name, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  if (!queues_.count(queue_name)) throw QueueNotFound(queue_name);
+  std::vector<StoredMessage> messages;
+  for (const auto& [name, delayed] : {std::pair{queue_name, false}, std::pair{delay_queue_name(queue_name), true}}) {
+    auto it = queues_.find(name);
+    if (it == queues_.end()) continue;
+    for (const auto& data : it->second.items) {
+      if (messages.size() >= limit) return messages;
+      messages.push_back(StoredMessage{data, delayed});
+    }
+  }
+  return messages;
+}
+
 void StubBroker::put_worker_record(const WorkerRecord& record) {
   std::lock_guard lock(worker_records_mutex_);
   worker_records_[record.worker_id] = record;

@@ -403,6 +403,16 @@ NB_MODULE(_engine, m) {
              }
              return out;
            }, "queue_name"_a, "limit"_a)
+      // [(encoded bytes, delayed)]: ready first, in the order they are taken.
+      .def("list_messages", [](Broker& b, const std::string& queue, std::size_t limit) {
+             auto messages = unless_unsupported(
+                 [&] { return without_gil_interruptibly([&] { return b.list_messages(queue, limit); }); });
+             nb::list out;
+             for (auto& message : messages) {
+               out.append(nb::make_tuple(nb::bytes(message.data.data(), message.data.size()), message.delayed));
+             }
+             return out;
+           }, "queue_name"_a, "limit"_a)
       .def_prop_ro("keeps_worker_records", &Broker::keeps_worker_records)
       .def("list_worker_records", [](Broker& b) {
              auto records = unless_unsupported(

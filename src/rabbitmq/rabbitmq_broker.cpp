@@ -7,6 +7,7 @@
 #include "dramatiq/encoder.hpp"
 #include "dramatiq/errors.hpp"
 #include "dramatiq/log.hpp"
+#include "rabbitmq/basic_get.hpp"
 #include "rabbitmq/cancellations.hpp"
 #include "rabbitmq/consumer.hpp"
 #include "rabbitmq/context.hpp"
@@ -256,6 +257,24 @@ std::size_t RabbitmqBroker::delete_dead_letters(const std::string& queue_name, c
   auto dropped = rabbitmq::settle_dead_letters(options(), canonical, ids, rabbitmq::DeadLetterAction::Delete);
   impl_->context.mark_declared(canonical);
   return dropped;
+}
+
+std::vector<StoredMessage> RabbitmqBroker::list_messages(const std::string& queue_name, std::size_t limit) {
+  const std::string canonical = canonical_queue_name(queue_name);
+  std::vector<StoredMessage> messages;
+  if (limit == 0) return messages;
+  // A connection of its own: the messages are the channel's until given back.
+  rabbitmq::Connection connection(options());
+  rabbitmq::declare_all(connection, canonical, options());
+  impl_->context.mark_declared(canonical);
+  for (const auto& [name, delayed] : {std::pair{canonical, false}, std::pair{delay_queue_name(canonical), true}}) {
+    if (messages.size() >= limit) break;
+    auto taken = rabbitmq::take_unacked(connection, name, limit - messages.size());
+    rabbitmq::give_back_all(connection, taken, "Returning the messages of '" + name + "'");
+    for (auto& one : taken) messages.push_back(StoredMessage{std::move(one.body), delayed});
+  }
+  connection.close();
+  return messages;
 }
 
 void RabbitmqBroker::put_worker_record(const WorkerRecord& record) {

@@ -274,6 +274,19 @@ std::size_t RedisBroker::delete_dead_letters(const std::string& queue_name, cons
   return static_cast<std::size_t>(std::max<long long>(0, reply.integer));
 }
 
+std::vector<StoredMessage> RedisBroker::list_messages(const std::string& queue_name, std::size_t limit) {
+  std::vector<StoredMessage> messages;
+  if (limit == 0) return messages;
+  auto connection = impl_->context.pool().acquire();
+  auto reply = impl_->context.run(*connection, Operation::ListWaiting, canonical_queue_name(queue_name),
+                                  {std::to_string(std::min<std::size_t>(limit, 1u << 30))});
+  if (reply.elements.size() % 2 != 0) throw BrokerError("Redis answered a message listing with something else");
+  for (std::size_t i = 0; i < reply.elements.size(); i += 2) {
+    messages.push_back(StoredMessage{std::move(reply.elements[i].str), reply.elements[i + 1].str == "1"});
+  }
+  return messages;
+}
+
 namespace {
 std::string worker_records_key(const std::string& key_namespace) { return key_namespace + ":__worker_records__"; }
 }  // namespace

@@ -27,6 +27,7 @@ const LuaScript& script(Operation operation) {
   static const LuaScript dead_letters = with_prelude(lua::dead_letters);
   static const LuaScript requeue_dead = with_prelude(lua::requeue_dead);
   static const LuaScript delete_dead = with_prelude(lua::delete_dead);
+  static const LuaScript list_waiting = with_prelude(lua::list_waiting);
   switch (operation) {
     case Operation::Fetch: return fetch;
     case Operation::Requeue: return requeue;
@@ -38,6 +39,7 @@ const LuaScript& script(Operation operation) {
     case Operation::DeadLetters: return dead_letters;
     case Operation::RequeueDead: return requeue_dead;
     case Operation::DeleteDead: return delete_dead;
+    case Operation::ListWaiting: return list_waiting;
   }
   return heartbeat;
 }
@@ -47,7 +49,8 @@ const ScriptRunner& broker_scripts() {
                                     &script(Operation::Purge), &script(Operation::PendingCount),
                                     &script(Operation::Heartbeat), &script(Operation::QueueSize),
                                     &script(Operation::MoveDue), &script(Operation::DeadLetters),
-                                    &script(Operation::RequeueDead), &script(Operation::DeleteDead)});
+                                    &script(Operation::RequeueDead), &script(Operation::DeleteDead),
+                                    &script(Operation::ListWaiting)});
   return runner;
 }
 

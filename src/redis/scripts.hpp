@@ -24,6 +24,7 @@ enum class Operation {
   DeadLetters,    // limit -> {id, dead_at_ms, data, ...}, oldest first
   RequeueDead,    // "all" | "ids", ids... -> how many went back on the queue
   DeleteDead,     // "all" | "ids", ids... -> how many were dropped
+  ListWaiting,    // limit -> {data, "0" ready | "1" delayed, ...}
 };
 
 const LuaScript& script(Operation operation);

@@ -310,6 +310,24 @@ std::size_t SQLiteBroker::count_unfinished(const std::string& queue_name) {
   return static_cast<std::size_t>(count);
 }
 
+std::vector<StoredMessage> SQLiteBroker::list_messages(const std::string& queue_name, std::size_t limit) {
+  const std::int64_t now = now_ms();
+  const auto bound = static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
+  std::vector<StoredMessage> messages;
+  impl_->context.store().read([&](Database& db) {
+    messages.clear();
+    auto ready = db.query("SELECT body FROM dramatiq_messages WHERE queue = ? AND holder IS NULL AND due <= ? "
+                          "ORDER BY rank, due, id LIMIT ?");  // as consumers take them
+    ready.bind(1, queue_name).bind(2, now).bind(3, bound);
+    while (ready.step()) messages.push_back(StoredMessage{ready.blob(0), false});
+    auto delayed = db.query("SELECT body FROM dramatiq_messages WHERE queue = ? AND holder IS NULL AND due > ? "
+                            "ORDER BY due, id LIMIT ?");
+    delayed.bind(1, queue_name).bind(2, now).bind(3, bound - static_cast<std::int64_t>(messages.size()));
+    while (delayed.step()) messages.push_back(StoredMessage{delayed.blob(0), true});
+  });
+  return messages;
+}
+
 void SQLiteBroker::put_worker_record(const WorkerRecord& record) {
   const std::string text = encode_worker_record(record);
   impl_->context.store().write([&](Database& db) {

@@ -5,6 +5,7 @@
 
 #include "dramatiq/stub_broker.hpp"
 #include "dead_letter_scenario.hpp"
+#include "message_listing_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 
 using namespace dramatiq;
@@ -23,4 +24,9 @@ TEST(StubBroker, CountingAnUndeclaredQueueIsQueueNotFound) {
 TEST(StubBroker, DeadLettersAreListedRequeuedAndDeleted) {
   auto broker = std::make_shared<StubBroker>();
   expect_dead_letters_listed_requeued_and_deleted([&] { return broker; });
+}
+
+TEST(StubBroker, WaitingMessagesAreListed) {
+  auto broker = std::make_shared<StubBroker>();
+  expect_waiting_messages_listed([&] { return broker; });
 }

@@ -16,6 +16,7 @@
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
+#include "message_listing_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "worker_record_scenario.hpp"
 #include "settlement_scenario.hpp"
@@ -500,6 +501,13 @@ TEST(RedisBroker, InterruptWaitEndsAnIdleConsumersWait) {
 TEST(RedisBroker, CountsAQueuesMessagesByState) {
   RedisServer server;
   expect_queue_counts_by_state([&] { return make_broker(server); }, /*sees_in_flight=*/true);
+}
+
+// ---- waiting messages (tests/cpp/message_listing_scenario.hpp)
+
+TEST(RedisBroker, WaitingMessagesAreListedFromAnotherBroker) {
+  RedisServer server;
+  expect_waiting_messages_listed([&] { return make_broker(server); });
 }
 
 // ---- worker records (tests/cpp/worker_record_scenario.hpp)

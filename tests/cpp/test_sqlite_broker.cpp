@@ -26,6 +26,7 @@
 #include "interrupt_wait_scenario.hpp"
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
+#include "message_listing_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "worker_record_scenario.hpp"
 #include "settlement_scenario.hpp"
@@ -967,6 +968,14 @@ TEST(SQLiteBroker, CountsAQueuesMessagesByState) {
   TempDir dir;
   const std::string path = dir.file("broker.sqlite3");
   expect_queue_counts_by_state([&] { return make_broker(path); }, /*sees_in_flight=*/true);
+}
+
+// ---- waiting messages (tests/cpp/message_listing_scenario.hpp)
+
+TEST(SQLiteBroker, WaitingMessagesAreListedFromAnotherBroker) {
+  TempDir dir;
+  const std::string path = dir.file("broker.sqlite3");
+  expect_waiting_messages_listed([&] { return make_broker(path); });
 }
 
 // ---- worker records (tests/cpp/worker_record_scenario.hpp)

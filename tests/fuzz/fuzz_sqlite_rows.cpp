@@ -1,5 +1,5 @@
 // Rows of the embedded broker's file as another process may have left them:
-// the input writes messages, dead letters and worker registrations with
+// the input writes messages, dead letters, worker registrations and records with
 // any SQLite type in any column the schema lets through (a text rank, a
 // real due time, an integer body, a pid of -1, a heartbeat of INT64_MIN),
 // through a connection of its own, and then the broker consumes the queue,
@@ -78,7 +78,7 @@ void run(sqlite3* db, const char* sql, Input& in, int parameters, int body_param
 
 void write_hostile_rows(sqlite3* db, Input& in) {
   for (int rows = 0; !in.empty() && rows < 8; ++rows) {
-    switch (in.byte() % 4) {
+    switch (in.byte() % 5) {
       case 0:
       case 1:
         // queue 'q', then rank, due, holder, message_id, body as chosen.
@@ -95,6 +95,11 @@ void write_hostile_rows(sqlite3* db, Input& in) {
         run(db, "INSERT INTO dramatiq_workers (pid, started, boot_id, pid_namespace, hostname, heartbeat) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             in, 6, 0);
+        break;
+      case 4:
+        // A worker's record: id, expiry and the record's text as chosen.
+        run(db, "INSERT OR REPLACE INTO dramatiq_worker_records (worker_id, expires, record) VALUES (?1, ?2, ?3)",
+            in, 3, 3);
         break;
     }
   }
@@ -153,9 +158,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const DramatiqError&) {
   }
   try {
-    for (const auto& letter : broker.dead_letters("q", 16)) static_cast<void>(letter.data.size());
+    for (const auto& letter : broker.list_dead_letters("q", 16)) static_cast<void>(letter.data.size());
     if (mode & 4) broker.requeue_dead_letters("q", {});
     static_cast<void>(broker.queue_counts("q"));
+    for (const auto& waiting : broker.list_messages("q", 16)) static_cast<void>(waiting.data.size());
+    for (const auto& record : broker.list_worker_records()) static_cast<void>(record.worker_id.size());
     static_cast<void>(broker.join("q", JoinOptions{std::chrono::milliseconds(0), true}));
     broker.reclaim_dead_workers();
   } catch (const DramatiqError&) {
@@ -163,6 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Start the next input from an empty file (but keep this process's
   // registration, which the broker's heartbeat needs).
   const std::string reset = "DELETE FROM dramatiq_messages; DELETE FROM dramatiq_dead_letters; "
+                            "DELETE FROM dramatiq_worker_records; "
                             "DELETE FROM dramatiq_workers WHERE pid IS NOT " + std::to_string(::getpid());
   exec(db, reset.c_str());
   return 0;

@@ -209,6 +209,16 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
+def _message_view(message: Any) -> dict:
+    """A message as the pages show it; raw bytes that do not decode as text."""
+    if isinstance(message, (bytes, bytearray)):
+        return {"message_id": None, "actor_name": None, "args": None, "kwargs": None, "options": None,
+                "enqueued_at": None, "raw": bytes(message[:4096]).decode("utf-8", "replace")}
+    return {"message_id": message.message_id, "actor_name": message.actor_name,
+            "args": _json_safe(list(message.args)), "kwargs": _json_safe(dict(message.kwargs)),
+            "options": _json_safe(dict(message.options)), "enqueued_at": message.message_timestamp}
+
+
 def _dead_letter_view(letter: Any) -> dict:
     view: dict = {"id": letter.id, "message_id": letter.message_id, "dead_at": letter.dead_at,
                   "failure": letter.failure, "traceback": letter.traceback}
@@ -361,6 +371,20 @@ def create_app(
         letters = await run_in_threadpool(dead_letter_operation("get"), name, int(raw_limit))
         return JSONResponse({"queue": name, "dead_letters": [_dead_letter_view(letter) for letter in letters]})
 
+    async def waiting_messages(request: Request) -> Response:
+        name = await known_queue(request)
+        raw_limit = request.query_params.get("limit", "100")
+        if not _WHOLE_NUMBER.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_DEAD_LETTERS:
+            raise _BadRequest(400, "limit must be a whole number from 1 to %d" % MAX_DEAD_LETTERS)
+        waiting = await run_in_threadpool(broker.get_messages, name, int(raw_limit))
+        views = []
+        for each in waiting:
+            view = _message_view(each.message)
+            view["delayed"] = each.delayed
+            view["eta"] = (view["options"] or {}).get("eta")
+            views.append(view)
+        return JSONResponse({"queue": name, "messages": views})
+
     def dead_letter_action(verb: str, done: str):
         async def action(request: Request) -> Response:
             name = await known_queue(request)
@@ -411,6 +435,7 @@ def create_app(
         Route("/api/workers", guarded(list_workers)),
         Route("/queues/{name}", guarded(queue_page)),
         Route("/api/queues/{name}", guarded(one_queue)),
+        Route("/api/queues/{name}/messages", guarded(waiting_messages)),
         Route("/api/queues/{name}/dead", guarded(dead_letters)),
         Route("/api/queues/{name}/dead/requeue", guarded(changing(dead_letter_action("requeue", "requeued"))),
               methods=["POST"]),

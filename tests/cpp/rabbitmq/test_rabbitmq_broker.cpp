@@ -18,6 +18,7 @@
 #include "rabbitmq_server.hpp"
 #include "cancellation_scenario.hpp"
 #include "dead_letter_scenario.hpp"
+#include "message_listing_scenario.hpp"
 #include "queue_counts_scenario.hpp"
 #include "worker_record_scenario.hpp"
 #include "schedule/scheduler.hpp"
@@ -470,6 +471,12 @@ TEST(RabbitmqBroker, ThreeRacingSchedulersEnqueueEveryTickExactlyOnce) {
 TEST(RabbitmqBroker, CountsAQueuesMessagesByStateButNotThoseInFlight) {
   dramatiq::testing::expect_queue_counts_by_state([] { return make_broker(confirmed()); },
                                                   /*sees_in_flight=*/false);
+}
+
+// ---- waiting messages (tests/cpp/message_listing_scenario.hpp)
+
+TEST(RabbitmqBroker, WaitingMessagesAreListedFromAnotherBroker) {
+  dramatiq::testing::expect_waiting_messages_listed([] { return make_broker(confirmed()); });
 }
 
 // ---- worker records (tests/cpp/worker_record_scenario.hpp, src/rabbitmq/worker_records.hpp)
