@@ -308,3 +308,34 @@ def test_the_schedules_page_lists_each_schedule(sqlite_broker, live_server, brow
     assert text_of(browser, row + " td.next-run") not in (None, "–")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "schedules.png"))
+
+
+def test_a_waiting_message_cancelled_from_its_queue_page_never_runs(sqlite_broker, live_server, browser):
+    ran = []
+
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
+    def queued(n):
+        ran.append(n)
+
+    doomed, spared = queued.send(1), queued.send(2)
+    later = queued.send_with_options(args=(3,), delay=3_600_000)
+    server = live_server(create_app(sqlite_broker, refresh=0.1))
+    browser.get(server.url + "/queues/dash")
+    wait = WebDriverWait(browser, 15)
+    waiting_ids = ("return [...document.querySelectorAll('#waiting tbody tr')]"
+                   ".map((tr) => tr.dataset.messageId);")
+    wait.until(lambda b: b.execute_script(waiting_ids) == [doomed.message_id, spared.message_id, later.message_id])
+    assert text_of(browser, 'tr[data-message-id="%s"] td.state' % later.message_id).startswith("delayed until ")
+    assert text_of(browser, 'tr[data-message-id="%s"] td.call' % doomed.message_id) == "queued(1)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "queue-waiting.png"))
+    click(browser, 'tr[data-message-id="%s"] button.cancel' % doomed.message_id)
+    assert answer_confirmation(browser, accept=True) == "Cancel message %s?" % doomed.message_id
+    wait.until(lambda b: (text_of(b, "#notice") or "").startswith("cancelled " + doomed.message_id))
+    worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        wait.until(lambda b: b.execute_script(waiting_ids) == [later.message_id])
+    finally:
+        worker.stop()
+    assert ran == [2]

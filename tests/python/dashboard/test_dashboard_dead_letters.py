@@ -188,3 +188,45 @@ def test_dead_letters_through_the_api_on_redis_and_rabbitmq(server_broker):
     drain(server_broker)
     assert sorted(ran) == [0, 2]
     assert listing(client) == []
+
+
+def test_waiting_messages_are_listed_ready_then_delayed(sqlite_broker):
+    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
+    def later(n, *, label="x"):
+        pass
+
+    ready = [later.send(n) for n in range(3)]
+    delayed = later.send_with_options(args=(9,), kwargs={"label": "y"}, delay=60_000)
+    client = TestClient(create_app(sqlite_broker))
+    answer = client.get("/api/queues/dash/messages")
+    assert answer.status_code == 200
+    listed = answer.json()["messages"]
+    assert [m["message_id"] for m in listed] == [m.message_id for m in ready] + [delayed.message_id]
+    assert [m["delayed"] for m in listed] == [False, False, False, True]
+    assert (listed[0]["actor_name"], listed[0]["args"], listed[0]["kwargs"]) == ("later", [0], {})
+    assert listed[3]["kwargs"] == {"label": "y"} and listed[3]["eta"] > listed[3]["enqueued_at"]
+    assert listed[0]["eta"] is None and listed[0]["enqueued_at"] == ready[0].message_timestamp
+    assert len(client.get("/api/queues/dash/messages?limit=2").json()["messages"]) == 2
+    for limit in ["0", "1001", "x", "²"]:
+        assert client.get("/api/queues/dash/messages", params={"limit": limit}).status_code == 400
+    assert client.get("/api/queues/nowhere/messages").status_code == 404
+
+
+def test_waiting_messages_on_redis_and_rabbitmq(server_broker):
+    @dramatiq.actor(broker=server_broker, queue_name="dash")
+    def later(n):
+        pass
+
+    ready = [later.send(n) for n in range(2)]
+    delayed = later.send_with_options(args=(9,), delay=60_000)
+    listed = TestClient(create_app(server_broker)).get("/api/queues/dash/messages").json()["messages"]
+    assert [(m["message_id"], m["delayed"]) for m in listed] == [
+        (ready[0].message_id, False), (ready[1].message_id, False), (delayed.message_id, True)]
+
+
+def test_a_broker_that_cannot_list_messages_is_a_501():
+    from engineless_broker import EnginelessBroker
+
+    answer = TestClient(create_app(EnginelessBroker(), queues=lambda: ["default"])).get("/api/queues/default/messages")
+    assert answer.status_code == 501
+    assert answer.json() == {"error": "EnginelessBroker cannot list its queues' messages"}
