@@ -769,16 +769,20 @@ def schedules_main(argv) -> int:
 
 
 def dashboard_main(argv) -> int:
-    """``dramatiq dashboard APP [module ...]``: serves the dashboard of the
-    application's broker (docs/dashboard.md), on loopback unless told."""
+    """``dramatiq dashboard APP_OR_BROKER_URL [module ...]``: serves the
+    dashboard of the application's broker, or of the broker a URL names
+    (docs/dashboard.md), on loopback unless told."""
     parser = argparse.ArgumentParser(prog="dramatiq dashboard",
                                      description="Serve a web dashboard of a dramatiq application's broker.")
-    parser.add_argument("broker", help="module to import for its actors and broker ('module:name' as for dramatiq)")
+    parser.add_argument("broker", help="module to import for its actors and broker ('module:name' as for dramatiq), "
+                                       "or a broker URL (redis://, amqp://, sqlite:///path)")
     parser.add_argument("modules", metavar="module", nargs="*", help="more modules to import")
     parser.add_argument("--path", "-P", nargs="*", type=str, default=["."], help="directories to put first on the import path")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this host only)")
     parser.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
     parser.add_argument("--read-only", action="store_true", help="refuse every action that changes the broker")
+    parser.add_argument("--queue", "-Q", dest="queues", action="append", default=None,
+                        help="a queue to show (repeatable; default: the queues the application's actors declare)")
     args = parser.parse_args(argv)
     for path in reversed(args.path):
         sys.path.insert(0, path)
@@ -790,13 +794,23 @@ def dashboard_main(argv) -> int:
         print("dramatiq dashboard: %s (pip install 'dramatiq[dashboard]')" % e, file=sys.stderr)
         return RET_IMPORT
     try:
-        _, broker = import_broker(args.broker)
+        if "://" in args.broker:
+            from .brokers import from_url
+
+            broker = from_url(args.broker)
+        else:
+            _, broker = import_broker(args.broker)
         for module in args.modules:
             importlib.import_module(module)
     except (ImportError, ValueError, BrokerConnectionError) as e:
         print("dramatiq dashboard: %s" % e, file=sys.stderr)
         return RET_IMPORT
-    uvicorn.run(create_app(broker, read_only=args.read_only), host=args.host, port=args.port, log_level="info")
+    queues = None
+    if args.queues:
+        named = sorted(set(args.queues))
+        queues = lambda: named  # noqa: E731
+    uvicorn.run(create_app(broker, queues=queues, read_only=args.read_only), host=args.host, port=args.port,
+                log_level="info")
     return RET_OK
 
 
