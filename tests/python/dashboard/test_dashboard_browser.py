@@ -339,3 +339,40 @@ def test_a_waiting_message_cancelled_from_its_queue_page_never_runs(sqlite_broke
     finally:
         worker.stop()
     assert ran == [2]
+
+
+def test_the_pages_on_redis_and_rabbitmq(server_broker, live_server, browser):
+    # The same pages over a real server's broker: counts follow a send, a
+    # dead letter requeued from its queue page runs.
+    ran = []
+    failing = [True]
+
+    @dramatiq.actor(broker=server_broker, queue_name="dash", max_retries=0)
+    def flaky(n):
+        if failing[0]:
+            raise RuntimeError("not yet")
+        ran.append(n)
+
+    server = live_server(create_app(server_broker, refresh=0.1))
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda b: ready_count(b, "dash") == "0")
+    message = flaky.send(7)
+    wait.until(lambda b: ready_count(b, "dash") == "1")
+    worker = dramatiq.Worker(server_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        server_broker.join("dash", timeout=20_000)
+        click(browser, 'tr[data-queue="dash"] a')
+        wait.until(lambda b: dead_rows(b) == [message.message_id])
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / ("queue-%s.png" % type(server_broker).__name__)))
+        failing[0] = False
+        click(browser, "#dead tbody tr button.requeue")
+        answer_confirmation(browser, accept=True)
+        wait.until(lambda b: text_of(b, "#notice") == "requeued 1")
+        server_broker.join("dash", timeout=20_000)
+        wait.until(lambda b: dead_rows(b) == [])
+    finally:
+        worker.stop()
+    assert ran == [7]
