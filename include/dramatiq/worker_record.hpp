@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dramatiq/interrupt.hpp"
@@ -39,10 +40,15 @@ struct WorkerRecord {
   std::int64_t expires_at_ms = 0;    // listed until then
   int worker_threads = 0;
   std::vector<std::string> queues;     // consumed (delay queues included)
+  // Per consumed queue: messages delivered to this worker and not yet
+  // settled (running, or fetched and waiting for a thread). What a broker
+  // that cannot count its in-flight messages (RabbitMQ) sums instead.
+  std::vector<std::pair<std::string, std::int64_t>> held;
   std::vector<RunningMessage> running;  // one per busy thread
   // Since the worker started.
   std::int64_t processed = 0;  // run to the end, failed or not
   std::int64_t failed = 0;     // whose actor (or a hook) raised
+  std::int64_t retried = 0;    // of the failed, those not failed for good (re-enqueued by Retries)
   std::int64_t skipped = 0;    // cancelled before they ran, or skipped by a hook
   // Of the messages that finished since the previous record (a sample of
   // at most kTimingSamplesPerThread per thread): how long each ran, and how

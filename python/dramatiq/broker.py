@@ -386,7 +386,11 @@ class Broker:
         ``expires_at`` (ms since the epoch), ``worker_threads``, ``queues``,
         ``running`` (a dict per busy thread: ``thread``, ``message_id``,
         ``actor_name``, ``queue_name``, ``started_at``), and the counts since
-        it started: ``processed``, ``failed``, ``skipped``.
+        it started: ``processed``, ``failed`` (``retried``: of those, the ones
+        enqueued again), ``skipped``; and ``held`` (per queue, the messages it
+        holds, delivered and not yet settled), ``recent_durations`` and
+        ``recent_waits`` (ms, a sample of the messages finished since its
+        previous record).
 
         Raises ``NotImplementedError`` on a broker that keeps no worker records.
         """

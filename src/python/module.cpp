@@ -438,9 +438,13 @@ NB_MODULE(_engine, m) {
                item["expires_at"] = record.expires_at_ms;
                item["worker_threads"] = record.worker_threads;
                item["queues"] = nb::cast(record.queues);
+               nb::dict held;
+               for (const auto& [queue, count] : record.held) held[nb::cast(queue)] = count;
+               item["held"] = held;
                item["running"] = running;
                item["processed"] = record.processed;
                item["failed"] = record.failed;
+               item["retried"] = record.retried;
                item["skipped"] = record.skipped;
                item["recent_durations"] = nb::cast(record.recent_durations_ms);
                item["recent_waits"] = nb::cast(record.recent_waits_ms);

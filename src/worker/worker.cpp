@@ -148,6 +148,7 @@ class Worker::Impl {
   // For the worker's record, since it started.
   std::atomic<std::int64_t> processed_{0};
   std::atomic<std::int64_t> failed_{0};
+  std::atomic<std::int64_t> retried_{0};
   std::atomic<std::int64_t> skipped_{0};
   std::unique_ptr<WorkerRecordKeeper> records_;
 };
@@ -187,10 +188,14 @@ void Worker::Impl::start() {
   }
   records_ = std::make_unique<WorkerRecordKeeper>(broker_, hooks_, worker_threads(), [this](WorkerRecord& record) {
     record.queues = consumed_queues();
+    for (const auto& queue : record.queues) {
+      if (auto held = outstanding_messages(queue)) record.held.emplace_back(queue, static_cast<std::int64_t>(*held));
+    }
     record.running = cancellations_.running();
     cancellations_.take_timings(record.recent_durations_ms, record.recent_waits_ms);
     record.processed = processed_.load(std::memory_order_relaxed);
     record.failed = failed_.load(std::memory_order_relaxed);
+    record.retried = retried_.load(std::memory_order_relaxed);
     record.skipped = skipped_.load(std::memory_order_relaxed);
   });
   records_->start();
@@ -253,7 +258,11 @@ void Worker::Impl::worker_loop(WorkerThreadSlot& slot, WorkQueue& work) {
       cancellations_.finished(running);
       if (message.failure && message.failure->is_cancellation) message.cancelled = true;
       processed_.fetch_add(1, std::memory_order_relaxed);
-      if (message.failure) failed_.fetch_add(1, std::memory_order_relaxed);
+      if (message.failure && !message.cancelled) {
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        // Not failed for good: the Retries middleware enqueued it again.
+        if (!message.failed) retried_.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     item->source->settle(broker_, message);
     // Let go of what this delivery kept alive (exceptions hold tracebacks).

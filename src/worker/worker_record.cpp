@@ -11,6 +11,8 @@ namespace dramatiq {
 std::string encode_worker_record(const WorkerRecord& record) {
   Array queues;
   for (const auto& queue : record.queues) queues.emplace_back(queue);
+  Object held;
+  for (const auto& [queue, count] : record.held) held.emplace_back(queue, Value(count));
   Array running;
   for (const auto& message : record.running) {
     running.emplace_back(Object{{"thread", Value(static_cast<std::int64_t>(message.thread))},
@@ -33,9 +35,11 @@ std::string encode_worker_record(const WorkerRecord& record) {
                               {"expires_at", record.expires_at_ms},
                               {"worker_threads", record.worker_threads},
                               {"queues", std::move(queues)},
+                              {"held", std::move(held)},
                               {"running", std::move(running)},
                               {"processed", record.processed},
                               {"failed", record.failed},
+                              {"retried", record.retried},
                               {"skipped", record.skipped},
                               {"recent_durations", numbers(record.recent_durations_ms)},
                               {"recent_waits", numbers(record.recent_waits_ms)}}));
@@ -89,6 +93,13 @@ WorkerRecord decode_worker_record(std::string_view text_in) {
     if (!queue.is_string()) throw DecodeError("a worker record's queue is not text");
     record.queues.push_back(queue.as_string());
   }
+  if (const Value* held = root.find("held")) {  // absent in records of older versions
+    if (!held->is_object()) throw DecodeError("a worker record's 'held' is not an object");
+    for (const auto& [queue, count] : held->as_object()) {
+      if (!count.is_int()) throw DecodeError("a worker record's held count is not an integer");
+      record.held.emplace_back(queue, count.as_int());
+    }
+  }
   for (const auto& message : array(root, "running")) {
     if (!message.is_object()) throw DecodeError("a worker record's running message is not an object");
     RunningMessage running;
@@ -102,6 +113,7 @@ WorkerRecord decode_worker_record(std::string_view text_in) {
   record.processed = integer(root, "processed");
   record.failed = integer(root, "failed");
   record.skipped = integer(root, "skipped");
+  if (root.find("retried")) record.retried = integer(root, "retried");  // absent in older records
   for (auto [key, into] : {std::pair{"recent_durations", &record.recent_durations_ms},
                            std::pair{"recent_waits", &record.recent_waits_ms}}) {
     for (const auto& value : array(root, key)) {

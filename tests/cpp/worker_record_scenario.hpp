@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -64,6 +65,10 @@ inline void expect_worker_records_follow_the_worker(const std::function<std::sha
   EXPECT_EQ(busy->running[0].queue_name, "default");
   EXPECT_GE(busy->running[0].started_at_ms, before);
   EXPECT_EQ(busy->processed, 0);
+  // The running message is held on its queue.
+  auto held = std::find_if(busy->held.begin(), busy->held.end(), [](const auto& h) { return h.first == "default"; });
+  ASSERT_NE(held, busy->held.end());
+  EXPECT_EQ(held->second, 1);
 
   release.open();
   auto idle = wait_for_record(*lister, [](const WorkerRecord& record) { return record.processed == 1; });

@@ -43,7 +43,7 @@ def records_follow_the_worker(broker, lister):
         assert busy["pid"] == os.getpid() and busy["hostname"]
         assert busy["worker_threads"] == 2
         assert busy["started_at"] >= before and busy["expires_at"] > busy["heartbeat_at"]
-        assert "recorded" in busy["queues"]
+        assert "recorded" in busy["queues"] and busy["held"]["recorded"] == 1
         [running] = busy["running"]
         assert (running["message_id"], running["actor_name"], running["queue_name"]) == (
             message.message_id, "blocks", "recorded")

@@ -38,7 +38,7 @@ class _Snapshots:
         self.broker = broker
         self.queues = queues or (lambda: sorted(broker.get_declared_queues()))
         self.refresh = refresh
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # read() reads the workers' records too
         self.read_at = 0.0
         self.snapshot: Optional[dict] = None
         self.workers_read_at = 0.0
@@ -51,9 +51,22 @@ class _Snapshots:
         with self.lock:
             if self.snapshot is None or time.monotonic() - self.read_at >= self.refresh:
                 queues = [dict(name=name, **self.broker.get_queue_counts(name)) for name in self.queue_names()]
+                if any(queue["in_flight"] is None for queue in queues):
+                    self.fill_in_flight_from_workers(queues)
                 self.snapshot = {"queues": queues, "at": time.time()}
                 self.read_at = time.monotonic()
             return self.snapshot
+
+    def fill_in_flight_from_workers(self, queues: list) -> None:
+        # A broker that cannot count what it delivered and has not had
+        # settled (RabbitMQ): the sum of what the workers say they hold.
+        try:
+            records = self.read_workers()["workers"]
+        except NotImplementedError:
+            return
+        for queue in queues:
+            if queue["in_flight"] is None:
+                queue["in_flight"] = sum(record["held"].get(queue["name"], 0) for record in records)
 
     def read_workers(self) -> dict:
         """``{"workers": [...], "at": seconds}``; NotImplementedError when
@@ -75,10 +88,14 @@ def _percentile(ordered: list, fraction: float) -> Optional[int]:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+# The counts of a worker's record charted as rates.
+_COUNTS = ("processed", "failed", "retried", "skipped")
+
+
 class _Throughput:
     """What the workers' records tell over the last hour, sampled once per
     ``refresh`` seconds by a thread of the app's (while it is served):
-    messages processed, failed and skipped per second, and the 50th and
+    messages processed, failed, retried and skipped per second, and the 50th and
     99th percentiles of how long messages ran and waited.
 
     A worker's rate is the change of its counts between its two latest
@@ -113,19 +130,17 @@ class _Throughput:
                 continue  # read before; its timings are counted already
             if previous is not None and record["heartbeat_at"] > previous["heartbeat_at"]:
                 seconds = (record["heartbeat_at"] - previous["heartbeat_at"]) / 1000
-                self.rates[worker_id] = tuple(
-                    (record[count] - previous[count]) / seconds for count in ("processed", "failed", "skipped"))
+                self.rates[worker_id] = tuple((record[count] - previous[count]) / seconds for count in _COUNTS)
             durations.extend(record["recent_durations"])
             waits.extend(record["recent_waits"])
             self.latest[worker_id] = record
         for gone in set(self.latest) - listed:
             self.latest.pop(gone, None)
             self.rates.pop(gone, None)
-        totals = [sum(rate[i] for rate in self.rates.values()) for i in range(3)]
+        totals = {count: round(sum(rate[i] for rate in self.rates.values()), 3) for i, count in enumerate(_COUNTS)}
         durations.sort()
         waits.sort()
-        point = {"at": snapshot["at"], "workers": len(listed),
-                 "processed": round(totals[0], 3), "failed": round(totals[1], 3), "skipped": round(totals[2], 3),
+        point = {"at": snapshot["at"], "workers": len(listed), **totals,
                  "duration_p50": _percentile(durations, 0.5), "duration_p99": _percentile(durations, 0.99),
                  "wait_p50": _percentile(waits, 0.5), "wait_p99": _percentile(waits, 0.99)}
         with self.lock:
@@ -404,7 +419,10 @@ def create_app(
             counts = await run_in_threadpool(broker.get_queue_counts, name)
         except QueueNotFound:
             return _error(404, "no queue named %r" % name)
-        return JSONResponse(dict(name=name, **counts))
+        view = dict(name=name, **counts)
+        if view["in_flight"] is None:
+            await run_in_threadpool(cache.fill_in_flight_from_workers, [view])
+        return JSONResponse(view)
 
     async def events(request: Request) -> Response:
         async def stream():

@@ -24,9 +24,9 @@ class RecordsAsRead:
         return {"workers": list(self.workers), "at": self.at}
 
 
-def record(worker_id, heartbeat_at, processed, failed=0, skipped=0, durations=(), waits=()):
+def record(worker_id, heartbeat_at, processed, failed=0, skipped=0, durations=(), waits=(), retried=0):
     return {"worker_id": worker_id, "heartbeat_at": heartbeat_at, "processed": processed, "failed": failed,
-            "skipped": skipped, "recent_durations": list(durations), "recent_waits": list(waits)}
+            "retried": retried, "skipped": skipped, "recent_durations": list(durations), "recent_waits": list(waits)}
 
 
 def test_rates_come_from_each_workers_two_latest_records_and_are_summed():
@@ -34,13 +34,14 @@ def test_rates_come_from_each_workers_two_latest_records_and_are_summed():
     sampler = _Throughput(records, refresh=1.0)
     records.workers = [record("a", 1_000, 0), record("b", 1_000, 5)]
     sampler.sample()
-    records.workers = [record("a", 2_000, 10, failed=2, durations=[5, 7, 9], waits=[1, 2, 3]),
+    records.workers = [record("a", 2_000, 10, failed=2, retried=1, durations=[5, 7, 9], waits=[1, 2, 3]),
                        record("b", 3_000, 25, skipped=4, durations=[100])]
     sampler.sample()
     first, second = sampler.since(3600)
     assert (first["processed"], first["duration_p50"]) == (0, None)  # one record each: no rate yet
     # a: 10 in 1 s; b: 20 in 2 s. The timings are the new records' together.
     assert (second["workers"], second["processed"], second["failed"], second["skipped"]) == (2, 20, 2, 2)
+    assert second["retried"] == 1
     assert (second["duration_p50"], second["duration_p99"]) == (7, 100)
     assert (second["wait_p50"], second["wait_p99"]) == (2, 3)
     # A record read again adds no timings; its worker's rate stays until its next record.

@@ -71,6 +71,10 @@ def check_workers_follow_the_worker(broker, blocking_worker):
     [running] = worker["running"]
     assert (running["message_id"], running["actor_name"], running["queue_name"]) == (
         message.message_id, "blocks", "dash")
+    # In flight: counted by the broker where it can (Redis, SQLite), summed
+    # from what the workers hold where it cannot (RabbitMQ).
+    assert client.get("/api/queues/dash").json()["in_flight"] == 1
+    assert client.get("/api/queues").json()["queues"][0]["in_flight"] == 1
     blocking_worker.release.set()
     [worker] = workers_until(client, lambda ws: ws and ws[0]["processed"] == 1)
     assert worker["running"] == []
