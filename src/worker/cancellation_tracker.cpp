@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/saturating.hpp"
 #include "dramatiq/log.hpp"
 
 namespace dramatiq {
@@ -85,7 +86,8 @@ bool CancellationTracker::begin(RunningSlot& slot, const Message& message) {
   slot.actor_name = message.actor_name;
   slot.queue_name = message.queue_name;
   slot.started_at_ms = current_millis();
-  slot.waited_ms = std::max<std::int64_t>(0, slot.started_at_ms - message.message_timestamp);
+  // Saturating: a message's timestamp is whatever its producer wrote (INT64_MIN included).
+  slot.waited_ms = std::max<std::int64_t>(0, saturating_sub(slot.started_at_ms, message.message_timestamp));
   return true;
 }
 
