@@ -50,12 +50,23 @@ def records_follow_the_worker(broker, lister):
         assert running["started_at"] >= before
         assert running["thread"] in [thread.ident for thread in worker.workers]
         release.set()
-        idle = wait_for_record(lister, lambda record: record["processed"] == 1)
+        # The finished message's timings come in one record: the last one
+        # before processed reaches 1, or the first one after.
+        timings, seen = {"durations": [], "waits": []}, set()
+
+        def idle_with_timings(record):
+            if record["heartbeat_at"] not in seen:
+                seen.add(record["heartbeat_at"])
+                timings["durations"] += record["recent_durations"]
+                timings["waits"] += record["recent_waits"]
+            return record["processed"] == 1 and timings["durations"]
+
+        idle = wait_for_record(lister, idle_with_timings)
         assert idle is not None and idle["worker_id"] == busy["worker_id"]
         assert idle["running"] == [] and idle["failed"] == 0
         # The first record after it finished carries its timings, in ms: it
         # ran for no longer than from its start to when the record was made.
-        [ran], [waited] = idle["recent_durations"], idle["recent_waits"]
+        [ran], [waited] = timings["durations"], timings["waits"]
         assert 0 <= ran <= idle["heartbeat_at"] - running["started_at"]
         assert 0 <= waited <= running["started_at"] - message.message_timestamp
     finally:
