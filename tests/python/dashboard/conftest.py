@@ -74,6 +74,28 @@ def drain(broker, queue_name="dash", timeout_ms=20_000):
         worker.stop()
 
 
+def runs_until_cancelled(broker, name):
+    """An actor on queue "dash" that loops until it is cancelled; returns
+    it with its ``started`` and ``interrupted`` events."""
+    import threading
+
+    import dramatiq
+
+    started, interrupted = threading.Event(), threading.Event()
+
+    def body():
+        started.set()
+        try:
+            while not interrupted.wait(0.01):  # Cancelled is raised in this thread meanwhile
+                pass
+        except dramatiq.Cancelled:
+            interrupted.set()
+            raise
+
+    body.__name__ = name
+    return dramatiq.actor(broker=broker, queue_name="dash")(body), started, interrupted
+
+
 class LiveServer:
     """uvicorn serving ``app`` from a thread; ``url`` once it listens."""
 

@@ -255,21 +255,9 @@ def test_the_throughput_page_charts_what_the_workers_do(sqlite_broker, live_serv
 
 
 def test_a_running_message_cancelled_from_the_workers_page(sqlite_broker, live_server, browser):
-    import threading
-    import time
+    from .conftest import runs_until_cancelled
 
-    started, interrupted = threading.Event(), threading.Event()
-
-    @dramatiq.actor(broker=sqlite_broker, queue_name="dash")
-    def endless():
-        started.set()
-        try:
-            while True:
-                time.sleep(0.01)
-        except dramatiq.Cancelled:
-            interrupted.set()
-            raise
-
+    endless, started, interrupted = runs_until_cancelled(sqlite_broker, "endless")
     worker = dramatiq.Worker(sqlite_broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
